@@ -1,0 +1,52 @@
+# gostate — make targets. `make test` is what CI runs (see .ci/run and README.md).
+GO       ?= go
+BIN      := bin/gostate
+FILL     := bin/ctfill
+N        ?= 200000
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: build run test deps lint fuzz bench bench-1m demo clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gostate
+	$(GO) build -o $(FILL) ./cmd/ctfill
+
+# The live table of this machine (needs root or CAP_NET_ADMIN).
+run: build
+	./$(BIN)
+
+# The whole suite: vet, then every test, including the real-kernel tests in
+# private network namespaces (they skip, saying why, without root).
+test:
+	./scripts/deps.sh
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# Short fuzzing runs of every parser; the seed corpus lives in testdata/fuzz.
+FUZZTIME ?= 20s
+fuzz:
+	@for f in $$($(GO) test -list 'Fuzz.*' ./internal/source | grep ^Fuzz); do \
+		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/source || exit 1; done
+
+# Go benchmarks, then whole-process timings on a private namespace of N entries
+# beside conntrack -L and iptstate (see docs/performance.md).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	N=$(N) ./scripts/bench.sh
+
+# One million entries: raises the global nf_conntrack_max for the run and
+# restores it on every exit path. Never run by CI or tests.
+bench-1m: build
+	N=1000000 RAISE_MAX=1 ./scripts/bench.sh
+
+# Opens gostate on a private namespace filled with N synthetic entries.
+demo: build
+	N=$(N) ./scripts/demo.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,350 @@
+// Package flow is gostate's model of the connection-tracking table: one compact
+// row per tracked connection, and the table's health figures read beside it.
+//
+// Every source (netlink, /proc, a saved dump) produces these types, and every
+// consumer (orderings, filters, the screen and the one-shot text) reads only
+// these types: nothing below this package knows where a row came from.
+package flow
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Addr is an IPv4 or IPv6 address stored in 16 bytes, IPv4 as an IPv4-mapped
+// IPv6 address (::ffff:a.b.c.d).
+//
+// A fixed array rather than netip.Addr keeps Flow free of pointers: a firewall
+// holds hundreds of thousands of rows, and pointer-free rows are never scanned
+// by the garbage collector. Comparing two Addrs byte by byte orders them
+// numerically.
+type Addr [16]byte
+
+// AddrFrom converts a netip.Addr. An invalid address becomes the zero Addr.
+func AddrFrom(a netip.Addr) Addr {
+	if !a.IsValid() {
+		return Addr{}
+	}
+	return Addr(a.As16())
+}
+
+// AddrFromSlice converts a 4- or 16-byte address; other lengths give the zero Addr.
+func AddrFromSlice(b []byte) Addr {
+	var a Addr
+	switch len(b) {
+	case 4:
+		a[10], a[11] = 0xff, 0xff
+		copy(a[12:], b)
+	case 16:
+		copy(a[:], b)
+	}
+	return a
+}
+
+// Netip returns the address as a netip.Addr, unmapping IPv4 when family is
+// FamilyIPv4.
+func (a Addr) Netip(family Family) netip.Addr {
+	ip := netip.AddrFrom16(a)
+	if family == FamilyIPv4 {
+		return ip.Unmap()
+	}
+	return ip
+}
+
+// Family is the address family of a flow.
+type Family uint8
+
+// Address families. The values are the kernel's (AF_INET, AF_INET6).
+const (
+	FamilyIPv4 Family = 2
+	FamilyIPv6 Family = 10
+)
+
+// String returns "ipv4" or "ipv6" (the names used in JSON output).
+func (f Family) String() string {
+	switch f {
+	case FamilyIPv4:
+		return "ipv4"
+	case FamilyIPv6:
+		return "ipv6"
+	}
+	return "unknown"
+}
+
+// Tuple is one direction of a flow. Which fields carry meaning depends on the
+// protocol: ports for TCP, UDP, UDP-Lite, SCTP and DCCP; ICMPType, ICMPCode and
+// SrcPort (the echo id) for ICMP and ICMPv6; SrcPort and DstPort (the keys) for GRE.
+type Tuple struct {
+	Src, Dst Addr
+	// SrcPort is the source port, the ICMP id, or the GRE source key.
+	SrcPort uint16
+	// DstPort is the destination port or the GRE destination key.
+	DstPort  uint16
+	ICMPType uint8
+	ICMPCode uint8
+}
+
+// Mirror returns the tuple seen from the other end: what the reply tuple of a
+// flow without NAT looks like. ICMP fields are left as they are.
+func (t Tuple) Mirror() Tuple {
+	m := t
+	m.Src, m.Dst = t.Dst, t.Src
+	m.SrcPort, m.DstPort = t.DstPort, t.SrcPort
+	return m
+}
+
+// Status holds the kernel's connection status bits (enum ip_conntrack_status).
+type Status uint32
+
+// Kernel status bits that gostate reads or shows.
+const (
+	StatusExpected  Status = 1 << 0
+	StatusSeenReply Status = 1 << 1
+	StatusAssured   Status = 1 << 2
+	StatusConfirmed Status = 1 << 3
+	StatusSrcNAT    Status = 1 << 4
+	StatusDstNAT    Status = 1 << 5
+	StatusOffload   Status = 1 << 14
+	StatusHWOffload Status = 1 << 15
+)
+
+// Has reports whether all bits of s2 are set.
+func (s Status) Has(s2 Status) bool { return s&s2 == s2 }
+
+// Present records which optional parts of a Flow the source supplied.
+type Present uint8
+
+// Optional parts of a Flow.
+const (
+	HasState    Present = 1 << iota // State is meaningful (TCP, SCTP, DCCP)
+	HasTimeout                      // Timeout is meaningful (offloaded entries have none)
+	HasCounters                     // byte and packet counters (nf_conntrack_acct=1)
+	HasID                           // the kernel's conntrack ID
+	HasStart                        // the start time (nf_conntrack_timestamp=1)
+)
+
+// Flow is one tracked connection.
+//
+// Its size is chosen deliberately: 136 bytes on 64-bit platforms, and no
+// pointers (see TestFlowSize), so 200,000 rows take 26 MiB and the garbage
+// collector never looks inside them.
+type Flow struct {
+	Orig, Reply Tuple
+	Family      Family
+	Proto       uint8   // L4 protocol number (6 tcp, 17 udp, ...)
+	State       uint8   // protocol state number; see StateName
+	Present     Present // which optional fields are set
+	Zone        uint16
+	Status      Status
+	Mark        uint32
+	ID          uint32
+	// Timeout is the number of seconds left before expiry, when the flow was read.
+	Timeout uint32
+	// Start is when the flow began, in seconds since the Unix epoch (HasStart);
+	// 32 bits hold dates until 2106 and keep the row at 136 bytes.
+	Start                                            uint32
+	OrigBytes, OrigPackets, ReplyBytes, ReplyPackets uint64
+}
+
+// Key identifies a flow across reads: the kernel allows one entry per original
+// tuple, protocol and zone. The screen keeps the selection on the same Key.
+type Key struct {
+	Orig   Tuple
+	Family Family
+	Proto  uint8
+	Zone   uint16
+}
+
+// Key returns the flow's identity.
+func (f *Flow) Key() Key {
+	return Key{Orig: f.Orig, Family: f.Family, Proto: f.Proto, Zone: f.Zone}
+}
+
+// Assured reports whether the kernel marked the flow assured (it will not be
+// evicted early when the table is full).
+func (f *Flow) Assured() bool { return f.Status.Has(StatusAssured) }
+
+// Unreplied reports whether no reply has been seen yet.
+func (f *Flow) Unreplied() bool { return !f.Status.Has(StatusSeenReply) }
+
+// NATed reports whether the kernel rewrote either end of the flow.
+func (f *Flow) NATed() bool { return f.Status&(StatusSrcNAT|StatusDstNAT) != 0 }
+
+// ProtoName returns the protocol's name ("tcp", "udp", ...) or "unknown".
+func (f *Flow) ProtoName() string { return ProtoName(f.Proto) }
+
+// HasPorts reports whether the flow's protocol has ports.
+func (f *Flow) HasPorts() bool { return ProtoHasPorts(f.Proto) }
+
+// IsICMP reports whether the flow is ICMP or ICMPv6.
+func (f *Flow) IsICMP() bool { return f.Proto == ProtoICMP || f.Proto == ProtoICMPv6 }
+
+// StateName returns the name of the flow's protocol state, or "" when the
+// protocol has none.
+func (f *Flow) StateName() string {
+	if f.Present&HasState == 0 {
+		return ""
+	}
+	return StateName(f.Proto, f.State)
+}
+
+// TTL returns the seconds left before expiry at time now, given that the flow
+// was read at readAt. It never goes below zero. Flows without a timeout
+// (offloaded) return 0.
+func (f *Flow) TTL(readAt, now time.Time) uint32 {
+	if f.Present&HasTimeout == 0 {
+		return 0
+	}
+	elapsed := now.Sub(readAt) / time.Second
+	if elapsed <= 0 {
+		return f.Timeout
+	}
+	if uint64(elapsed) >= uint64(f.Timeout) {
+		return 0
+	}
+	return f.Timeout - uint32(elapsed)
+}
+
+// Bytes returns the bytes of both directions together.
+func (f *Flow) Bytes() uint64 { return f.OrigBytes + f.ReplyBytes }
+
+// Packets returns the packets of both directions together.
+func (f *Flow) Packets() uint64 { return f.OrigPackets + f.ReplyPackets }
+
+// InferNAT sets the NAT status bits from the tuples, for sources that print
+// tuples but not the status word (/proc and conntrack -L): a reply tuple that
+// is not the mirror of the original means the kernel rewrote an end.
+func (f *Flow) InferNAT() {
+	if !f.HasPorts() && !f.IsICMP() {
+		// Without ports only the addresses can tell.
+		if f.Reply.Src != f.Orig.Dst {
+			f.Status |= StatusDstNAT
+		}
+		if f.Reply.Dst != f.Orig.Src {
+			f.Status |= StatusSrcNAT
+		}
+		return
+	}
+	if f.Reply.Src != f.Orig.Dst || (f.HasPorts() && f.Reply.SrcPort != f.Orig.DstPort) {
+		f.Status |= StatusDstNAT
+	}
+	if f.Reply.Dst != f.Orig.Src || (f.HasPorts() && f.Reply.DstPort != f.Orig.SrcPort) {
+		f.Status |= StatusSrcNAT
+	}
+}
+
+// Protocol numbers with names and tuple layouts gostate knows.
+const (
+	ProtoICMP    = 1
+	ProtoTCP     = 6
+	ProtoUDP     = 17
+	ProtoDCCP    = 33
+	ProtoGRE     = 47
+	ProtoICMPv6  = 58
+	ProtoSCTP    = 132
+	ProtoUDPLite = 136
+)
+
+var protoNames = [256]string{
+	ProtoICMP:    "icmp",
+	ProtoTCP:     "tcp",
+	ProtoUDP:     "udp",
+	ProtoDCCP:    "dccp",
+	ProtoGRE:     "gre",
+	ProtoICMPv6:  "icmpv6",
+	ProtoSCTP:    "sctp",
+	ProtoUDPLite: "udplite",
+}
+
+// ProtoName returns the name the kernel prints for an L4 protocol number, or
+// "unknown" for protocols conntrack tracks only generically.
+func ProtoName(proto uint8) string {
+	if n := protoNames[proto]; n != "" {
+		return n
+	}
+	return "unknown"
+}
+
+// ProtoByName returns the protocol number for a name ProtoName returns, or a
+// decimal number; ok is false otherwise.
+func ProtoByName(name string) (proto uint8, ok bool) {
+	for i, n := range protoNames {
+		if n != "" && n == name {
+			return uint8(i), true
+		}
+	}
+	n, err := strconv.ParseUint(name, 10, 8)
+	if err != nil {
+		return 0, false
+	}
+	return uint8(n), true
+}
+
+// ProtoHasPorts reports whether the protocol's tuples carry ports.
+func ProtoHasPorts(proto uint8) bool {
+	switch proto {
+	case ProtoTCP, ProtoUDP, ProtoUDPLite, ProtoSCTP, ProtoDCCP:
+		return true
+	}
+	return false
+}
+
+// TCP states, as numbered by the kernel (enum tcp_conntrack).
+const (
+	TCPNone uint8 = iota
+	TCPSynSent
+	TCPSynRecv
+	TCPEstablished
+	TCPFinWait
+	TCPCloseWait
+	TCPLastAck
+	TCPTimeWait
+	TCPClose
+	TCPSynSent2
+)
+
+// State names, indexed by the kernel's state numbers, as /proc prints them.
+var (
+	tcpStates = []string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
+		"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
+	sctpStates = []string{"NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
+		"SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"}
+	dccpStates = []string{"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN",
+		"CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"}
+)
+
+func stateTable(proto uint8) []string {
+	switch proto {
+	case ProtoTCP:
+		return tcpStates
+	case ProtoSCTP:
+		return sctpStates
+	case ProtoDCCP:
+		return dccpStates
+	}
+	return nil
+}
+
+// ProtoHasState reports whether the protocol has connection states.
+func ProtoHasState(proto uint8) bool { return stateTable(proto) != nil }
+
+// StateName returns the kernel's name for a protocol state, or "STATE_n" for a
+// number newer than gostate.
+func StateName(proto, state uint8) string {
+	names := stateTable(proto)
+	if int(state) < len(names) {
+		return names[state]
+	}
+	return "STATE_" + strconv.Itoa(int(state))
+}
+
+// StateByName returns the state number for a kernel state name of proto.
+func StateByName(proto uint8, name string) (state uint8, ok bool) {
+	for i, n := range stateTable(proto) {
+		if n == name {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,120 @@
+package flow
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+func TestFlowSize(t *testing.T) {
+	if got := unsafe.Sizeof(Flow{}); got != 136 {
+		t.Errorf("Flow is %d bytes; the doc comment and the notes say 136: update both", got)
+	}
+	if hasPointers(reflect.TypeOf(Flow{})) {
+		t.Error("Flow holds a pointer; rows must stay pointer-free so the GC skips them")
+	}
+}
+
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Array:
+		return hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.String, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	}
+	return false
+}
+
+func TestAddrRoundTrip(t *testing.T) {
+	for _, s := range []string{"192.0.2.1", "2001:db8::1", "127.0.0.1", "::1"} {
+		ip := netip.MustParseAddr(s)
+		fam := FamilyIPv6
+		if ip.Is4() {
+			fam = FamilyIPv4
+		}
+		if got := AddrFrom(ip).Netip(fam); got != ip {
+			t.Errorf("%s: round trip gave %s", s, got)
+		}
+		if got := AddrFromSlice(ip.AsSlice()).Netip(fam); got != ip {
+			t.Errorf("%s: from slice gave %s", s, got)
+		}
+	}
+}
+
+func TestStateNames(t *testing.T) {
+	for proto, want := range map[uint8]int{ProtoTCP: 10, ProtoSCTP: 10, ProtoDCCP: 10} {
+		for s := range want {
+			name := StateName(proto, uint8(s))
+			back, ok := StateByName(proto, name)
+			if !ok || back != uint8(s) {
+				t.Errorf("proto %d state %d: name %q maps back to %d, %v", proto, s, name, back, ok)
+			}
+		}
+	}
+	if got := StateName(ProtoTCP, TCPSynSent2); got != "SYN_SENT2" {
+		t.Errorf("SYN_SENT2 named %q", got)
+	}
+	if got := StateName(ProtoTCP, 42); got != "STATE_42" {
+		t.Errorf("state 42 named %q", got)
+	}
+}
+
+func TestProtoNames(t *testing.T) {
+	if ProtoName(41) != "unknown" || ProtoName(ProtoICMPv6) != "icmpv6" {
+		t.Error("protocol names wrong")
+	}
+	if p, ok := ProtoByName("41"); !ok || p != 41 {
+		t.Error("numeric protocol not accepted")
+	}
+	if _, ok := ProtoByName("bogus"); ok {
+		t.Error("bogus protocol accepted")
+	}
+}
+
+func TestTTLCountsDown(t *testing.T) {
+	read := time.Unix(1000, 0)
+	f := Flow{Timeout: 10, Present: HasTimeout}
+	for _, c := range []struct {
+		after time.Duration
+		want  uint32
+	}{{0, 10}, {-time.Second, 10}, {2500 * time.Millisecond, 8}, {10 * time.Second, 0}, {time.Hour, 0}} {
+		if got := f.TTL(read, read.Add(c.after)); got != c.want {
+			t.Errorf("after %v: TTL %d, want %d", c.after, got, c.want)
+		}
+	}
+	off := Flow{Timeout: 10}
+	if off.TTL(read, read) != 0 {
+		t.Error("flow without a timeout has a TTL")
+	}
+}
+
+func TestInferNAT(t *testing.T) {
+	a := func(s string) Addr { return AddrFrom(netip.MustParseAddr(s)) }
+	plain := Flow{Proto: ProtoTCP, Orig: Tuple{Src: a("192.0.2.1"), Dst: a("198.51.100.2"), SrcPort: 1000, DstPort: 80}}
+	plain.Reply = plain.Orig.Mirror()
+	plain.InferNAT()
+	if plain.NATed() {
+		t.Error("mirror reply taken as NAT")
+	}
+	dnat := plain
+	dnat.Reply.Src = a("203.0.113.9")
+	dnat.InferNAT()
+	if !dnat.Status.Has(StatusDstNAT) || dnat.Status.Has(StatusSrcNAT) {
+		t.Errorf("DNAT inferred as %b", dnat.Status)
+	}
+	snat := plain
+	snat.Reply.DstPort = 2000
+	snat.InferNAT()
+	if !snat.Status.Has(StatusSrcNAT) || snat.Status.Has(StatusDstNAT) {
+		t.Errorf("SNAT inferred as %b", snat.Status)
+	}
+}

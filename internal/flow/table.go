@@ -1,0 +1,73 @@
+package flow
+
+import "time"
+
+// Table is one read of the connection-tracking table.
+type Table struct {
+	// Flows holds the rows in the order the source produced them.
+	Flows []Flow
+	// ReadAt is when the read finished; TTLs count down from it.
+	ReadAt time.Time
+	// Stats describes the whole table, whatever filters the user applies.
+	Stats Stats
+	// Source names what was read: "netlink", "/proc/net/nf_conntrack", a file name.
+	Source string
+	// Skipped counts input lines or messages that could not be understood and
+	// were left out.
+	Skipped int
+	// Warnings are one-line remarks for the user: why a fallback happened, or a
+	// dump the kernel marked as possibly inconsistent.
+	Warnings []string
+}
+
+// Stats are the table's health figures.
+type Stats struct {
+	// Entries is the number of entries in the table (in this network namespace).
+	Entries int
+	// Max is nf_conntrack_max, the table's global limit; 0 when unknown.
+	Max int
+	// BytesPerEntry is the kernel memory one entry costs; 0 when unknown.
+	BytesPerEntry int
+	// BytesPerEntryEstimated is true when BytesPerEntry is an estimate rather
+	// than a reading of /proc/slabinfo.
+	BytesPerEntryEstimated bool
+	// CPU holds the per-CPU statistics, summed over all CPUs.
+	CPU CPUStats
+	// HaveCPU is true when CPU was read.
+	HaveCPU bool
+}
+
+// FillPercent returns Entries as a percentage of Max, or -1 when Max is unknown.
+func (s Stats) FillPercent() float64 {
+	if s.Max <= 0 {
+		return -1
+	}
+	return 100 * float64(s.Entries) / float64(s.Max)
+}
+
+// MemoryBytes returns the kernel memory the entries use: count × bytes per
+// entry, or 0 when the size of an entry is unknown.
+func (s Stats) MemoryBytes() uint64 {
+	return uint64(s.Entries) * uint64(s.BytesPerEntry)
+}
+
+// CPUStats are the kernel's per-CPU conntrack statistics (conntrack -S,
+// /proc/net/stat/nf_conntrack), summed. Counters the running kernel does not
+// have stay zero and their Has bit clear.
+type CPUStats struct {
+	Found         uint64
+	Invalid       uint64
+	Ignore        uint64
+	Insert        uint64
+	InsertFailed  uint64
+	Drop          uint64
+	EarlyDrop     uint64
+	Error         uint64
+	SearchRestart uint64
+	ClashResolve  uint64
+	ChainTooLong  uint64
+	// HasClashResolve and HasChainTooLong are set when the kernel reports
+	// those counters (added in Linux 5.x).
+	HasClashResolve bool
+	HasChainTooLong bool
+}

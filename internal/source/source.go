@@ -1,0 +1,60 @@
+// Package source reads the connection-tracking table: live from the kernel
+// over ctnetlink, from /proc/net/nf_conntrack (or the legacy
+// /proc/net/ip_conntrack), or from a saved dump. It produces flow.Table values
+// and knows nothing about how they are shown.
+package source
+
+import (
+	"errors"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// Reader reads the table again and again, as a live screen refreshes.
+type Reader interface {
+	// Read replaces t's contents with a fresh read of the table. It reuses the
+	// storage of t.Flows, so callers that keep rows across reads copy them.
+	Read(t *flow.Table) error
+	// Close releases the reader's sockets and files.
+	Close() error
+}
+
+// Deleter removes an entry from the kernel's table. Only the live netlink
+// source can; ErrNotFound from Delete means the entry was already gone.
+type Deleter interface {
+	Delete(f *flow.Flow) error
+}
+
+// Kind chooses a source.
+type Kind string
+
+// The sources --source accepts.
+const (
+	KindAuto    Kind = "auto"
+	KindNetlink Kind = "netlink"
+	KindProc    Kind = "proc"
+)
+
+// Options says what to read.
+type Options struct {
+	Kind Kind
+	// NetNS names a network namespace to read instead of the caller's: a name
+	// under /var/run/netns or a path such as /proc/PID/ns/net. Empty means the
+	// caller's own.
+	NetNS string
+	// File, when set, reads a saved dump instead of the kernel ("-" is
+	// standard input). Kind and NetNS are then ignored.
+	File string
+}
+
+// Sentinel errors, wrapped with %w by the readers so that callers can tell
+// what went wrong and say what fixes it.
+var (
+	// ErrUnavailable means no source could be read; the error's text names
+	// what was tried and what fixes it.
+	ErrUnavailable = errors.New("conntrack table cannot be read")
+	// ErrNotFound means an entry to delete was already gone.
+	ErrNotFound = errors.New("no such conntrack entry")
+	// ErrNotDump means a file is not a conntrack dump in any known format.
+	ErrNotDump = errors.New("not a conntrack dump")
+)
