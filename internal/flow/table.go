@@ -18,6 +18,20 @@ type Table struct {
 	// Warnings are one-line remarks for the user: why a fallback happened, or a
 	// dump the kernel marked as possibly inconsistent.
 	Warnings []string
+	// Frozen is true for a saved dump: its TTLs are as saved and must not
+	// count down.
+	Frozen bool
+	// Timeouts are the kernel's per-protocol and per-state timeouts, when the
+	// source can read them (/proc/sys/net/netfilter).
+	Timeouts []Timeout
+}
+
+// Timeout is one of the kernel's conntrack timeouts.
+type Timeout struct {
+	// Name is the sysctl's name without the nf_conntrack_ prefix and _timeout
+	// suffix: "tcp_established", "udp_stream", "generic".
+	Name    string
+	Seconds int
 }
 
 // Stats are the table's health figures.
