@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Whole-process benchmark of gostate beside conntrack -L and iptstate, on the
+# same private network namespace of N synthetic entries, in one run.
+#
+#   N=200000 RUNS=5 LIVE_SECONDS=60 scripts/bench.sh
+#
+# The namespace is deleted on every exit path. The global nf_conntrack_max is
+# only raised when RAISE_MAX=1 (make bench-1m), and then restored on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/sbin:/sbin
+
+N=${N:-200000}
+RUNS=${RUNS:-5}
+LIVE_SECONDS=${LIVE_SECONDS:-60}
+COLS_WIDTH=${COLS_WIDTH:-160}
+GOSTATE=$PWD/bin/gostate
+CTFILL=$PWD/bin/ctfill
+NS=gostate-bench-$$
+MAXFILE=/proc/sys/net/netfilter/nf_conntrack_max
+OLD_MAX=$(cat $MAXFILE)
+TMUX_SOCK=gostate-bench-$$
+WORK=$(mktemp -d)
+
+cleanup() {
+	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	ip netns del "$NS" 2>/dev/null || true
+	if [ "$(cat $MAXFILE)" != "$OLD_MAX" ]; then
+		echo "bench: restoring nf_conntrack_max=$OLD_MAX" >&2
+		echo "$OLD_MAX" > $MAXFILE
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (private network namespaces)" >&2; exit 2; }
+for tool in conntrack iptstate tmux /usr/bin/time; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool missing; run scripts/deps.sh (apt-get install conntrack iptstate tmux time)" >&2; exit 2; }
+done
+[ -x "$GOSTATE" ] && [ -x "$CTFILL" ] || { echo "bench: run make build first" >&2; exit 2; }
+
+if [ "$N" -gt $((OLD_MAX * 9 / 10)) ]; then
+	if [ "${RAISE_MAX:-0}" = 1 ]; then
+		echo "bench: raising nf_conntrack_max from $OLD_MAX to $((N * 5 / 4)) for this run" >&2
+		echo $((N * 5 / 4)) > $MAXFILE
+	else
+		echo "bench: N=$N exceeds 90% of nf_conntrack_max=$OLD_MAX; use make bench-1m (RAISE_MAX=1)" >&2
+		exit 2
+	fi
+fi
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+echo "== filling namespace $NS with $N entries" >&2
+"$CTFILL" -n "$NS" -N "$N" -timeout 7200 >&2
+
+inns() { ip netns exec "$NS" "$@"; }
+
+# measure NAME CMD...: one run; appends "wall user sys maxrss_kib" to $WORK/NAME.
+measure() {
+	local name=$1; shift
+	/usr/bin/time -o "$WORK/t" -f "%e %U %S %M" "$@" > /dev/null 2>"$WORK/err" || {
+		echo "bench: $name failed:" >&2; cat "$WORK/err" >&2; exit 1; }
+	cat "$WORK/t" >> "$WORK/$name"
+}
+
+echo "== $RUNS runs each, alternating" >&2
+for _ in $(seq "$RUNS"); do
+	measure conntrack inns conntrack -L
+	measure gostate-text inns "$GOSTATE" -1 -b d
+	measure gostate-json inns "$GOSTATE" -1 -b d --json
+	measure iptstate inns env COLS=$COLS_WIDTH iptstate -1 -b d
+done
+
+median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+col() { awk -v c="$2" '{print $c}' "$WORK/$1" | median; }
+cpu() { awk '{print $2+$3}' "$WORK/$1" | median; }
+
+echo
+echo "One-shot, $N entries, median of $RUNS runs (machine: $(nproc) cores, $(uname -r))"
+printf '%-14s %8s %8s %10s\n' reader wall_s cpu_s peak_MiB
+for r in conntrack gostate-text gostate-json iptstate; do
+	printf '%-14s %8s %8s %10.1f\n' "$r" "$(col $r 1)" "$(cpu $r)" "$(echo "$(col $r 4) / 1024" | bc -l)"
+done
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+ct=$(col conntrack 1); gt=$(col gostate-text 1); gj=$(col gostate-json 1); ip=$(col iptstate 1)
+echo "ratios: gostate-text/conntrack wall $(ratio "$gt" "$ct") (target <= 1.0);" \
+	"gostate-json/conntrack wall $(ratio "$gj" "$ct") (target <= 1.5);" \
+	"iptstate/gostate-text wall $(ratio "$ip" "$gt") (target >= 5)"
+
+[ "$LIVE_SECONDS" -gt 0 ] || exit 0
+# live CPU: tmux panes of 160x50, sampled from /proc/PID/stat over LIVE_SECONDS.
+live() {
+	local name=$1; shift
+	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	tmux -L "$TMUX_SOCK" new-session -d -x "$COLS_WIDTH" -y 50 "ip netns exec $NS $*"
+	sleep 5
+	local pid ticks0 ticks1 hz
+	pid=$(tmux -L "$TMUX_SOCK" display -p '#{pane_pid}')
+	hz=$(getconf CLK_TCK)
+	ticks0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+	sleep "$LIVE_SECONDS"
+	ticks1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+	local rss
+	rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+	printf '%-14s %8.3f %10.1f\n' "$name" "$(echo "($ticks1 - $ticks0) / $hz / $LIVE_SECONDS" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+}
+echo
+echo "Live screen, $N entries, ${LIVE_SECONDS}s at a 1 s interval, ${COLS_WIDTH}x50"
+printf '%-14s %8s %10s\n' screen cores peak_MiB
+live gostate "$GOSTATE"
+live iptstate iptstate
