@@ -1,0 +1,387 @@
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// maxLineLen bounds one input line. The longest real line (IPv6, counters,
+// secctx, zones, id) is under 700 bytes; anything longer is not a table entry
+// and is skipped without being held in memory.
+const maxLineLen = 64 << 10
+
+// ParseConntrack reads a table in any text form the kernel or conntrack-tools
+// print, detected line by line: /proc/net/nf_conntrack, legacy
+// /proc/net/ip_conntrack (no l3 columns), `conntrack -L` (plain, `-o
+// extended`, with or without `-o id`). It appends to flows (reusing its
+// storage) and returns the rows, the number of lines it could not understand
+// (skipped), and an I/O error only. now is the time of reading (for
+// delta-time= → Start).
+//
+// Blank lines and conntrack's own "conntrack v1.4.7 (conntrack-tools): …"
+// summary (present when a dump was saved with 2>&1) are neither rows nor
+// skipped.
+func ParseConntrack(r io.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow, int, error) {
+	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows)
+}
+
+// parseConntrack is ParseConntrack over a caller's buffered reader, so that a
+// reader refreshing every second reuses one buffer.
+func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow, int, error) {
+	skipped := 0
+	nowSec := now.Unix()
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Too long to be an entry: drop the rest of the line unread.
+			skipped++
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			line = nil
+		}
+		if len(line) > 0 {
+			flows = append(flows, flow.Flow{})
+			switch parseLine(line, nowSec, &flows[len(flows)-1]) {
+			case lineFlow:
+			case lineIgnored:
+				flows = flows[:len(flows)-1]
+			case lineBad:
+				flows = flows[:len(flows)-1]
+				skipped++
+			}
+		}
+		if err == io.EOF {
+			return flows, skipped, nil
+		}
+		if err != nil {
+			return flows, skipped, err
+		}
+	}
+}
+
+// lineKind is what parseLine made of a line.
+type lineKind uint8
+
+const (
+	lineFlow    lineKind = iota // a table entry, stored in the flow
+	lineIgnored                 // blank, or conntrack's summary line
+	lineBad                     // not understood
+)
+
+// parseLine parses one entry into f (which must be zeroed).
+//
+// Every format shares one grammar: [l3name l3num] l4name l4num [timeout]
+// [state] then key=value fields and [FLAGS]. The first src= opens the
+// original tuple, the second the reply tuple; counters belong to the tuple
+// they follow. That is how the l3 columns, the missing timeout of offloaded
+// entries and the formats' optional fields are told apart without knowing the
+// format in advance.
+func parseLine(line []byte, nowSec int64, f *flow.Flow) lineKind {
+	tok, rest := nextToken(line)
+	if len(tok) == 0 {
+		return lineIgnored
+	}
+	if string(tok) == "conntrack" {
+		return lineIgnored // "conntrack v1.4.7 (conntrack-tools): …"
+	}
+
+	var l3 flow.Family
+	switch string(tok) {
+	case "ipv4", "ipv6":
+		l3 = flow.FamilyIPv4
+		if tok[3] == '6' {
+			l3 = flow.FamilyIPv6
+		}
+		tok, rest = nextToken(rest)
+		if n, ok := parseDec(tok, 255); !ok || flow.Family(n) != l3 {
+			return lineBad
+		}
+		tok, rest = nextToken(rest)
+	}
+
+	// The l4 name is not checked against the number: the kernel prints
+	// "unknown" for protocols whose module is not loaded (dccp on 6.18).
+	if len(tok) == 0 || bytes.IndexByte(tok, '=') >= 0 {
+		return lineBad
+	}
+	tok, rest = nextToken(rest)
+	proto, ok := parseDec(tok, 255)
+	if !ok {
+		return lineBad
+	}
+	f.Proto = uint8(proto)
+
+	var (
+		tuple     = -1 // 0 while reading the original tuple, 1 the reply
+		seen      [2]uint8
+		unreplied bool
+		afterCode bool // the previous field was an ICMP code=, so id= is the ICMP id
+	)
+	const seenSrc, seenDst = 1, 2
+	for {
+		tok, rest = nextToken(rest)
+		if len(tok) == 0 {
+			break
+		}
+		if tok[0] == '[' {
+			switch string(tok) {
+			case "[UNREPLIED]":
+				unreplied = true
+			case "[ASSURED]":
+				f.Status |= flow.StatusAssured
+			case "[OFFLOAD]":
+				f.Status |= flow.StatusOffload
+			case "[HW_OFFLOAD]":
+				f.Status |= flow.StatusHWOffload
+			}
+			afterCode = false
+			continue
+		}
+		eq := bytes.IndexByte(tok, '=')
+		if eq < 0 {
+			// Before the tuples: the timeout, then the state.
+			if tuple >= 0 {
+				continue
+			}
+			if f.Present&(flow.HasTimeout|flow.HasState) == 0 && isDigits(tok) {
+				n, ok := parseDec(tok, 1<<32-1)
+				if !ok {
+					return lineBad
+				}
+				f.Timeout = uint32(n)
+				f.Present |= flow.HasTimeout
+				continue
+			}
+			// State names are short; the length check keeps string(tok) on
+			// the stack.
+			if f.Present&flow.HasState == 0 && len(tok) <= 32 {
+				if st, ok := flow.StateByName(f.Proto, string(tok)); ok {
+					f.State = st
+					f.Present |= flow.HasState
+				}
+			}
+			continue
+		}
+		key, val := tok[:eq], tok[eq+1:]
+		wasCode := afterCode
+		afterCode = false
+		var t *flow.Tuple
+		if tuple >= 0 {
+			t = &f.Orig
+			if tuple == 1 {
+				t = &f.Reply
+			}
+		}
+		switch string(key) {
+		case "src", "dst":
+			if key[0] == 's' {
+				tuple++
+				if tuple > 1 {
+					return lineBad
+				}
+				t = &f.Orig
+				if tuple == 1 {
+					t = &f.Reply
+				}
+			} else if t == nil {
+				return lineBad
+			}
+			a, fam, ok := parseAddr(val)
+			if !ok || (f.Family != 0 && fam != f.Family) {
+				return lineBad
+			}
+			f.Family = fam
+			if key[0] == 's' {
+				t.Src = a
+				seen[tuple] |= seenSrc
+			} else {
+				t.Dst = a
+				seen[tuple] |= seenDst
+			}
+		case "sport", "dport", "srckey", "dstkey":
+			if t == nil {
+				return lineBad
+			}
+			var n uint64
+			if key[1] == 'p' { // sport, dport; GRE keys are hex
+				n, ok = parseDec(val, 1<<16-1)
+			} else {
+				n, ok = parseHex(val, 1<<16-1)
+			}
+			if !ok {
+				return lineBad
+			}
+			if key[0] == 's' {
+				t.SrcPort = uint16(n)
+			} else {
+				t.DstPort = uint16(n)
+			}
+		case "type", "code":
+			if t == nil {
+				return lineBad
+			}
+			n, ok := parseDec(val, 255)
+			if !ok {
+				return lineBad
+			}
+			if key[0] == 't' {
+				t.ICMPType = uint8(n)
+			} else {
+				t.ICMPCode = uint8(n)
+				afterCode = true
+			}
+		case "id":
+			n, ok := parseDec(val, 1<<32-1)
+			if !ok {
+				return lineBad
+			}
+			if wasCode {
+				if n > 1<<16-1 {
+					return lineBad
+				}
+				t.SrcPort = uint16(n)
+			} else {
+				f.ID = uint32(n)
+				f.Present |= flow.HasID
+			}
+		case "packets", "bytes":
+			if tuple < 0 {
+				return lineBad
+			}
+			n, ok := parseDec(val, 1<<64-1)
+			if !ok {
+				return lineBad
+			}
+			switch {
+			case tuple == 0 && key[0] == 'p':
+				f.OrigPackets = n
+			case tuple == 0:
+				f.OrigBytes = n
+			case key[0] == 'p':
+				f.ReplyPackets = n
+			default:
+				f.ReplyBytes = n
+			}
+			f.Present |= flow.HasCounters
+		case "mark":
+			n, ok := parseNum(val, 1<<32-1)
+			if !ok {
+				return lineBad
+			}
+			f.Mark = uint32(n)
+		case "zone", "zone-orig", "zone-reply":
+			// The kernel keeps one zone id with direction flags; whichever
+			// spelling it printed carries that id, as netlink's CTA_ZONE does.
+			n, ok := parseDec(val, 1<<16-1)
+			if !ok {
+				return lineBad
+			}
+			f.Zone = uint16(n)
+		case "delta-time":
+			n, ok := parseDec(val, 1<<32-1)
+			if !ok {
+				return lineBad
+			}
+			if start := nowSec - int64(n); start > 0 && start < 1<<32 {
+				f.Start = uint32(start)
+				f.Present |= flow.HasStart
+			}
+		}
+		// Other fields (use=, secctx=, GRE's timeout=0, …) say nothing a
+		// monitor shows; unknown ones from newer tools are ignored likewise.
+	}
+	if seen[0] != seenSrc|seenDst || seen[1] != seenSrc|seenDst {
+		return lineBad
+	}
+	if l3 != 0 && l3 != f.Family {
+		return lineBad
+	}
+	if !unreplied {
+		f.Status |= flow.StatusSeenReply
+	}
+	f.InferNAT()
+	return lineFlow
+}
+
+// nextToken returns the first whitespace-separated token of b and what
+// follows it.
+func nextToken(b []byte) (tok, rest []byte) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// parseDec parses an unsigned decimal number no larger than max.
+func parseDec(b []byte, max uint64) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if d > max || n > (max-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// parseHex parses an unsigned hex number, with or without 0x, no larger than max.
+func parseHex(b []byte, max uint64) (uint64, bool) {
+	if len(b) >= 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		b = b[2:]
+	}
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		v := hexVal(c)
+		if v < 0 {
+			return 0, false
+		}
+		n = n<<4 | uint64(v)
+	}
+	if n > max {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseNum parses a decimal number, or a hex one with 0x (marks are decimal in
+// /proc and conntrack -L, hex in some hand-edited dumps).
+func parseNum(b []byte, max uint64) (uint64, bool) {
+	if len(b) >= 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		return parseHex(b, max)
+	}
+	return parseDec(b, max)
+}

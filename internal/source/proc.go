@@ -1,0 +1,106 @@
+package source
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// openNet opens a per-namespace file under <root>/net through
+// <root>/thread-self/net, which shows the calling thread's network namespace.
+// <root>/net shows the thread-group leader's instead, which is wrong when a
+// locked OS thread has entered another namespace with setns (--netns). Kernels
+// before 4.1 have no thread-self; there <root>/net is all there is.
+func openNet(root, name string) (*os.File, error) {
+	f, err := os.Open(filepath.Join(root, "thread-self/net", name))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join(root, "thread-self")); serr != nil {
+			return os.Open(filepath.Join(root, "net", name))
+		}
+	}
+	return f, err
+}
+
+// ProcReader implements Reader over /proc/net/nf_conntrack, falling back to
+// /proc/net/ip_conntrack. Each Read reads the file and the table's health
+// again, in the network namespace of the calling thread.
+type ProcReader struct {
+	root string
+	name string // "nf_conntrack" or "ip_conntrack"
+	br   *bufio.Reader
+}
+
+// NewProcReader returns a reader of the /proc tree at root ("/proc" in
+// production). The error wraps ErrUnavailable and the reason (often
+// fs.ErrPermission: the files are root-only) when neither file is readable.
+func NewProcReader(root string) (*ProcReader, error) {
+	var errs [2]error
+	for i, name := range []string{"nf_conntrack", "ip_conntrack"} {
+		f, err := openNet(root, name)
+		if err == nil {
+			f.Close()
+			return &ProcReader{root: root, name: name, br: bufio.NewReaderSize(nil, maxLineLen)}, nil
+		}
+		errs[i] = err
+	}
+	return nil, fmt.Errorf("%w: %s: %w (legacy %s: %v)", ErrUnavailable,
+		filepath.Join(root, "net/nf_conntrack"), bareErr(errs[0]),
+		filepath.Join(root, "net/ip_conntrack"), bareErr(errs[1]))
+}
+
+// bareErr drops the path from an *fs.PathError: the message names the file
+// as the user knows it (/proc/net/…), not the thread-self path opened.
+func bareErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Path returns the file the reader reads, as the user knows it
+// ("/proc/net/nf_conntrack"), for the "reading /proc/net/…" message.
+func (p *ProcReader) Path() string {
+	return filepath.Join(p.root, "net", p.name)
+}
+
+// Read replaces t's contents with a fresh read of the table, reusing the
+// storage of t.Flows. Health figures that cannot be read are left unknown and
+// reported in t.Warnings; the entries count then falls back to the rows read.
+func (p *ProcReader) Read(t *flow.Table) error {
+	f, err := openNet(p.root, p.name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Path(), bareErr(err))
+	}
+	defer f.Close()
+	p.br.Reset(f)
+	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0])
+	p.br.Reset(nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Path(), err)
+	}
+	t.Flows, t.Skipped = flows, skipped
+	t.ReadAt = time.Now()
+	t.Source = p.Path()
+	t.Frozen = false
+	t.Warnings = t.Warnings[:0]
+	t.Stats, err = ReadHealth(p.root)
+	if err != nil {
+		t.Stats.Entries = len(flows)
+		t.Warnings = append(t.Warnings, err.Error())
+	}
+	t.Timeouts, err = ReadTimeouts(p.root)
+	if err != nil {
+		t.Warnings = append(t.Warnings, "timeouts: "+err.Error())
+	}
+	return nil
+}
+
+// Close releases nothing: files are opened and closed within each Read.
+func (p *ProcReader) Close() error { return nil }

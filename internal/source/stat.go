@@ -1,0 +1,91 @@
+package source
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// ParseStat reads /proc/net/stat/nf_conntrack (hex, one row per CPU, columns
+// named by the header line, old and new column names) and sums the CPUs.
+//
+// The columns are found by name because kernels renamed and reused them:
+// 5.x turned "searched" into "clashres" and "delete_list" into "chainlength"
+// (which counts chains found too long). Columns gostate does not show
+// (entries, new, delete, expect_*) are read and ignored.
+func ParseStat(r io.Reader) (flow.CPUStats, error) {
+	var st flow.CPUStats
+	sc := bufio.NewScanner(r)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return st, err
+		}
+		return st, fmt.Errorf("conntrack stat: empty: %w", ErrMalformed)
+	}
+	header := strings.Fields(sc.Text())
+	dst := make([]*uint64, len(header))
+	for i, name := range header {
+		switch name {
+		case "found":
+			dst[i] = &st.Found
+		case "invalid":
+			dst[i] = &st.Invalid
+		case "ignore":
+			dst[i] = &st.Ignore
+		case "insert":
+			dst[i] = &st.Insert
+		case "insert_failed":
+			dst[i] = &st.InsertFailed
+		case "drop":
+			dst[i] = &st.Drop
+		case "early_drop":
+			dst[i] = &st.EarlyDrop
+		case "icmp_error":
+			dst[i] = &st.Error
+		case "search_restart":
+			dst[i] = &st.SearchRestart
+		case "clashres":
+			dst[i] = &st.ClashResolve
+			st.HasClashResolve = true
+		case "chainlength":
+			dst[i] = &st.ChainTooLong
+			st.HasChainTooLong = true
+		}
+	}
+	if len(header) == 0 || header[0] != "entries" {
+		return flow.CPUStats{}, fmt.Errorf("conntrack stat: header does not start with \"entries\": %w", ErrMalformed)
+	}
+	cpus := 0
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if len(fields) != len(header) {
+			return flow.CPUStats{}, fmt.Errorf("conntrack stat: CPU row %d has %d columns, header has %d: %w",
+				cpus, len(fields), len(header), ErrMalformed)
+		}
+		for i, field := range fields {
+			n, err := strconv.ParseUint(field, 16, 64)
+			if err != nil {
+				return flow.CPUStats{}, fmt.Errorf("conntrack stat: CPU row %d, column %s: %q is not hex: %w",
+					cpus, header[i], field, ErrMalformed)
+			}
+			if dst[i] != nil {
+				*dst[i] += n
+			}
+		}
+		cpus++
+	}
+	if err := sc.Err(); err != nil {
+		return flow.CPUStats{}, err
+	}
+	if cpus == 0 {
+		return flow.CPUStats{}, fmt.Errorf("conntrack stat: no CPU rows: %w", ErrMalformed)
+	}
+	return st, nil
+}
