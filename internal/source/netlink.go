@@ -1,0 +1,266 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gostate/gostate/internal/flow"
+	"golang.org/x/sys/unix"
+)
+
+// NetlinkReader reads the table live from the kernel over ctnetlink. It
+// implements Reader and Deleter, and Refresh for cheap updates of a few rows.
+//
+// It holds two sockets, so that a delete or a lookup from the screen never
+// waits behind a dump of a large table in flight.
+type NetlinkReader struct {
+	ns *netNS // nil: the caller's namespace
+
+	dumpMu sync.Mutex
+	dump   *nlConn
+
+	queryMu sync.Mutex
+	query   *nlConn
+	scratch flow.Flow // decode target of Refresh, guarded by queryMu
+
+	timeouts []flow.Timeout
+}
+
+// NewNetlinkReader opens ctnetlink sockets in the network namespace netns (a
+// name under /var/run/netns or a path such as /proc/PID/ns/net; empty for the
+// caller's) and checks with a statistics request that the kernel answers.
+// Errors read "netlink: operation not permitted" and the like.
+func NewNetlinkReader(netns string) (*NetlinkReader, error) {
+	var ns *netNS
+	if netns != "" {
+		var err error
+		if ns, err = openNetNS(netns); err != nil {
+			return nil, err
+		}
+	}
+	r, err := newNetlinkReader(ns)
+	if err != nil {
+		ns.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// newNetlinkReader is NewNetlinkReader for an opened namespace, which the
+// reader then owns (Close closes it) once this returns without error.
+func newNetlinkReader(ns *netNS) (*NetlinkReader, error) {
+	query, err := dialNetfilter(ns.fd())
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	if err := probe(query); err != nil {
+		query.close()
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	dump, err := dialNetfilter(ns.fd())
+	if err != nil {
+		query.close()
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	r := &NetlinkReader{ns: ns, dump: dump, query: query}
+	// Timeouts are sysctls that rarely change: read once. Without them the
+	// help screen has less to show, which is no reason to fail.
+	_ = ns.run(func() error {
+		r.timeouts, _ = ReadTimeouts("/proc")
+		return nil
+	})
+	return r, nil
+}
+
+// probe asks for the table's global statistics (IPCTNL_MSG_CT_GET_STATS), the
+// cheapest ctnetlink request, to learn before any dump whether the kernel
+// lets us read: EPERM without CAP_NET_ADMIN, EOPNOTSUPP without the
+// nf_conntrack_netlink module.
+func probe(c *nlConn) error {
+	const ctMsgGetStats = 5
+	seq := c.startRequest(ctMsgGetStats, nlmFRequest, unix.AF_UNSPEC)
+	finishRequest(c.req, 0)
+	if err := c.send(c.req); err != nil {
+		return err
+	}
+	return c.await(seq)
+}
+
+// await reads until the answer to request seq arrives and returns the error
+// it carries, if any. Messages of earlier, abandoned requests are dropped.
+func (c *nlConn) await(seq uint32) error {
+	for {
+		d, err := c.recv()
+		if err != nil {
+			return err
+		}
+		for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
+			if m.seq != seq {
+				continue
+			}
+			if m.typ == nlmsgError {
+				return errnoOf(m.data)
+			}
+			return nil
+		}
+	}
+}
+
+// Read dumps the whole table, IPv4 and IPv6 in one request, decoding message
+// by message into t.Flows, whose storage it reuses. Messages it cannot decode
+// are counted in t.Skipped. A dump the kernel marks as interrupted (the
+// table changed under it, NLM_F_DUMP_INTR) gets a warning in t.Warnings.
+func (r *NetlinkReader) Read(t *flow.Table) error {
+	r.dumpMu.Lock()
+	defer r.dumpMu.Unlock()
+	t.Flows = t.Flows[:0]
+	t.Skipped = 0
+	t.Warnings = t.Warnings[:0]
+	t.Source = "netlink"
+	t.Frozen = false
+	t.Timeouts = r.timeouts
+	intr, err := r.dumpTable(t)
+	if err != nil {
+		return fmt.Errorf("netlink dump: %w", err)
+	}
+	t.ReadAt = time.Now()
+	if intr {
+		t.Warnings = append(t.Warnings, "netlink: the table changed during the dump; some entries may be missing or shown twice")
+	}
+	err = r.ns.run(func() error {
+		var err error
+		t.Stats, err = ReadHealth("/proc")
+		return err
+	})
+	if err != nil {
+		t.Stats = flow.Stats{Entries: len(t.Flows)}
+		t.Warnings = append(t.Warnings, "table health: "+err.Error())
+	}
+	return nil
+}
+
+// dumpTable sends the dump request and decodes the answer into t.Flows.
+func (r *NetlinkReader) dumpTable(t *flow.Table) (intr bool, err error) {
+	c := r.dump
+	seq := c.startRequest(ctMsgGet, nlmFRequest|nlmFDump, unix.AF_UNSPEC)
+	finishRequest(c.req, 0)
+	if err := c.send(c.req); err != nil {
+		return false, err
+	}
+	for {
+		d, err := c.recv()
+		if err != nil {
+			return intr, err
+		}
+		for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
+			if m.seq != seq {
+				continue // left over from a dump abandoned after an error
+			}
+			if m.flags&nlmFDumpIntr != 0 {
+				intr = true
+			}
+			switch {
+			case m.typ == nlmsgDone || m.typ == nlmsgError:
+				return intr, errnoOf(m.data)
+			case m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgNew && m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgGet:
+				t.Skipped++
+				continue
+			}
+			n := len(t.Flows)
+			if n == cap(t.Flows) {
+				t.Flows = slices.Grow(t.Flows, 1)
+			}
+			t.Flows = t.Flows[:n+1]
+			if decodeFlow(m.data, &t.Flows[n]) != nil {
+				t.Flows = t.Flows[:n]
+				t.Skipped++
+			}
+		}
+	}
+}
+
+// refreshBatch is how many lookups Refresh sends in one write. Each answer
+// occupies ~5 KiB of the socket's receive buffer until read (the kernel
+// allocates NLMSG_DEFAULT_SIZE per answer), and the default buffer of
+// ~208 KiB must hold a whole batch.
+const refreshBatch = 16
+
+// Refresh re-reads each of rows from the kernel by its exact original tuple
+// and zone (one lookup per row, no dump), replacing the row with what the
+// kernel has now: timeout, state, counters. gone[i] is set when rows[i] is no
+// longer in the table and cleared otherwise; the row is then left as it was.
+// gone must be at least as long as rows. The live screen uses it to keep the
+// visible rows current between full dumps.
+func (r *NetlinkReader) Refresh(rows []flow.Flow, gone []bool) error {
+	if len(gone) < len(rows) {
+		return fmt.Errorf("refresh: %d rows but %d gone flags", len(rows), len(gone))
+	}
+	r.queryMu.Lock()
+	defer r.queryMu.Unlock()
+	for start := 0; start < len(rows); start += refreshBatch {
+		end := min(start+refreshBatch, len(rows))
+		if err := r.refreshBatch(rows[start:end], gone[start:end]); err != nil {
+			return fmt.Errorf("netlink lookup: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *NetlinkReader) refreshBatch(rows []flow.Flow, gone []bool) error {
+	c := r.query
+	c.req = c.req[:0]
+	first := c.seq + 1
+	for i := range rows {
+		c.seq++
+		start := len(c.req)
+		c.req = appendRequest(c.req, ctMsgGet, nlmFRequest, uint8(rows[i].Family), c.seq)
+		c.req = appendTuple(c.req, ctaTupleOrig, &rows[i], &rows[i].Orig)
+		c.req = appendBE16(c.req, ctaZone, rows[i].Zone)
+		finishRequest(c.req, start)
+	}
+	if err := c.send(c.req); err != nil {
+		return err
+	}
+	// Each lookup gets exactly one answer: the entry, or an error.
+	var firstErr error
+	for pending := len(rows); pending > 0; {
+		d, err := c.recv()
+		if err != nil {
+			return err
+		}
+		for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
+			i := int(m.seq - first)
+			if i >= len(rows) {
+				continue // an answer to an earlier, abandoned request
+			}
+			pending--
+			if m.typ == nlmsgError {
+				err := errnoOf(m.data)
+				switch {
+				case errors.Is(err, unix.ENOENT):
+					gone[i] = true
+				case err != nil && firstErr == nil:
+					firstErr = err
+				}
+				continue
+			}
+			gone[i] = false
+			if decodeFlow(m.data, &r.scratch) == nil {
+				rows[i] = r.scratch
+			}
+		}
+	}
+	return firstErr
+}
+
+// Close closes the sockets and the namespace.
+func (r *NetlinkReader) Close() error {
+	r.dumpMu.Lock()
+	defer r.dumpMu.Unlock()
+	r.queryMu.Lock()
+	defer r.queryMu.Unlock()
+	return errors.Join(r.dump.close(), r.query.close(), r.ns.close())
+}

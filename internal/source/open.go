@@ -1,0 +1,138 @@
+package source
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// fixHint ends the message of a table that cannot be read: what usually fixes it.
+const fixHint = "run as root or with CAP_NET_ADMIN, and load the module: modprobe nf_conntrack_netlink"
+
+// Open returns the reader opts asks for: a saved dump when opts.File is set;
+// otherwise, by opts.Kind, the netlink source, the /proc source, or (auto, the
+// default) netlink falling back to /proc/net/nf_conntrack and then
+// /proc/net/ip_conntrack. After a fallback every Table it reads carries the
+// reason in Warnings ("netlink: operation not permitted; reading
+// /proc/net/nf_conntrack"). With opts.NetNS the table of that network
+// namespace is read. When nothing can be read the error wraps ErrUnavailable
+// and its text is one line naming what was tried and what fixes it.
+func Open(opts Options) (Reader, error) {
+	if opts.File != "" {
+		return NewFileReader(opts.File, os.Stdin)
+	}
+	var ns *netNS
+	if opts.NetNS != "" {
+		var err error
+		if ns, err = openNetNS(opts.NetNS); err != nil {
+			return nil, &unavailableError{msg: err.Error(), err: err}
+		}
+	}
+	r, err := openKind(opts.Kind, ns)
+	if err != nil {
+		ns.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// openKind opens the source of kind in ns; the reader owns ns if it succeeds.
+func openKind(kind Kind, ns *netNS) (Reader, error) {
+	switch kind {
+	case KindNetlink:
+		r, err := newNetlinkReader(ns)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		return r, nil
+	case KindProc:
+		r, err := openProc(ns, "")
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		return r, nil
+	case KindAuto, "":
+		r, nerr := newNetlinkReader(ns)
+		if nerr == nil {
+			return r, nil
+		}
+		p, perr := openProc(ns, nerr.Error())
+		if perr != nil {
+			return nil, unavailable(nerr, perr)
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("unknown source %q (want auto, netlink or proc)", kind)
+}
+
+// unavailable joins the reasons of every source tried into one line.
+func unavailable(errs ...error) error {
+	msg := "cannot read the conntrack table: "
+	for i, err := range errs {
+		if i > 0 {
+			msg += "; "
+		}
+		msg += err.Error()
+	}
+	return &unavailableError{msg: msg + " (" + fixHint + ")", err: errs[0]}
+}
+
+// unavailableError is a one-line error that matches both ErrUnavailable and
+// the first cause (errors.Is(err, unix.EPERM) works on it).
+type unavailableError struct {
+	msg string
+	err error
+}
+
+func (e *unavailableError) Error() string { return e.msg }
+
+func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
+
+// openProc opens the /proc source in ns. When fallback is set (why netlink
+// could not be used), every Table read carries it in Warnings together with
+// the file read instead.
+func openProc(ns *netNS, fallback string) (Reader, error) {
+	var p *ProcReader
+	err := ns.run(func() error {
+		var err error
+		p, err = NewProcReader("/proc")
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ns == nil && fallback == "" {
+		return p, nil
+	}
+	w := &procInNS{r: p, ns: ns}
+	if fallback != "" {
+		w.warning = fallback + "; reading " + p.Path()
+	}
+	return w, nil
+}
+
+// procInNS runs a ProcReader's reads inside a network namespace (each
+// per-namespace /proc file then shows that namespace) and adds the reason of
+// a fallback to every Table.
+type procInNS struct {
+	r       *ProcReader
+	ns      *netNS
+	warning string
+}
+
+func (p *procInNS) Read(t *flow.Table) error {
+	err := p.ns.run(func() error { return p.r.Read(t) })
+	if p.warning != "" {
+		t.Warnings = append(t.Warnings, p.warning)
+	}
+	return err
+}
+
+func (p *procInNS) Close() error {
+	err := p.r.Close()
+	if cerr := p.ns.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
