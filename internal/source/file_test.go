@@ -1,0 +1,107 @@
+package source
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+func TestFileReader(t *testing.T) {
+	path := "testdata/conntrack-L-extended-id-acct.txt"
+	fr, err := NewFileReader(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.Path() != path {
+		t.Errorf("Path() = %q", fr.Path())
+	}
+	var tab flow.Table
+	tab.Warnings = []string{"from an earlier read"}
+	for range 2 {
+		if err := fr.Read(&tab); err != nil {
+			t.Fatal(err)
+		}
+		if len(tab.Flows) != 28 || tab.Stats != (flow.Stats{Entries: 28}) || !tab.Frozen ||
+			tab.Source != path || len(tab.Warnings) != 0 || tab.Skipped != 0 {
+			t.Errorf("got %d rows, stats %+v, frozen %v, source %q, warnings %q", len(tab.Flows), tab.Stats, tab.Frozen, tab.Source, tab.Warnings)
+		}
+		tab.Flows[0].Mark = 12345 // a caller's change must not leak into the next Read
+	}
+	if err := fr.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestFileReaderStart checks that delta-time= counts back from when the dump
+// was saved (the file's modification time), not from when it is read.
+func TestFileReaderStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dump")
+	writeFile(t, path, "udp 17 30 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=2 src=192.0.2.2 dst=192.0.2.1 sport=2 dport=1 mark=0 delta-time=100 use=1\n")
+	saved := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(path, saved, saved); err != nil {
+		t.Fatal(err)
+	}
+	fr, err := NewFileReader(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab flow.Table
+	if err := fr.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tab.Flows[0].Start, uint32(saved.Unix()-100); got != want || !tab.ReadAt.Equal(saved) {
+		t.Errorf("start %d, read at %v; want %d, %v", got, tab.ReadAt, want, saved)
+	}
+}
+
+func TestFileReaderStdin(t *testing.T) {
+	in, err := os.ReadFile("testdata/ip_conntrack.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := NewFileReader("-", strings.NewReader(string(in)+"junk\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab flow.Table
+	if err := fr.Read(&tab); err != nil || len(tab.Flows) != 7 || tab.Skipped != 1 || tab.Source != "standard input" {
+		t.Errorf("got %v, %d rows, %d skipped, source %q; want 7 rows, 1 skipped, standard input", err, len(tab.Flows), tab.Skipped, tab.Source)
+	}
+}
+
+func TestFileReaderEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty")
+	writeFile(t, path, "")
+	fr, err := NewFileReader(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab flow.Table
+	if err := fr.Read(&tab); err != nil || len(tab.Flows) != 0 || tab.Stats.Entries != 0 {
+		t.Errorf("got %v, %d rows", err, len(tab.Flows))
+	}
+}
+
+func TestFileReaderNotDump(t *testing.T) {
+	for _, path := range []string{"file.go", "testdata/proc-6.18/slabinfo", "testdata/proc-6.18/thread-self/net/stat/nf_conntrack"} {
+		_, err := NewFileReader(path, nil)
+		if !errors.Is(err, ErrNotDump) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: got %v, want ErrNotDump naming the file", path, err)
+		}
+	}
+	if _, err := NewFileReader("-", strings.NewReader("\x7fELF\x02\x01\x01\x00\x00\x00\n\xff\xfe")); !errors.Is(err, ErrNotDump) {
+		t.Errorf("binary stdin: got %v, want ErrNotDump", err)
+	}
+	if _, err := NewFileReader("testdata/no-such-file", nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: got %v, want ErrNotExist", err)
+	}
+	if _, err := NewFileReader("testdata", nil); err == nil {
+		t.Error("a directory: got no error")
+	}
+}
