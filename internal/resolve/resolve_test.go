@@ -272,6 +272,9 @@ func TestConcurrencyBound(t *testing.T) {
 	for range workers {
 		<-f.entered // every worker holds a lookup
 	}
+	if n := len(r.queue); n != len(addrs)-workers {
+		t.Errorf("%d requests still queued with every worker busy, want %d", n, len(addrs)-workers)
+	}
 	for range len(addrs) - workers {
 		f.release <- struct{}{}
 		<-f.entered
