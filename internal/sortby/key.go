@@ -1,0 +1,225 @@
+package sortby
+
+import (
+	"cmp"
+	"encoding/binary"
+	"slices"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// keyBuf holds one row's complete key: the longest is an IPv6 address as the
+// primary key (17 bytes) followed by the IPv6 tie-breaking fields (42 bytes).
+type keyBuf [64]byte
+
+// encode writes f's complete key for ordering k into b and returns its
+// length. Keys compare as byte strings (bytes.Compare) in exactly the order
+// the package comment describes; Sorter.Sort relies on that to decide most
+// comparisons from the first 16 bytes alone.
+//
+// Layout: the primary key, bitwise inverted when reverse is set (which
+// reverses the order of a fixed-width field), then the tie-breaking fields
+// that the primary key does not already hold. A leading "missing" byte for
+// rows that lack the sorted field is written outside the inverted range, so
+// those rows stay last either way; their value is written as zero, so that
+// the tie-breaking fields alone order them. Addresses are written as a family byte
+// (IPv4 0, IPv6 1) and 4 or 16 bytes: two keys can only differ in length
+// after they differ in that family byte, so no key is a prefix of another.
+func encode(b *keyBuf, f *flow.Flow, k Key, reverse bool) int {
+	n, flipFrom := 0, 0
+	switch k {
+	case SrcPort, DstPort:
+		port := f.Orig.SrcPort
+		if k == DstPort {
+			port = f.Orig.DstPort
+		}
+		missing := !f.HasPorts()
+		if missing {
+			port = 0
+		}
+		n = putMissing(b, missing)
+		flipFrom, n = n, put16(b, n, port)
+	case Dst:
+		n = putAddr(b, n, f.Family, &f.Orig.Dst)
+	case Proto:
+		n = put16(b, n, protoRank[f.Proto])
+	case State:
+		rank, stateless := protoRank[f.Proto], true
+		if f.Present&flow.HasState != 0 {
+			if r, ok := stateRank(f.Proto, f.State); ok {
+				rank, stateless = r, false
+			}
+		}
+		n = putMissing(b, stateless)
+		flipFrom, n = n, put16(b, n, rank)
+	case TTL:
+		secs, missing := f.Timeout, f.Present&flow.HasTimeout == 0
+		if missing {
+			secs = 0
+		}
+		n = putMissing(b, missing)
+		flipFrom, n = n, put32(b, n, secs)
+	case Bytes, Packets:
+		total := addSat(f.OrigBytes, f.ReplyBytes)
+		if k == Packets {
+			total = addSat(f.OrigPackets, f.ReplyPackets)
+		}
+		missing := f.Present&flow.HasCounters == 0
+		if missing {
+			total = 0
+		}
+		// Biggest first: the inverted total orders descending, and
+		// reverse inverts it back.
+		n = putMissing(b, missing)
+		flipFrom, n = n, put64(b, n, ^total)
+	default: // Src, and any invalid key
+		k = Src
+		n = putAddr(b, n, f.Family, &f.Orig.Src)
+	}
+	if reverse {
+		for i := flipFrom; i < n; i++ {
+			b[i] = ^b[i]
+		}
+	}
+
+	// The tie-breaking fields, in the Src order, without the primary's.
+	switch k {
+	case Src:
+	case Dst:
+		// The family byte is already in the primary key.
+		n = putAddrBytes(b, n, f.Family, &f.Orig.Src)
+	default:
+		n = putAddr(b, n, f.Family, &f.Orig.Src)
+	}
+	// The ports stay even when sorting by a port: rows without ports have
+	// none in their primary key, but their ICMP id or GRE keys still order.
+	n = put16(b, n, f.Orig.SrcPort)
+	if k != Dst {
+		n = putAddrBytes(b, n, f.Family, &f.Orig.Dst)
+	}
+	n = put16(b, n, f.Orig.DstPort)
+	if k != Proto {
+		b[n] = f.Proto
+		n++
+	}
+	n = put16(b, n, f.Zone)
+	b[n], b[n+1] = f.Orig.ICMPType, f.Orig.ICMPCode
+	return n + 2
+}
+
+func putMissing(b *keyBuf, missing bool) int {
+	b[0] = 0
+	if missing {
+		b[0] = 1
+	}
+	return 1
+}
+
+// putAddr writes the family byte and the address.
+func putAddr(b *keyBuf, n int, fam flow.Family, a *flow.Addr) int {
+	b[n] = 1
+	if fam == flow.FamilyIPv4 {
+		b[n] = 0
+	}
+	return putAddrBytes(b, n+1, fam, a)
+}
+
+// putAddrBytes writes the address: the four bytes of an IPv4 address (stored
+// IPv4-mapped), all sixteen otherwise.
+func putAddrBytes(b *keyBuf, n int, fam flow.Family, a *flow.Addr) int {
+	if fam == flow.FamilyIPv4 {
+		return n + copy(b[n:], a[12:])
+	}
+	return n + copy(b[n:], a[:])
+}
+
+func put16(b *keyBuf, n int, v uint16) int {
+	binary.BigEndian.PutUint16(b[n:], v)
+	return n + 2
+}
+
+func put32(b *keyBuf, n int, v uint32) int {
+	binary.BigEndian.PutUint32(b[n:], v)
+	return n + 4
+}
+
+func put64(b *keyBuf, n int, v uint64) int {
+	binary.BigEndian.PutUint64(b[n:], v)
+	return n + 8
+}
+
+// addSat adds two counters, stopping at the maximum instead of wrapping, so
+// that a saved dump with absurd counters still sorts as its numbers say.
+func addSat(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return ^uint64(0)
+}
+
+// protoRank orders protocol numbers by the name the protocol column shows,
+// then by number (every protocol without a name shows "unknown").
+var protoRank = func() (rank [256]uint16) {
+	protos := make([]int, 256)
+	for p := range protos {
+		protos[p] = p
+	}
+	slices.SortFunc(protos, func(a, b int) int {
+		return cmp.Or(cmp.Compare(flow.ProtoName(uint8(a)), flow.ProtoName(uint8(b))), cmp.Compare(a, b))
+	})
+	for r, p := range protos {
+		rank[p] = uint16(r)
+	}
+	return rank
+}()
+
+// stateProtos are the protocols with states, in the order stateRanks holds them.
+var stateProtos = [...]uint8{flow.ProtoTCP, flow.ProtoSCTP, flow.ProtoDCCP}
+
+// stateRanks orders every (protocol, state number) pair by the state's name
+// as the state column shows it, then by protocol number. Numbers newer than
+// gostate (shown as STATE_n) come after the named states, by number.
+var stateRanks = func() (rank [len(stateProtos)][256]uint16) {
+	type pair struct {
+		proto, state uint8
+		name         string
+		known        bool
+	}
+	var pairs []pair
+	for _, p := range stateProtos {
+		for s := range 256 {
+			_, known := flow.StateByName(p, flow.StateName(p, uint8(s)))
+			pairs = append(pairs, pair{p, uint8(s), flow.StateName(p, uint8(s)), known})
+		}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		if a.known != b.known {
+			if a.known {
+				return -1
+			}
+			return 1
+		}
+		if a.known {
+			return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.proto, b.proto))
+		}
+		return cmp.Or(cmp.Compare(a.state, b.state), cmp.Compare(a.proto, b.proto))
+	})
+	for r, pr := range pairs {
+		rank[slices.Index(stateProtos[:], pr.proto)][pr.state] = uint16(r)
+	}
+	return rank
+}()
+
+// stateRank returns the rank of a protocol state; ok is false for protocols
+// without states.
+func stateRank(proto, state uint8) (rank uint16, ok bool) {
+	switch proto {
+	case flow.ProtoTCP:
+		return stateRanks[0][state], true
+	case flow.ProtoSCTP:
+		return stateRanks[1][state], true
+	case flow.ProtoDCCP:
+		return stateRanks[2][state], true
+	}
+	return 0, false
+}

@@ -1,0 +1,328 @@
+// Package sortby orders the rows of a flow.Table: every iptstate ordering
+// (-b letters), each a total order so that two runs over the same table print
+// the same rows in the same order.
+//
+// An ordering compares a primary key and then breaks ties by the rest of the
+// original tuple in the default (source address) order: family, source
+// address, source port, destination address, destination port, protocol,
+// zone, ICMP type and code. Sorter.Sort finally orders rows that are equal in
+// all of that (exact duplicates in a saved dump) by their position in the
+// table.
+//
+// The primary keys:
+//
+//   - Src, Dst: the address numerically, every IPv4 address before every IPv6
+//     address.
+//   - SrcPort, DstPort: the port numerically; flows whose protocol has no
+//     ports (ICMP, GRE, ...) come after all flows with ports.
+//   - Proto: the protocol's name alphabetically (gre, icmp, icmpv6, sctp,
+//     tcp, udp, udplite), then protocols without a name by number.
+//   - State: the state's name alphabetically, as the column reads (then the
+//     protocol, for names that SCTP and TCP share); flows without a state
+//     (UDP, ICMP, ...) come after all flows with one, grouped by protocol.
+//   - TTL: seconds left, smallest first; flows without a timeout (offloaded)
+//     come last.
+//   - Bytes, Packets: the total of both directions, BIGGEST FIRST, since the
+//     heavy flows are what an admin looks for (iptstate sorts these smallest
+//     first); flows without counters (accounting off) come last.
+//
+// Reverse flips the primary key only: ties still read in the default order,
+// and rows that lack the sorted field (no ports, no state, no timeout, no
+// counters) stay at the end in both directions, so reversing a port sort
+// puts the highest ports, not the ICMP rows, on top.
+package sortby
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// Key is an ordering of the table's rows. The zero Key is Src, the order
+// without -b.
+type Key uint8
+
+// The orderings, in the order b cycles through them (iptstate's).
+const (
+	Src     Key = iota // source address (no -b in iptstate; "a" or "src" here)
+	SrcPort            // S: source port
+	Dst                // d: destination address
+	DstPort            // D: destination port
+	Proto              // p: protocol
+	State              // s: protocol state
+	TTL                // t: seconds before expiry
+	Bytes              // b: bytes of both directions
+	Packets            // P: packets of both directions
+	numKeys
+)
+
+var keyText = [numKeys]struct{ letter, name, title string }{
+	Src:     {"a", "src", "Source"},
+	SrcPort: {"S", "sport", "Src port"},
+	Dst:     {"d", "dst", "Destination"},
+	DstPort: {"D", "dport", "Dst port"},
+	Proto:   {"p", "proto", "Protocol"},
+	State:   {"s", "state", "State"},
+	TTL:     {"t", "ttl", "TTL"},
+	Bytes:   {"b", "bytes", "Bytes"},
+	Packets: {"P", "packets", "Packets"},
+}
+
+// Parse reads a -b argument: an iptstate letter (case matters: S and s,
+// D and d, P and p differ) or a word (src, sport, dst, dport, proto, state,
+// ttl, bytes, packets; any case). The error lists the valid keys.
+func Parse(s string) (Key, error) {
+	for k := range numKeys {
+		if s == keyText[k].letter {
+			return k, nil
+		}
+	}
+	for k := range numKeys {
+		if strings.EqualFold(s, keyText[k].name) {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown sort key %q: want one of %s", s, validKeys())
+}
+
+// validKeys lists the keys as "a (src), S (sport), ...".
+func validKeys() string {
+	var b strings.Builder
+	for k := range numKeys {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(keyText[k].letter + " (" + keyText[k].name + ")")
+	}
+	return b.String()
+}
+
+// Keys returns every ordering, in the order b (Next) cycles through them.
+func Keys() []Key {
+	keys := make([]Key, numKeys)
+	for k := range numKeys {
+		keys[k] = k
+	}
+	return keys
+}
+
+func (k Key) valid() bool { return k < numKeys }
+
+// Letter returns the key's -b letter. iptstate has no letter for the source
+// address (it is the order without -b); gostate gives it "a".
+func (k Key) Letter() string {
+	if !k.valid() {
+		return ""
+	}
+	return keyText[k].letter
+}
+
+// Name returns the key's word: "src", "dport", ...
+func (k Key) Name() string {
+	if !k.valid() {
+		return fmt.Sprintf("Key(%d)", uint8(k))
+	}
+	return keyText[k].name
+}
+
+// String returns Name.
+func (k Key) String() string { return k.Name() }
+
+// Title returns the key as a column header or status line words it:
+// "Source", "Dst port", ...
+func (k Key) Title() string {
+	if !k.valid() {
+		return k.Name()
+	}
+	return keyText[k].title
+}
+
+// Next returns the key after k in b's cycle, wrapping from Packets to Src.
+func (k Key) Next() Key { return (k%numKeys + 1) % numKeys }
+
+// Prev returns the key before k in b's cycle, wrapping from Src to Packets.
+func (k Key) Prev() Key { return (k%numKeys + numKeys - 1) % numKeys }
+
+// Compare orders two flows by k (see the package comment), returning -1, 0
+// or +1. It returns 0 only for flows equal in the primary key and every
+// tie-breaking field. Sorter.Sort produces this order; Compare is the
+// reference it is tested against, and serves callers that order a few rows.
+// An invalid key orders as Src.
+func Compare(a, b *flow.Flow, k Key, reverse bool) int {
+	var ka, kb keyBuf
+	na := encode(&ka, a, k, reverse)
+	nb := encode(&kb, b, k, reverse)
+	return bytes.Compare(ka[:na], kb[:nb])
+}
+
+// Sort orders idx, indices into flows, by k. It allocates a scratch buffer
+// on every call; a caller that sorts again and again keeps a Sorter.
+func Sort(flows []flow.Flow, idx []int32, k Key, reverse bool) {
+	var s Sorter
+	s.Sort(flows, idx, k, reverse)
+}
+
+// Sorter sorts indices into a table and keeps its scratch buffer between
+// calls, so that re-sorting on every refresh allocates nothing. The zero
+// Sorter is ready to use; it must not be copied after first use, and is not
+// safe for concurrent use.
+type Sorter struct {
+	ents []entry
+	// The lower part of a split sort, for the helper goroutine. The job
+	// and the method value are kept here, made once, because a go
+	// statement with arguments or a fresh closure allocates every time.
+	low     job
+	sortLow func()
+	done    sync.WaitGroup
+}
+
+// job is a part of a sort.
+type job struct {
+	flows   []flow.Flow
+	ents    []entry
+	k       Key
+	reverse bool
+}
+
+// entry is one row as the sort sees it: a 16-byte window of its complete key
+// (see encode) as two big-endian words, and its index. Comparing these
+// 24-byte entries decides nearly every comparison without touching the
+// 136-byte rows.
+type entry struct {
+	k0, k1 uint64
+	idx    int32
+}
+
+// parallelMin is the number of rows from which Sort splits the work between
+// two goroutines; below it, starting one costs more than it saves.
+const parallelMin = 8192
+
+// Sort orders idx, indices into flows, by k (an invalid key orders as Src).
+// Rows equal by Compare (exact duplicates in a saved dump) are ordered by
+// index, so the result depends only on the table.
+//
+// It sorts the first 16 key bytes of every row, then, within each run of
+// rows equal in those, the next 16 bytes, and so on: a row's complete key is
+// built only when its first bytes tie, and then once per window, not once
+// per comparison. Large inputs are split around a sampled median and the two
+// parts sorted at the same time.
+func (s *Sorter) Sort(flows []flow.Flow, idx []int32, k Key, reverse bool) {
+	if len(idx) < 2 {
+		return
+	}
+	ents := slices.Grow(s.ents[:0], len(idx))[:len(idx)]
+	s.ents = ents
+	var buf keyBuf
+	for i, x := range idx {
+		encode(&buf, &flows[x], k, reverse)
+		ents[i] = entry{k0: word(&buf, 0), k1: word(&buf, 8), idx: x}
+	}
+	if split := partition(ents); split > 0 {
+		s.low = job{flows, ents[:split], k, reverse}
+		if s.sortLow == nil {
+			s.sortLow = s.runLow
+		}
+		s.done.Add(1)
+		go s.sortLow()
+		sortWindow(flows, ents[split:], k, reverse, 0)
+		s.done.Wait()
+		s.low = job{}
+	} else {
+		sortWindow(flows, ents, k, reverse, 0)
+	}
+	for i := range ents {
+		idx[i] = ents[i].idx
+	}
+}
+
+// runLow sorts the lower part of a split sort on the helper goroutine.
+func (s *Sorter) runLow() {
+	sortWindow(s.low.flows, s.low.ents, s.low.k, s.low.reverse, 0)
+	s.done.Done()
+}
+
+// sortWindow sorts entries whose k0 and k1 hold key bytes off to off+16,
+// then sorts each run of equal entries by the next 16 bytes. It leaves every
+// entry's k0 and k1 as it found them.
+func sortWindow(flows []flow.Flow, ents []entry, k Key, reverse bool, off int) {
+	slices.SortFunc(ents, compareEntries)
+	next := off + 16
+	var buf keyBuf
+	for i := 0; i < len(ents); {
+		j := i + 1
+		for j < len(ents) && ents[j].k0 == ents[i].k0 && ents[j].k1 == ents[i].k1 {
+			j++
+		}
+		run := ents[i:j]
+		i = j
+		// Keys that tie on their first bytes have the same length (see
+		// encode), so one row says whether any bytes are left.
+		if len(run) < 2 || next >= encode(&buf, &flows[run[0].idx], k, reverse) {
+			continue
+		}
+		k0, k1 := run[0].k0, run[0].k1
+		for r := range run {
+			n := encode(&buf, &flows[run[r].idx], k, reverse)
+			clear(buf[n:])
+			run[r].k0, run[r].k1 = word(&buf, next), word(&buf, next+8)
+		}
+		sortWindow(flows, run, k, reverse, next)
+		for r := range run {
+			run[r].k0, run[r].k1 = k0, k1
+		}
+	}
+}
+
+// compareEntries orders entries by their key window, then by index.
+func compareEntries(a, b entry) int {
+	switch {
+	case a.k0 != b.k0:
+		return cmp.Compare(a.k0, b.k0)
+	case a.k1 != b.k1:
+		return cmp.Compare(a.k1, b.k1)
+	}
+	return cmp.Compare(a.idx, b.idx)
+}
+
+// partition moves the entries whose key window is below a sampled median
+// before the others and returns how many there are. Equal windows stay on
+// one side, so the two sides sort independently. It returns 0, leaving the
+// entries as they are, for inputs too small to be worth splitting, and
+// when the median is the smallest window (heavy ties).
+func partition(ents []entry) int {
+	if len(ents) < parallelMin {
+		return 0
+	}
+	var samples [63]entry
+	step := len(ents) / len(samples)
+	for i := range samples {
+		samples[i] = ents[i*step]
+		samples[i].idx = 0
+	}
+	slices.SortFunc(samples[:], compareEntries)
+	pivot := samples[len(samples)/2]
+	below := func(e *entry) bool { return e.k0 < pivot.k0 || (e.k0 == pivot.k0 && e.k1 < pivot.k1) }
+	lo, hi := 0, len(ents)-1
+	for {
+		for lo <= hi && below(&ents[lo]) {
+			lo++
+		}
+		for lo <= hi && !below(&ents[hi]) {
+			hi--
+		}
+		if lo >= hi {
+			return lo
+		}
+		ents[lo], ents[hi] = ents[hi], ents[lo]
+	}
+}
+
+// word reads 8 key bytes as a big-endian number, so that numbers compare as
+// the bytes do.
+func word(b *keyBuf, off int) uint64 { return binary.BigEndian.Uint64(b[off:]) }

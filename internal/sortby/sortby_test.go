@@ -1,0 +1,465 @@
+package sortby
+
+import (
+	"cmp"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// refCompare is the ordering the package comment promises, written field by
+// field on netip addresses and plain numbers, independent of the byte keys
+// the package sorts on.
+func refCompare(a, b *flow.Flow, k Key, reverse bool) int {
+	ma, mb := refMissing(a, k), refMissing(b, k)
+	if ma != mb {
+		if ma {
+			return 1
+		}
+		return -1
+	}
+	c := refPrimary(a, b, k)
+	if reverse {
+		c = -c
+	}
+	if c != 0 {
+		return c
+	}
+	return refTuple(a, b)
+}
+
+func refStateful(f *flow.Flow) bool {
+	return f.Present&flow.HasState != 0 && flow.ProtoHasState(f.Proto)
+}
+
+// refMissing reports whether the row lacks the field k sorts on.
+func refMissing(f *flow.Flow, k Key) bool {
+	switch k {
+	case SrcPort, DstPort:
+		return !flow.ProtoHasPorts(f.Proto)
+	case State:
+		return !refStateful(f)
+	case TTL:
+		return f.Present&flow.HasTimeout == 0
+	case Bytes, Packets:
+		return f.Present&flow.HasCounters == 0
+	}
+	return false
+}
+
+func refTotal(x, y uint64) uint64 {
+	if x > math.MaxUint64-y {
+		return math.MaxUint64
+	}
+	return x + y
+}
+
+func refPrimary(a, b *flow.Flow, k Key) int {
+	switch k {
+	case Src:
+		return a.Orig.Src.Netip(a.Family).Compare(b.Orig.Src.Netip(b.Family))
+	case Dst:
+		return a.Orig.Dst.Netip(a.Family).Compare(b.Orig.Dst.Netip(b.Family))
+	case SrcPort:
+		if refMissing(a, k) {
+			return 0
+		}
+		return cmp.Compare(a.Orig.SrcPort, b.Orig.SrcPort)
+	case DstPort:
+		if refMissing(a, k) {
+			return 0
+		}
+		return cmp.Compare(a.Orig.DstPort, b.Orig.DstPort)
+	case Proto:
+		return refProto(a.Proto, b.Proto)
+	case State:
+		if !refStateful(a) {
+			return refProto(a.Proto, b.Proto)
+		}
+		return refState(a, b)
+	case TTL:
+		if refMissing(a, k) {
+			return 0
+		}
+		return cmp.Compare(a.Timeout, b.Timeout)
+	case Bytes:
+		if refMissing(a, k) {
+			return 0
+		}
+		return cmp.Compare(refTotal(b.OrigBytes, b.ReplyBytes), refTotal(a.OrigBytes, a.ReplyBytes))
+	case Packets:
+		if refMissing(a, k) {
+			return 0
+		}
+		return cmp.Compare(refTotal(b.OrigPackets, b.ReplyPackets), refTotal(a.OrigPackets, a.ReplyPackets))
+	}
+	panic("unknown key")
+}
+
+func refProto(a, b uint8) int {
+	return cmp.Or(strings.Compare(flow.ProtoName(a), flow.ProtoName(b)), cmp.Compare(a, b))
+}
+
+// refState: named states by name, then by protocol; states gostate has no
+// name for (STATE_n) after them, by number.
+func refState(a, b *flow.Flow) int {
+	_, ka := flow.StateByName(a.Proto, flow.StateName(a.Proto, a.State))
+	_, kb := flow.StateByName(b.Proto, flow.StateName(b.Proto, b.State))
+	switch {
+	case ka && !kb:
+		return -1
+	case !ka && kb:
+		return 1
+	case ka:
+		return cmp.Or(strings.Compare(a.StateName(), b.StateName()), cmp.Compare(a.Proto, b.Proto))
+	}
+	return cmp.Or(cmp.Compare(a.State, b.State), cmp.Compare(a.Proto, b.Proto))
+}
+
+// refTuple is the tie-break: the Src order over the whole original tuple.
+func refTuple(a, b *flow.Flow) int {
+	return cmp.Or(
+		a.Orig.Src.Netip(a.Family).Compare(b.Orig.Src.Netip(b.Family)),
+		cmp.Compare(a.Orig.SrcPort, b.Orig.SrcPort),
+		a.Orig.Dst.Netip(a.Family).Compare(b.Orig.Dst.Netip(b.Family)),
+		cmp.Compare(a.Orig.DstPort, b.Orig.DstPort),
+		cmp.Compare(a.Proto, b.Proto),
+		cmp.Compare(a.Zone, b.Zone),
+		cmp.Compare(a.Orig.ICMPType, b.Orig.ICMPType),
+		cmp.Compare(a.Orig.ICMPCode, b.Orig.ICMPCode),
+	)
+}
+
+var (
+	v4Pool = []string{"192.0.2.1", "192.0.2.2", "192.0.2.200", "198.51.100.7", "203.0.113.9", "127.0.0.1", "0.0.0.0", "255.255.255.255"}
+	v6Pool = []string{"2001:db8::1", "2001:db8::2", "2001:db8::1:0", "2001:db8:ffff::1", "::1", "::", "2001:db8::ffff:c000:201", "ffff::1"}
+	// Protocols with ports, without, with states, and one without a name.
+	protoPool = []uint8{flow.ProtoTCP, flow.ProtoTCP, flow.ProtoTCP, flow.ProtoUDP, flow.ProtoICMP,
+		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0}
+	portPool    = []uint16{0, 1, 53, 80, 443, 1024, 40000, 65535}
+	counterPool = []uint64{0, 1, 1000, 1 << 20, 1 << 40, math.MaxUint64 / 2}
+)
+
+// randFlow draws fields from small pools, so that every ordering sees many
+// rows equal in its primary key and must break ties.
+func randFlow(r *rand.Rand) flow.Flow {
+	var f flow.Flow
+	pick := func(pool []string) flow.Addr {
+		return flow.AddrFrom(netip.MustParseAddr(pool[r.IntN(len(pool))]))
+	}
+	if r.IntN(3) == 0 {
+		f.Family = flow.FamilyIPv6
+		f.Orig.Src, f.Orig.Dst = pick(v6Pool), pick(v6Pool)
+	} else {
+		f.Family = flow.FamilyIPv4
+		f.Orig.Src, f.Orig.Dst = pick(v4Pool), pick(v4Pool)
+	}
+	f.Proto = protoPool[r.IntN(len(protoPool))]
+	f.Orig.SrcPort = portPool[r.IntN(len(portPool))]
+	f.Orig.DstPort = portPool[r.IntN(len(portPool))]
+	f.Orig.ICMPType, f.Orig.ICMPCode = uint8(r.IntN(2)*8), uint8(r.IntN(2))
+	f.Reply = f.Orig.Mirror()
+	f.State = uint8(r.IntN(11)) // 10 is past every state table: STATE_10
+	f.Present = flow.Present(r.IntN(32))
+	f.Zone = uint16(r.IntN(2))
+	f.Timeout = uint32(r.IntN(4) * 60)
+	f.OrigBytes = counterPool[r.IntN(len(counterPool))]
+	f.ReplyBytes = counterPool[r.IntN(len(counterPool))]
+	f.OrigPackets = counterPool[r.IntN(len(counterPool))]
+	f.ReplyPackets = counterPool[r.IntN(len(counterPool))]
+	return f
+}
+
+func randFlows(seed uint64, n int) []flow.Flow {
+	r := rand.New(rand.NewPCG(seed, 1))
+	flows := make([]flow.Flow, n)
+	for i := range flows {
+		flows[i] = randFlow(r)
+	}
+	return flows
+}
+
+func sign(c int) int { return cmp.Compare(c, 0) }
+
+func TestCompareMatchesReference(t *testing.T) {
+	flows := randFlows(1, 300)
+	for _, k := range Keys() {
+		for _, reverse := range []bool{false, true} {
+			for i := range flows {
+				for j := range flows {
+					a, b := &flows[i], &flows[j]
+					got, want := sign(Compare(a, b, k, reverse)), sign(refCompare(a, b, k, reverse))
+					if got != want {
+						t.Fatalf("%s reverse=%v: Compare(%+v, %+v) = %d, want %d", k, reverse, *a, *b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSortMatchesReference checks whole sorts, from a shuffled index slice,
+// against a stable sort by the reference (rows equal by it keep table order).
+func TestSortMatchesReference(t *testing.T) {
+	flows := randFlows(2, 5000)
+	var s Sorter
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, k := range Keys() {
+		for _, reverse := range []bool{false, true} {
+			want := identity(len(flows))
+			slices.SortStableFunc(want, func(a, b int32) int {
+				return refCompare(&flows[a], &flows[b], k, reverse)
+			})
+			got := identity(len(flows))
+			r.Shuffle(len(got), func(i, j int) { got[i], got[j] = got[j], got[i] })
+			s.Sort(flows, got, k, reverse)
+			if i := firstDiff(got, want); i >= 0 {
+				t.Fatalf("%s reverse=%v: row %d is flow %d %+v, want flow %d %+v",
+					k, reverse, i, got[i], flows[got[i]], want[i], flows[want[i]])
+			}
+		}
+	}
+}
+
+// TestSortLongSharedPrefixes sorts IPv6 rows that agree in their first 16
+// key bytes, so that every comparison needs the complete keys.
+func TestSortLongSharedPrefixes(t *testing.T) {
+	flows := make([]flow.Flow, 2000)
+	for i := range flows {
+		f := &flows[i]
+		f.Family, f.Proto = flow.FamilyIPv6, flow.ProtoTCP
+		f.Orig.Src = flow.AddrFrom(netip.MustParseAddr("2001:db8::1"))
+		f.Orig.Dst = flow.AddrFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}))
+		f.Orig.SrcPort = uint16(40000 + i%7)
+		f.Orig.DstPort = uint16(i / 256)
+		f.Zone = uint16(i % 3)
+	}
+	for _, k := range []Key{Src, Dst, Proto} {
+		want := identity(len(flows))
+		slices.SortStableFunc(want, func(a, b int32) int { return refCompare(&flows[a], &flows[b], k, false) })
+		got := identity(len(flows))
+		slices.Reverse(got)
+		Sort(flows, got, k, false)
+		if i := firstDiff(got, want); i >= 0 {
+			t.Fatalf("%s: row %d is flow %d, want flow %d", k, i, got[i], want[i])
+		}
+	}
+}
+
+// TestSortIsDeterministic sorts one table read in two orders. Like the
+// kernel's, its rows are unique by flow.Key.
+func TestSortIsDeterministic(t *testing.T) {
+	seen := map[flow.Key]bool{}
+	var flows []flow.Flow
+	for _, f := range randFlows(4, 3000) {
+		if !seen[f.Key()] {
+			seen[f.Key()] = true
+			flows = append(flows, f)
+		}
+	}
+	shuffled := slices.Clone(flows)
+	rand.New(rand.NewPCG(5, 5)).Shuffle(len(shuffled), func(i, j int) {
+		shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+	})
+	for _, k := range Keys() {
+		a, b := identity(len(flows)), identity(len(flows))
+		Sort(flows, a, k, false)
+		Sort(shuffled, b, k, false)
+		for i := range a {
+			if flows[a[i]] != shuffled[b[i]] {
+				t.Fatalf("%s: the same table in another order sorts differently at row %d:\n%+v\n%+v",
+					k, i, flows[a[i]], shuffled[b[i]])
+			}
+		}
+	}
+}
+
+func TestIPv4BeforeIPv6(t *testing.T) {
+	flows := randFlows(6, 1000)
+	for _, k := range []Key{Src, Dst} {
+		idx := identity(len(flows))
+		Sort(flows, idx, k, false)
+		seen6 := false
+		for _, i := range idx {
+			if flows[i].Family == flow.FamilyIPv6 {
+				seen6 = true
+			} else if seen6 {
+				t.Fatalf("%s: IPv4 flow %d after an IPv6 flow", k, i)
+			}
+		}
+		Sort(flows, idx, k, true)
+		if flows[idx[0]].Family != flow.FamilyIPv6 || flows[idx[len(idx)-1]].Family != flow.FamilyIPv4 {
+			t.Fatalf("%s reversed: want IPv6 first and IPv4 last", k)
+		}
+	}
+}
+
+// TestMissingFieldsLast checks that rows without the sorted field (no ports,
+// no state, no timeout, no counters) sort together, after the others, in
+// both directions.
+func TestMissingFieldsLast(t *testing.T) {
+	flows := randFlows(7, 2000)
+	for _, k := range []Key{SrcPort, DstPort, State, TTL, Bytes, Packets} {
+		for _, reverse := range []bool{false, true} {
+			idx := identity(len(flows))
+			Sort(flows, idx, k, reverse)
+			missing := 0
+			for i, x := range idx {
+				if refMissing(&flows[x], k) {
+					missing++
+				} else if missing > 0 {
+					t.Fatalf("%s reverse=%v: row %d has the field after %d rows without it", k, reverse, i, missing)
+				}
+			}
+			if missing == 0 || missing == len(idx) {
+				t.Fatalf("%s: test data should mix rows with and without the field (%d of %d without)", k, missing, len(idx))
+			}
+		}
+	}
+}
+
+func TestBytesBiggestFirstAndReverse(t *testing.T) {
+	flows := make([]flow.Flow, 4)
+	for i, total := range []uint64{10, 3000, 1, 200} {
+		flows[i] = flow.Flow{Family: flow.FamilyIPv4, Proto: flow.ProtoUDP, Present: flow.HasCounters,
+			OrigBytes: total / 2, ReplyBytes: total - total/2, OrigPackets: total, ReplyPackets: 0}
+		flows[i].Orig.SrcPort = uint16(i)
+	}
+	for _, k := range []Key{Bytes, Packets} {
+		idx := identity(4)
+		Sort(flows, idx, k, false)
+		if want := []int32{1, 3, 0, 2}; !slices.Equal(idx, want) {
+			t.Errorf("%s: got %v, want biggest first %v", k, idx, want)
+		}
+		Sort(flows, idx, k, true)
+		if want := []int32{2, 0, 3, 1}; !slices.Equal(idx, want) {
+			t.Errorf("%s reversed: got %v, want smallest first %v", k, idx, want)
+		}
+	}
+}
+
+// TestReverseFlipsPrimaryOnly: equal primary keys keep the default tie order
+// when reversed.
+func TestReverseFlipsPrimaryOnly(t *testing.T) {
+	flows := randFlows(8, 1000)
+	for _, k := range Keys() {
+		idx := identity(len(flows))
+		Sort(flows, idx, k, true)
+		for i := 1; i < len(idx); i++ {
+			a, b := &flows[idx[i-1]], &flows[idx[i]]
+			if refMissing(a, k) == refMissing(b, k) && refPrimary(a, b, k) == 0 && refTuple(a, b) > 0 {
+				t.Fatalf("%s reversed: rows %d and %d tie on the key but are not in tuple order", k, i-1, i)
+			}
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, k := range Keys() {
+		for _, s := range []string{k.Letter(), k.Name(), strings.ToUpper(k.Name())} {
+			if got, err := Parse(s); err != nil || got != k {
+				t.Errorf("Parse(%q) = %v, %v; want %v", s, got, err, k)
+			}
+		}
+	}
+	for s, want := range map[string]Key{"S": SrcPort, "s": State, "D": DstPort, "d": Dst, "P": Packets, "p": Proto, "b": Bytes, "t": TTL, "a": Src} {
+		if got, err := Parse(s); err != nil || got != want {
+			t.Errorf("Parse(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "x", "B", "source", " d", "T"} {
+		_, err := Parse(s)
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded, want an error", s)
+			continue
+		}
+		if !strings.Contains(err.Error(), "d (dst)") || !strings.Contains(err.Error(), "P (packets)") {
+			t.Errorf("Parse(%q) error %q does not list the valid keys", s, err)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	want := []struct{ letter, name, title string }{
+		{"a", "src", "Source"}, {"S", "sport", "Src port"}, {"d", "dst", "Destination"},
+		{"D", "dport", "Dst port"}, {"p", "proto", "Protocol"}, {"s", "state", "State"},
+		{"t", "ttl", "TTL"}, {"b", "bytes", "Bytes"}, {"P", "packets", "Packets"},
+	}
+	keys := Keys()
+	if len(keys) != len(want) || keys[0] != Src {
+		t.Fatalf("Keys() = %v", keys)
+	}
+	for i, k := range keys {
+		if k.Letter() != want[i].letter || k.Name() != want[i].name || k.Title() != want[i].title || k.String() != want[i].name {
+			t.Errorf("key %d: %q %q %q, want %v", i, k.Letter(), k.Name(), k.Title(), want[i])
+		}
+	}
+}
+
+func TestNextPrevCycle(t *testing.T) {
+	keys := Keys()
+	for i, k := range keys {
+		if got, want := k.Next(), keys[(i+1)%len(keys)]; got != want {
+			t.Errorf("%v.Next() = %v, want %v", k, got, want)
+		}
+		if got, want := k.Prev(), keys[(i+len(keys)-1)%len(keys)]; got != want {
+			t.Errorf("%v.Prev() = %v, want %v", k, got, want)
+		}
+	}
+	if Packets.Next() != Src || Src.Prev() != Packets {
+		t.Error("the cycle does not wrap between Packets and Src")
+	}
+}
+
+func TestSortSmallAndInvalidKey(t *testing.T) {
+	flows := randFlows(9, 50)
+	Sort(flows, nil, Src, false)
+	one := []int32{7}
+	Sort(flows, one, Bytes, false)
+	if one[0] != 7 {
+		t.Fatal("sorting one row changed it")
+	}
+	a, b := identity(len(flows)), identity(len(flows))
+	Sort(flows, a, Key(200), false)
+	Sort(flows, b, Src, false)
+	if !slices.Equal(a, b) {
+		t.Fatal("an invalid key does not order as Src")
+	}
+}
+
+func identity(n int) []int32 {
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	return idx
+}
+
+func firstDiff(a, b []int32) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestSorterReusesMemory: re-sorting, split between two goroutines or not,
+// allocates nothing once the scratch buffer has grown.
+func TestSorterReusesMemory(t *testing.T) {
+	flows := randFlows(10, 2*parallelMin)
+	idx := identity(len(flows))
+	var s Sorter
+	for _, n := range []int{100, len(idx)} {
+		s.Sort(flows, idx[:n], Dst, false)
+		allocs := testing.AllocsPerRun(5, func() { s.Sort(flows, idx[:n], Bytes, true) })
+		if allocs != 0 {
+			t.Errorf("sorting %d rows again: %v allocations, want 0", n, allocs)
+		}
+	}
+}
