@@ -12,6 +12,20 @@
 // holds a bounded number of them, so a table of a million flows cannot make it
 // grow without limit; requests beyond the queue's bound are dropped and asked
 // again the next time the address is shown.
+//
+// The live screen keeps one Resolver while lookups are on:
+//
+//	r := resolve.New("", 0, 0, 0) // the system's resolver, default bounds
+//	defer r.Close()
+//	r.SetNotify(func() { app.QueueUpdateDraw(func() {}) })
+//	// drawing a row: the name if known, else the address
+//	if name, ok := r.Name(f.Orig.Src.Netip(f.Family)); ok { ... }
+//
+// The one-shot view resolves what it is about to print, then prints:
+//
+//	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+//	r.ResolveAll(ctx, addrsInPrintOrder)
+//	cancel()
 package resolve
 
 import (
