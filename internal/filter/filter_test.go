@@ -1,0 +1,281 @@
+package filter
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// mk builds a flow from "proto src sport dst dport" with the original tuple
+// only; the family follows the addresses.
+func mk(proto uint8, src string, sport uint16, dst string, dport uint16) flow.Flow {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	f := flow.Flow{Proto: proto, Family: flow.FamilyIPv4}
+	if s.Is6() {
+		f.Family = flow.FamilyIPv6
+	}
+	f.Orig = flow.Tuple{Src: flow.AddrFrom(s), Dst: flow.AddrFrom(d), SrcPort: sport, DstPort: dport}
+	f.Reply = f.Orig.Mirror()
+	return f
+}
+
+func withState(f flow.Flow, st uint8) flow.Flow {
+	f.State, f.Present = st, f.Present|flow.HasState
+	return f
+}
+
+var (
+	web4    = mk(flow.ProtoTCP, "192.0.2.10", 40000, "198.51.100.1", 443)
+	web6    = mk(flow.ProtoTCP, "2001:db8::10", 40001, "2001:db8:1::1", 443)
+	dns4    = mk(flow.ProtoUDP, "192.0.2.10", 5353, "198.51.100.53", 53)
+	dnsRep4 = mk(flow.ProtoUDP, "198.51.100.53", 53, "192.0.2.10", 5353)
+	ping4   = mk(flow.ProtoICMP, "192.0.2.11", 53, "203.0.113.5", 0) // ICMP id 53 is not a port
+	lo4     = mk(flow.ProtoTCP, "127.0.0.1", 40002, "127.0.0.53", 53)
+	lo4dst  = mk(flow.ProtoUDP, "192.0.2.10", 40003, "127.1.2.3", 80)
+	lo6     = mk(flow.ProtoTCP, "2001:db8::10", 40004, "::1", 8080)
+	lo6src  = mk(flow.ProtoTCP, "::1", 40005, "2001:db8::10", 22)
+	gre4    = mk(flow.ProtoGRE, "192.0.2.10", 443, "198.51.100.1", 443) // keys, not ports
+)
+
+func mustPrefix(t *testing.T, s string) netip.Prefix {
+	t.Helper()
+	p, err := ParsePrefix(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMatch(t *testing.T) {
+	tcpEst := withState(web4, flow.TCPEstablished)
+	tcpTW := withState(web6, flow.TCPTimeWait)
+	sctpEst := withState(mk(flow.ProtoSCTP, "192.0.2.20", 5000, "198.51.100.2", 5000), 4) // SCTP ESTABLISHED
+	states, err := ParseStates("established")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpUDP, err := ParseProtos("tcp, UDP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    Filter
+		show []flow.Flow
+		hide []flow.Flow
+	}{
+		{"none", Filter{}, []flow.Flow{web4, web6, dns4, ping4, lo4, lo6, gre4}, nil},
+		{"src v4 prefix", Filter{Src: mustPrefix(t, "192.0.2.0/24")},
+			[]flow.Flow{web4, dns4, ping4, lo4dst, gre4}, []flow.Flow{web6, dnsRep4, lo4, lo6}},
+		{"src v4 host", Filter{Src: mustPrefix(t, "192.0.2.11")}, []flow.Flow{ping4}, []flow.Flow{web4, dns4}},
+		{"src v6 prefix", Filter{Src: mustPrefix(t, "2001:db8::/48")},
+			[]flow.Flow{web6, lo6}, []flow.Flow{web4, lo6src}},
+		// ::/0 holds every IPv6 address and no IPv4 one, and 0.0.0.0/0 the reverse.
+		{"v6 all never IPv4", Filter{Src: mustPrefix(t, "::/0")}, []flow.Flow{web6, lo6src}, []flow.Flow{web4, lo4, ping4}},
+		{"v4 all never IPv6", Filter{Dst: mustPrefix(t, "0.0.0.0/0")}, []flow.Flow{web4, lo4}, []flow.Flow{web6, lo6}},
+		{"mapped v4 filter", Filter{Dst: mustPrefix(t, "::ffff:198.51.100.0/120")}, []flow.Flow{web4, dns4}, []flow.Flow{web6}},
+		{"dst", Filter{Dst: mustPrefix(t, "198.51.100.53")}, []flow.Flow{dns4}, []flow.Flow{web4, dnsRep4}},
+		{"sport", Filter{SrcPort: 53}, []flow.Flow{dnsRep4}, []flow.Flow{dns4, ping4, web4}},
+		{"dport", Filter{DstPort: 443}, []flow.Flow{web4, web6}, []flow.Flow{dns4, gre4, ping4}},
+		{"src and dport", Filter{Src: mustPrefix(t, "192.0.2.0/24"), DstPort: 443}, []flow.Flow{web4}, []flow.Flow{web6, dns4, gre4}},
+		// Inverted, each filter hides what it matches (iptstate's -i).
+		{"inverted src", Filter{Src: mustPrefix(t, "192.0.2.0/24"), Invert: true},
+			[]flow.Flow{web6, dnsRep4, lo4, lo6}, []flow.Flow{web4, dns4, ping4}},
+		{"inverted src and dport", Filter{Src: mustPrefix(t, "192.0.2.0/24"), DstPort: 443, Invert: true},
+			[]flow.Flow{dnsRep4, lo4, lo6src}, []flow.Flow{web4, web6, dns4}},
+		{"inverted port, portless flows", Filter{DstPort: 443, Invert: true}, []flow.Flow{ping4, gre4, dns4}, []flow.Flow{web4}},
+		{"invert does not touch toggles", Filter{NoLoopback: true, NoDNS: true, Protos: tcpUDP, Invert: true},
+			[]flow.Flow{web4, web6}, []flow.Flow{lo4, dns4, ping4, gre4}},
+		{"no loopback", Filter{NoLoopback: true}, []flow.Flow{web4, web6, dns4, ping4},
+			[]flow.Flow{lo4, lo4dst, lo6, lo6src}},
+		{"no dns", Filter{NoDNS: true}, []flow.Flow{web4, ping4, gre4}, []flow.Flow{dns4, dnsRep4, lo4}},
+		{"protos", Filter{Protos: tcpUDP}, []flow.Flow{web4, dns4}, []flow.Flow{ping4, gre4}},
+		{"states", Filter{States: states}, []flow.Flow{tcpEst, sctpEst}, []flow.Flow{tcpTW, web4, dns4, ping4}},
+	}
+	for _, tt := range tests {
+		for _, fl := range tt.show {
+			if !tt.f.Match(&fl) {
+				t.Errorf("%s: hides %v %v:%d -> %v:%d", tt.name, fl.ProtoName(),
+					fl.Orig.Src.Netip(fl.Family), fl.Orig.SrcPort, fl.Orig.Dst.Netip(fl.Family), fl.Orig.DstPort)
+			}
+		}
+		for _, fl := range tt.hide {
+			if tt.f.Match(&fl) {
+				t.Errorf("%s: shows %v %v:%d -> %v:%d", tt.name, fl.ProtoName(),
+					fl.Orig.Src.Netip(fl.Family), fl.Orig.SrcPort, fl.Orig.Dst.Netip(fl.Family), fl.Orig.DstPort)
+			}
+		}
+	}
+}
+
+// TestMatchOriginalTuple: a DNAT'd flow matches by the address the client
+// asked for, not the reply tuple.
+func TestMatchOriginalTuple(t *testing.T) {
+	fl := web4
+	fl.Reply.Src = flow.AddrFrom(netip.MustParseAddr("203.0.113.80"))
+	fl.Reply.SrcPort = 8443
+	f := Filter{Dst: mustPrefix(t, "198.51.100.1"), DstPort: 443}
+	if !f.Match(&fl) {
+		t.Error("a DNAT'd flow does not match its original destination")
+	}
+	f = Filter{Dst: mustPrefix(t, "203.0.113.80")}
+	if f.Match(&fl) {
+		t.Error("a DNAT'd flow matches its reply-side address")
+	}
+}
+
+func TestMatchDoesNotAllocate(t *testing.T) {
+	f := Filter{Src: mustPrefix(t, "192.0.2.0/24"), DstPort: 443, NoLoopback: true, NoDNS: true}
+	f.Protos.Add(flow.ProtoTCP)
+	allocs := testing.AllocsPerRun(100, func() { f.Match(&web4) })
+	if allocs != 0 {
+		t.Errorf("Match allocates %v times", allocs)
+	}
+}
+
+func TestActive(t *testing.T) {
+	var protos ProtoSet
+	protos.Add(flow.ProtoUDP)
+	states, _ := ParseStates("TIME_WAIT")
+	for _, f := range []Filter{
+		{Src: mustPrefix(t, "192.0.2.1")}, {Dst: mustPrefix(t, "::1")}, {SrcPort: 1}, {DstPort: 65535},
+		{NoLoopback: true}, {NoDNS: true}, {Protos: protos}, {States: states},
+	} {
+		if !f.Active() {
+			t.Errorf("%+v is not Active", f)
+		}
+	}
+	for _, f := range []Filter{{}, {Invert: true}} {
+		if f.Active() || f.Describe() != "" {
+			t.Errorf("%+v is Active or described as %q", f, f.Describe())
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	protos, _ := ParseProtos("udp,tcp")
+	states, _ := ParseStates("time_wait,ESTABLISHED")
+	tests := []struct {
+		f    Filter
+		want string
+	}{
+		{Filter{Src: mustPrefix(t, "192.0.2.0/24"), DstPort: 443, Invert: true}, "src 192.0.2.0/24, dport 443 (inverted)"},
+		{Filter{Src: mustPrefix(t, "2001:db8::1"), SrcPort: 5353, Dst: mustPrefix(t, "198.51.100.0/24")},
+			"src 2001:db8::1, sport 5353, dst 198.51.100.0/24"},
+		{Filter{NoLoopback: true, NoDNS: true, Invert: true}, "no loopback, no DNS"},
+		{Filter{Dst: mustPrefix(t, "::1"), Protos: protos, States: states}, "dst ::1, proto tcp,udp, state ESTABLISHED,TIME_WAIT"},
+	}
+	for _, tt := range tests {
+		if got := tt.f.Describe(); got != tt.want {
+			t.Errorf("Describe() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestParsePrefix(t *testing.T) {
+	good := map[string]string{
+		"192.0.2.1":              "192.0.2.1/32",
+		" 192.0.2.1 ":            "192.0.2.1/32",
+		"192.0.2.0/24":           "192.0.2.0/24",
+		"192.0.2.77/24":          "192.0.2.0/24",
+		"0.0.0.0/0":              "0.0.0.0/0",
+		"2001:db8::1":            "2001:db8::1/128",
+		"2001:DB8::/32":          "2001:db8::/32",
+		"::1":                    "::1/128",
+		"::ffff:192.0.2.1":       "192.0.2.1/32",
+		"::ffff:192.0.2.0/120":   "192.0.2.0/24",
+		"2001:db8::ffff:0:0/100": "2001:db8::ffff:0:0/100",
+	}
+	for in, want := range good {
+		p, err := ParsePrefix(in)
+		if err != nil || p.String() != want {
+			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, p, err, want)
+		}
+	}
+	for _, in := range []string{"", " ", "x", "192.0.2", "192.0.2.1/33", "2001:db8::/129", "192.0.2.1/", "/24",
+		"192.0.2.1/-1", "fe80::1%eth0", "192.0.2.256", "host.example"} {
+		if p, err := ParsePrefix(in); err == nil {
+			t.Errorf("ParsePrefix(%q) = %v, want an error", in, p)
+		} else if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "address") {
+			t.Errorf("ParsePrefix(%q): unclear error %q", in, err)
+		}
+	}
+}
+
+func TestParsePort(t *testing.T) {
+	for in, want := range map[string]uint16{"1": 1, "53": 53, "65535": 65535, " 443 ": 443, "0080": 80} {
+		if got, err := ParsePort(in); err != nil || got != want {
+			t.Errorf("ParsePort(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "65536", "x", "-1", "", "+80", "80x", "1e3", "99999999999999999999"} {
+		if got, err := ParsePort(in); err == nil {
+			t.Errorf("ParsePort(%q) = %d, want an error", in, got)
+		} else if !strings.Contains(err.Error(), "1 to 65535") {
+			t.Errorf("ParsePort(%q): error %q does not give the range", in, err)
+		}
+	}
+}
+
+func TestParseProtos(t *testing.T) {
+	set, err := ParseProtos("TCP,udp, icmpv6,ipv6-icmp,47,,132 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := set.String(), "tcp,udp,gre,icmpv6,sctp"; got != want {
+		t.Errorf("set = %q, want %q", got, want)
+	}
+	for _, p := range []uint8{flow.ProtoTCP, flow.ProtoUDP, flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP} {
+		if !set.Has(p) {
+			t.Errorf("set lacks %d", p)
+		}
+	}
+	if set.Has(flow.ProtoICMP) {
+		t.Error("set has icmp")
+	}
+	if set, err := ParseProtos("253"); err != nil || set.String() != "253" {
+		t.Errorf("ParseProtos(253) = %q, %v", set.String(), err)
+	}
+	if set, err := ParseProtos(" "); err != nil || !set.Empty() {
+		t.Errorf("ParseProtos(blank) = %v, %v; want the empty set", set, err)
+	}
+	for _, in := range []string{"tcp,bogus", "256", "-1", "unknown"} {
+		if _, err := ParseProtos(in); err == nil || !strings.Contains(err.Error(), "icmpv6") {
+			t.Errorf("ParseProtos(%q): error %v, want one listing the names", in, err)
+		}
+	}
+}
+
+func TestParseStates(t *testing.T) {
+	set, err := ParseStates("established, time-wait,Syn_Sent2,COOKIE_WAIT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := set.String(), "COOKIE_WAIT,ESTABLISHED,SYN_SENT2,TIME_WAIT"; got != want {
+		t.Errorf("set = %q, want %q", got, want)
+	}
+	for _, c := range []struct {
+		proto, state uint8
+		want         bool
+	}{
+		{flow.ProtoTCP, flow.TCPEstablished, true}, {flow.ProtoTCP, flow.TCPTimeWait, true},
+		{flow.ProtoTCP, flow.TCPSynSent2, true}, {flow.ProtoTCP, flow.TCPSynSent, false},
+		{flow.ProtoSCTP, 4, true}, {flow.ProtoSCTP, 2, true}, // ESTABLISHED, COOKIE_WAIT
+		{flow.ProtoDCCP, 4, false}, // OPEN
+		{flow.ProtoUDP, flow.TCPEstablished, false},
+	} {
+		if got := set.Has(c.proto, c.state); got != c.want {
+			t.Errorf("Has(%d, %d) = %v, want %v", c.proto, c.state, got, c.want)
+		}
+	}
+	if set, err := ParseStates(""); err != nil || !set.Empty() {
+		t.Errorf("ParseStates(\"\") = %v, %v; want the empty set", set, err)
+	}
+	for _, in := range []string{"ESTABLISHED,nope", "UNREPLIED", "STATE_12", "udp"} {
+		if _, err := ParseStates(in); err == nil || !strings.Contains(err.Error(), "TIME_WAIT") {
+			t.Errorf("ParseStates(%q): error %v, want one listing the names", in, err)
+		}
+	}
+}
