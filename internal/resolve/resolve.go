@@ -30,6 +30,7 @@ package resolve
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -126,8 +127,9 @@ func (b *batch) finish() {
 // selects the matching Default constant. A given server is asked with Go's
 // own DNS client, which still answers from /etc/hosts first.
 //
-// Each lookup gives up after 2 seconds; a failure is cached like "no name",
-// so an unreachable server is not asked again for every row.
+// Each lookup gives up after 2 seconds; a failure is cached like "no name"
+// (or keeps the name an earlier answer gave), so an unreachable server is not
+// asked again for every row.
 func New(server string, workers int, ttl time.Duration, maxEntries int) *Resolver {
 	lookup := net.DefaultResolver.LookupAddr
 	if server != "" {
@@ -339,14 +341,20 @@ func (r *Resolver) resolve(req request) {
 		stop := context.AfterFunc(r.base, cancel)
 		defer stop()
 	}
-	names, _ := r.lookup(ctx, req.addr.String())
+	names, err := r.lookup(ctx, req.addr.String())
 	if parent.Err() != nil || r.base.Err() != nil {
 		return // cut short by us, not an answer from DNS
 	}
-	// Errors are cached as "no name" too (NXDOMAIN, timeouts, refusals),
-	// but names that came with an error still count: Go's resolver drops
+	// Names that came with an error still count: Go's resolver drops
 	// malformed records and reports the rest alongside an error.
-	r.store(req.addr, pick(names))
+	name := pick(names)
+	// A failure (timeout, refusal) is cached as "no name", except that a
+	// name already known stays for another TTL, as RFC 8767 (serve-stale)
+	// recommends: a flapping DNS server must not turn names back into
+	// addresses. Only an authoritative "no such name" removes it.
+	var dnsErr *net.DNSError
+	keepOld := name == "" && err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+	r.store(req.addr, name, keepOld)
 }
 
 // pick returns the first usable name, cleaned for the screen, or "".
@@ -370,13 +378,17 @@ func clean(name string) string {
 	return ui.Sanitize(name)
 }
 
-// store caches an answer and notifies when it changes what Name returns.
-func (r *Resolver) store(a netip.Addr, name string) {
+// store caches an answer, or keeps the name already known if keepOld, and
+// notifies when that changes what Name returns.
+func (r *Resolver) store(a netip.Addr, name string, keepOld bool) {
 	now := r.now()
 	r.mu.Lock()
 	old, ok := r.cache[a]
 	if !ok && len(r.cache) >= r.max {
 		r.evictLocked(now)
+	}
+	if keepOld {
+		name = old.name
 	}
 	r.cache[a] = entry{name: name, expires: now.Add(r.ttl), used: true}
 	notify := r.notify

@@ -2,8 +2,8 @@ package resolve
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -17,6 +17,7 @@ import (
 type fakeDNS struct {
 	mu      sync.Mutex
 	names   map[string][]string // address → names; absent = NXDOMAIN
+	fail    error               // when set, every lookup fails with it
 	calls   map[string]int
 	hold    bool          // block every lookup until release or ctx ends
 	entered chan string   // receives each held lookup's address
@@ -25,7 +26,10 @@ type fakeDNS struct {
 	inflight, maxInflight atomic.Int64
 }
 
-var errNXDomain = errors.New("no such host")
+var (
+	errNXDomain = &net.DNSError{Err: "no such host", IsNotFound: true}
+	errTimeout  = &net.DNSError{Err: "i/o timeout", IsTimeout: true}
+)
 
 func newFake(names map[string][]string) *fakeDNS {
 	return &fakeDNS{names: names, calls: map[string]int{},
@@ -44,7 +48,7 @@ func (f *fakeDNS) lookup(ctx context.Context, addr string) ([]string, error) {
 	f.mu.Lock()
 	f.calls[addr]++
 	names, ok := f.names[addr]
-	hold := f.hold
+	hold, fail := f.hold, f.fail
 	f.mu.Unlock()
 	if hold {
 		f.entered <- addr
@@ -53,6 +57,9 @@ func (f *fakeDNS) lookup(ctx context.Context, addr string) ([]string, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if fail != nil {
+		return nil, fail
 	}
 	if !ok {
 		return nil, errNXDomain
@@ -218,6 +225,41 @@ func TestExpiry(t *testing.T) {
 	}
 	if n := f.count("192.0.2.1"); n != 2 {
 		t.Errorf("looked up %d times, want 2", n)
+	}
+}
+
+func TestFailureKeepsKnownName(t *testing.T) {
+	f := newFake(map[string][]string{"192.0.2.1": {"host1.example."}})
+	c := &clock{}
+	r := newTestResolver(t, f, 1, 100, c)
+	r.ResolveAll(context.Background(), []netip.Addr{host1, host2})
+
+	c.advance(time.Minute)
+	f.mu.Lock()
+	f.fail = errTimeout
+	f.mu.Unlock()
+	r.ResolveAll(context.Background(), []netip.Addr{host1, host2})
+	if name, ok := r.Name(host1); !ok || name != "host1.example" {
+		t.Errorf("after a timed-out refresh Name = %q, %v; want the known name", name, ok)
+	}
+	if name, ok := r.Name(host2); ok {
+		t.Errorf("Name(host2) = %q after NXDOMAIN and a timeout", name)
+	}
+	if n := f.count("192.0.2.1"); n != 2 {
+		t.Fatalf("%d lookups, want 2", n)
+	}
+	r.ResolveAll(context.Background(), []netip.Addr{host1})
+	if n := f.count("192.0.2.1"); n != 2 {
+		t.Errorf("a failed refresh was not cached: %d lookups, want 2", n)
+	}
+
+	c.advance(time.Minute)
+	f.mu.Lock()
+	f.fail = errNXDomain
+	f.mu.Unlock()
+	r.ResolveAll(context.Background(), []netip.Addr{host1})
+	if name, ok := r.Name(host1); ok {
+		t.Errorf("Name = %q after NXDOMAIN; want no name", name)
 	}
 }
 
