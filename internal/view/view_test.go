@@ -1,0 +1,147 @@
+package view
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/gostate/gostate/internal/filter"
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/sortby"
+)
+
+func mk(proto uint8, src string, sport uint16, dst string, dport uint16, state uint8) flow.Flow {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	f := flow.Flow{Proto: proto, Family: flow.FamilyIPv4, Present: flow.HasTimeout | flow.HasCounters, Timeout: 60}
+	if s.Is6() {
+		f.Family = flow.FamilyIPv6
+	}
+	if flow.ProtoHasState(proto) {
+		f.State, f.Present = state, f.Present|flow.HasState
+	}
+	f.Orig = flow.Tuple{Src: flow.AddrFrom(s), Dst: flow.AddrFrom(d), SrcPort: sport, DstPort: dport}
+	f.Reply = f.Orig.Mirror()
+	return f
+}
+
+func table() *flow.Table {
+	return &flow.Table{Flows: []flow.Flow{
+		0: mk(flow.ProtoTCP, "192.0.2.9", 40000, "198.51.100.1", 443, flow.TCPEstablished),
+		1: mk(flow.ProtoUDP, "192.0.2.3", 5353, "198.51.100.53", 53, 0),
+		2: mk(flow.ProtoTCP, "2001:db8::1", 40001, "2001:db8:1::1", 443, flow.TCPTimeWait),
+		3: mk(flow.ProtoICMP, "192.0.2.7", 1, "203.0.113.5", 0, 0),
+		4: mk(flow.ProtoTCP, "127.0.0.1", 40002, "127.0.0.1", 8080, flow.TCPEstablished),
+		5: mk(flow.ProtoSCTP, "192.0.2.4", 5000, "198.51.100.2", 5000, 4), // SCTP ESTABLISHED
+		6: mk(flow.ProtoTCP, "192.0.2.1", 40003, "198.51.100.1", 443, flow.TCPSynSent),
+		7: mk(99, "192.0.2.8", 0, "198.51.100.3", 0, 0),
+	}}
+}
+
+func TestBuildFiltersAndSorts(t *testing.T) {
+	tab := table()
+	var v View
+	Build(tab, &Options{}, &v)
+	// The default order: source address, IPv4 before IPv6.
+	if want := []int32{4, 6, 1, 5, 3, 7, 0, 2}; !slices.Equal(v.Idx, want) {
+		t.Errorf("no filter, by src: %v, want %v", v.Idx, want)
+	}
+	if v.Totals.Total != 8 || v.Totals.Shown != 8 || v.Totals.Hidden != 0 {
+		t.Errorf("totals %+v", v.Totals)
+	}
+
+	dport, _ := filter.ParsePort("443")
+	Build(tab, &Options{Filter: filter.Filter{DstPort: dport}, Sort: sortby.Src, Reverse: true}, &v)
+	if want := []int32{2, 0, 6}; !slices.Equal(v.Idx, want) {
+		t.Errorf("dport 443, by src reversed: %v, want %v", v.Idx, want)
+	}
+	if v.Totals.Total != 8 || v.Totals.Shown != 3 || v.Totals.Hidden != 5 {
+		t.Errorf("totals %+v, want 8 total, 3 shown, 5 hidden", v.Totals)
+	}
+
+	Build(tab, &Options{Filter: filter.Filter{NoLoopback: true, NoDNS: true}, Sort: sortby.State}, &v)
+	// States by name: ESTABLISHED (tcp, then sctp), SYN_SENT, TIME_WAIT;
+	// then the stateless rows by protocol name: icmp, unknown.
+	if want := []int32{0, 5, 6, 2, 3, 7}; !slices.Equal(v.Idx, want) {
+		t.Errorf("no loopback, no DNS, by state: %v, want %v", v.Idx, want)
+	}
+}
+
+func TestTotals(t *testing.T) {
+	tab := table()
+	var v View
+	Build(tab, &Options{Filter: filter.Filter{NoLoopback: true}}, &v)
+	wantProto := []Count{
+		{Name: "icmp", Proto: flow.ProtoICMP, N: 1},
+		{Name: "tcp", Proto: flow.ProtoTCP, N: 3},
+		{Name: "udp", Proto: flow.ProtoUDP, N: 1},
+		{Name: "unknown(99)", Proto: 99, N: 1},
+		{Name: "sctp", Proto: flow.ProtoSCTP, N: 1},
+	}
+	if got := v.Totals.ByProto(); !slices.Equal(got, wantProto) {
+		t.Errorf("ByProto() = %+v\nwant %+v", got, wantProto)
+	}
+	wantState := []Count{
+		{Name: "SYN_SENT", Proto: flow.ProtoTCP, State: flow.TCPSynSent, N: 1},
+		{Name: "ESTABLISHED", Proto: flow.ProtoTCP, State: flow.TCPEstablished, N: 1},
+		{Name: "TIME_WAIT", Proto: flow.ProtoTCP, State: flow.TCPTimeWait, N: 1},
+		{Name: "sctp ESTABLISHED", Proto: flow.ProtoSCTP, State: 4, N: 1},
+	}
+	if got := v.Totals.ByState(); !slices.Equal(got, wantState) {
+		t.Errorf("ByState() = %+v\nwant %+v", got, wantState)
+	}
+	if v.Totals.Proto(flow.ProtoTCP) != 3 || v.Totals.Hidden != 1 {
+		t.Errorf("tcp %d, hidden %d; want 3 and 1 (the loopback flow)", v.Totals.Proto(flow.ProtoTCP), v.Totals.Hidden)
+	}
+
+	// A second Build starts its counts afresh.
+	Build(tab, &Options{Filter: filter.Filter{DstPort: 53}}, &v)
+	if got := v.Totals.ByProto(); len(got) != 1 || got[0].Name != "udp" || got[0].N != 1 || len(v.Totals.ByState()) != 0 {
+		t.Errorf("after a second Build: %+v %+v", got, v.Totals.ByState())
+	}
+}
+
+func TestBuildEmpty(t *testing.T) {
+	var v View
+	Build(&flow.Table{}, &Options{Sort: sortby.Bytes}, &v)
+	if len(v.Idx) != 0 || v.Totals != (Totals{}) || v.Totals.ByProto() != nil {
+		t.Errorf("empty table: %v %+v", v.Idx, v.Totals)
+	}
+	// A table that shrinks between refreshes leaves no stale rows.
+	Build(table(), &Options{}, &v)
+	Build(&flow.Table{Flows: table().Flows[:2]}, &Options{}, &v)
+	if want := []int32{1, 0}; !slices.Equal(v.Idx, want) {
+		t.Errorf("after shrinking: %v, want %v", v.Idx, want)
+	}
+}
+
+func TestFind(t *testing.T) {
+	tab := table()
+	var v View
+	Build(tab, &Options{Sort: sortby.Dst}, &v)
+	for pos, i := range v.Idx {
+		if got := v.Find(tab, tab.Flows[i].Key()); got != pos {
+			t.Errorf("Find(flow %d) = %d, want %d", i, got, pos)
+		}
+	}
+	Build(tab, &Options{Filter: filter.Filter{DstPort: 443}}, &v)
+	if got := v.Find(tab, tab.Flows[1].Key()); got != -1 {
+		t.Errorf("Find(a filtered-out flow) = %d, want -1", got)
+	}
+	k := tab.Flows[0].Key()
+	k.Zone = 7
+	if got := v.Find(tab, k); got != -1 {
+		t.Errorf("Find(a key in another zone) = %d, want -1", got)
+	}
+}
+
+// TestBuildReusesMemory: once a View has grown, refreshing it allocates
+// nothing.
+func TestBuildReusesMemory(t *testing.T) {
+	tab := &flow.Table{Flows: benchFlows(20_000)}
+	o := &Options{Filter: filter.Filter{NoDNS: true}, Sort: sortby.Dst}
+	var v View
+	Build(tab, o, &v)
+	if allocs := testing.AllocsPerRun(5, func() { Build(tab, o, &v) }); allocs != 0 {
+		t.Errorf("Build allocates %v times per refresh", allocs)
+	}
+}
