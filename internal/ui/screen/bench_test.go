@@ -1,0 +1,74 @@
+package screen
+
+import (
+	"testing"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/view"
+)
+
+// bigTable is a table of n synthetic flows in the documentation ranges.
+func bigTable(n int) flow.Table {
+	t := sampleTable()
+	t.Flows = make([]flow.Flow, 0, n)
+	for i := range n {
+		src := flow.AddrFrom(mustAddr("192.0.2.1"))
+		src[14], src[15] = byte(i>>8), byte(i)
+		f := mkFlow(flow.ProtoTCP, "198.51.100.1", uint16(i), "203.0.113.1", 443)
+		if i%3 == 1 {
+			f = mkFlow(flow.ProtoUDP, "198.51.100.1", uint16(i), "203.0.113.1", 53)
+		}
+		f.Orig.Src = src
+		f.Timeout = uint32(i % 432000)
+		t.Flows = append(t.Flows, f)
+	}
+	t.Stats.Entries = n
+	return t
+}
+
+// BenchmarkRedraw draws one 200x60 screen of a 200,000-row table, with every
+// visible cell formatted again (as when the TTLs have moved on).
+func BenchmarkRedraw(b *testing.B) {
+	clk := newManualClock()
+	r := &fakeReader{clock: clk, table: bigTable(200_000)}
+	u, err := newUI(r, nil, Config{Counters: true, View: view.Options{Sort: sortby.Dst}}, clk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sim := tcell.NewSimulationScreen("UTF-8")
+	if err := sim.Init(); err != nil {
+		b.Fatal(err)
+	}
+	sim.SetSize(200, 60)
+	u.grid.SetRect(0, 0, 200, 60)
+	u.selectRow(100_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		u.gen++
+		u.beforeDraw(sim)
+		u.grid.Draw(sim)
+	}
+}
+
+// BenchmarkRefresh is the reader goroutine's work per read of 200,000 rows
+// besides the read itself: the view (filter, sort, totals) and the churn count.
+func BenchmarkRefresh(b *testing.B) {
+	clk := newManualClock()
+	r := &fakeReader{clock: clk, table: bigTable(200_000)}
+	u, err := newUI(r, nil, Config{View: view.Options{Sort: sortby.Dst}}, clk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &frame{}
+	if err := r.Read(&f.t); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		opts, ver := u.sharedOptions()
+		u.prepare(f, &opts, ver, 0)
+	}
+}

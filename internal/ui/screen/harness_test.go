@@ -1,0 +1,380 @@
+package screen
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/source"
+)
+
+// manualClock is a Clock that moves only when the test says so.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []manualTimer
+}
+
+type manualTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.timers = append(c.timers, manualTimer{c.now.Add(d), ch})
+	return ch
+}
+
+// Advance moves the clock on and fires the timers that are due.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if t.at.After(c.now) {
+			kept = append(kept, t)
+			continue
+		}
+		t.ch <- c.now
+	}
+	c.timers = kept
+}
+
+// fakeReader serves tables the test builds. Each Read copies the current
+// table, stamps it with the clock's time, and counts.
+type fakeReader struct {
+	mu    sync.Mutex
+	clock Clock
+	table flow.Table
+	err   error
+	reads int
+}
+
+func (r *fakeReader) Read(t *flow.Table) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reads++
+	if r.err != nil {
+		return r.err
+	}
+	t.Flows = append(t.Flows[:0], r.table.Flows...)
+	t.Stats, t.Source, t.Warnings = r.table.Stats, r.table.Source, r.table.Warnings
+	t.Skipped, t.Frozen, t.Timeouts = r.table.Skipped, r.table.Frozen, r.table.Timeouts
+	t.ReadAt = r.clock.Now()
+	return nil
+}
+
+func (r *fakeReader) Close() error { return nil }
+
+func (r *fakeReader) set(f func(t *flow.Table)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(&r.table)
+}
+
+func (r *fakeReader) setErr(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+func (r *fakeReader) readCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reads
+}
+
+// fakeDeleter records deletes and answers with err.
+type fakeDeleter struct {
+	mu      sync.Mutex
+	deleted []flow.Flow
+	err     error
+}
+
+func (d *fakeDeleter) Delete(f *flow.Flow) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deleted = append(d.deleted, *f)
+	return d.err
+}
+
+func (d *fakeDeleter) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.deleted)
+}
+
+// mkFlow builds a flow from "proto src:sport dst:dport" style arguments.
+func mkFlow(proto uint8, src string, sport uint16, dst string, dport uint16) flow.Flow {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	fam := flow.FamilyIPv4
+	if s.Is6() {
+		fam = flow.FamilyIPv6
+	}
+	f := flow.Flow{Family: fam, Proto: proto, Present: flow.HasTimeout, Timeout: 120,
+		Status: flow.StatusConfirmed | flow.StatusSeenReply}
+	f.Orig = flow.Tuple{Src: flow.AddrFrom(s), Dst: flow.AddrFrom(d), SrcPort: sport, DstPort: dport}
+	if proto == flow.ProtoICMP || proto == flow.ProtoICMPv6 {
+		f.Orig.SrcPort, f.Orig.DstPort, f.Orig.ICMPType = sport, 0, 8
+	}
+	f.Reply = f.Orig.Mirror()
+	if proto == flow.ProtoTCP {
+		f.Present |= flow.HasState
+		f.State = flow.TCPEstablished
+	}
+	return f
+}
+
+// sampleTable is a small table of every kind of row the screen shows.
+func sampleTable() flow.Table {
+	t := flow.Table{
+		Source: "netlink",
+		Stats:  flow.Stats{Entries: 4, Max: 65536, BytesPerEntry: 320, HaveCPU: true},
+		Flows: []flow.Flow{
+			mkFlow(flow.ProtoTCP, "192.0.2.10", 40000, "198.51.100.7", 443),
+			mkFlow(flow.ProtoUDP, "192.0.2.3", 5353, "203.0.113.9", 53),
+			mkFlow(flow.ProtoICMP, "198.51.100.1", 77, "192.0.2.200", 0),
+			mkFlow(flow.ProtoTCP, "2001:db8::1", 50000, "2001:db8::2", 22),
+		},
+		Timeouts: []flow.Timeout{{Name: "tcp_established", Seconds: 432000}, {Name: "udp", Seconds: 30}},
+	}
+	t.Flows[0].Timeout = 431999
+	t.Flows[1].Timeout = 30
+	t.Flows[2].Timeout = 10
+	t.Flows[3].Timeout = 7200
+	return t
+}
+
+// harness runs the screen on a simulation screen on its own goroutine.
+type harness struct {
+	t    *testing.T
+	sim  tcell.SimulationScreen
+	u    *model
+	clk  *manualClock
+	r    *fakeReader
+	keys chan struct{}
+	done chan error
+}
+
+func startScreen(t *testing.T, table flow.Table, d source.Deleter, cfg Config, width, height int) *harness {
+	t.Helper()
+	clk := newManualClock()
+	r := &fakeReader{clock: clk, table: table}
+	u, err := newUI(r, d, cfg, clk)
+	if err != nil {
+		t.Fatalf("newUI: %v", err)
+	}
+	h := &harness{t: t, sim: tcell.NewSimulationScreen("UTF-8"), u: u, clk: clk, r: r,
+		keys: make(chan struct{}, 1), done: make(chan error, 1)}
+	u.keyHook = func() { h.keys <- struct{}{} }
+	u.app.SetScreen(h.sim)
+	h.sim.SetSize(width, height)
+	go func() { h.done <- u.run() }()
+	t.Cleanup(func() {
+		select {
+		case err := <-h.done:
+			h.done <- err
+		default:
+			u.app.Stop()
+			select {
+			case <-h.done:
+			case <-time.After(waitLimit):
+				t.Error("the screen did not stop")
+			}
+		}
+	})
+	h.sync()
+	return h
+}
+
+// waitLimit bounds every wait for the UI goroutine: a test that reaches it
+// has found a hang, not a slow machine.
+const waitLimit = 10 * time.Second
+
+// sync waits until the UI goroutine has drawn everything queued so far.
+func (h *harness) sync() {
+	h.t.Helper()
+	done := make(chan struct{})
+	go func() {
+		h.u.app.QueueUpdateDraw(func() {})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		h.t.Fatal("the UI goroutine did not answer")
+	}
+}
+
+// onUI runs f on the UI goroutine and waits for it.
+func (h *harness) onUI(f func()) {
+	h.t.Helper()
+	done := make(chan struct{})
+	go func() {
+		h.u.app.QueueUpdate(f)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		h.t.Fatal("the UI goroutine did not answer")
+	}
+}
+
+// key sends one key event and waits until it is handled and drawn.
+func (h *harness) key(k tcell.Key, r rune, mod tcell.ModMask) {
+	h.t.Helper()
+	h.u.app.QueueEvent(tcell.NewEventKey(k, r, mod))
+	select {
+	case <-h.keys:
+	case <-time.After(waitLimit):
+		h.t.Fatalf("key %v %q was not handled", k, r)
+	}
+	h.sync()
+}
+
+// typeKeys sends runes as key presses; "\n" is Enter, "\x1b" Esc, "\a" Ctrl-G.
+func (h *harness) typeKeys(s string) {
+	h.t.Helper()
+	for _, r := range s {
+		switch r {
+		case '\n':
+			h.key(tcell.KeyEnter, 0, 0)
+		case 0x1b:
+			h.key(tcell.KeyEscape, 0, 0)
+		case '\a':
+			h.key(tcell.KeyCtrlG, 0, 0)
+		default:
+			h.key(tcell.KeyRune, r, 0)
+		}
+	}
+}
+
+// waitFor waits until cond, run on the UI goroutine, holds.
+func (h *harness) waitFor(what string, cond func(u *model) bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		var ok bool
+		h.onUI(func() { ok = cond(h.u) })
+		if ok {
+			h.sync()
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; screen:\n%s", what, h.text())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// refresh presses Space and waits for the new read to be on screen.
+func (h *harness) refresh() {
+	h.t.Helper()
+	n := h.r.readCount()
+	h.key(tcell.KeyRune, ' ', 0)
+	h.waitFor("a new read", func(u *model) bool {
+		return h.r.readCount() > n && (u.stale || u.front.t.ReadAt.Equal(h.clk.Now()))
+	})
+}
+
+// lines returns the screen as text, one string per row, trailing blanks cut.
+func (h *harness) lines() []string {
+	cells, w, ht := h.sim.GetContents()
+	out := make([]string, ht)
+	for y := range ht {
+		var b strings.Builder
+		for x := range w {
+			c := cells[y*w+x]
+			if len(c.Runes) == 0 {
+				b.WriteByte(' ')
+				continue
+			}
+			b.WriteString(string(c.Runes))
+		}
+		out[y] = strings.TrimRight(b.String(), " ")
+	}
+	return out
+}
+
+func (h *harness) text() string { return strings.Join(h.lines(), "\n") }
+
+// contains fails unless the screen shows s.
+func (h *harness) contains(s string) {
+	h.t.Helper()
+	if !strings.Contains(h.text(), s) {
+		h.t.Errorf("screen lacks %q; screen:\n%s", s, h.text())
+	}
+}
+
+func (h *harness) lacks(s string) {
+	h.t.Helper()
+	if strings.Contains(h.text(), s) {
+		h.t.Errorf("screen shows %q; screen:\n%s", s, h.text())
+	}
+}
+
+// rowOf returns the screen row showing s, or -1.
+func (h *harness) rowOf(s string) int {
+	for i, l := range h.lines() {
+		if strings.Contains(l, s) {
+			return i
+		}
+	}
+	return -1
+}
+
+// order fails unless the screen shows the strings top to bottom in this order.
+func (h *harness) order(ss ...string) {
+	h.t.Helper()
+	prev := -1
+	for _, s := range ss {
+		r := h.rowOf(s)
+		if r < 0 || r <= prev {
+			h.t.Fatalf("want %q below the previous row (row %d, previous %d); screen:\n%s", s, r, prev, h.text())
+		}
+		prev = r
+	}
+}
+
+// quit presses q and returns Run's result.
+func (h *harness) quit() error {
+	h.t.Helper()
+	h.u.app.QueueEvent(tcell.NewEventKey(tcell.KeyRune, 'q', 0))
+	select {
+	case err := <-h.done:
+		h.done <- err
+		return err
+	case <-time.After(waitLimit):
+		h.t.Fatal("q did not end the screen")
+	}
+	return nil
+}
+
+var errTest = errors.New("netlink: connection refused")
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

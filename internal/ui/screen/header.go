@@ -1,0 +1,296 @@
+package screen
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/uniseg"
+
+	"github.com/gostate/gostate/internal/ui"
+)
+
+// headerMinLines is the header's height before the first layout.
+const headerMinLines = 5
+
+// fullPercent is the fill level from which the banner warns that the table
+// is about to overflow (netdata warns at 90 %).
+const fullPercent = 90
+
+// seg is a piece of header text in one style; a line is drawn left to right
+// and cut at the screen's edge.
+type seg struct {
+	text  string
+	style tcell.Style
+}
+
+type line []seg
+
+// drawSegs draws a line of segments from x, cut at x+w, and returns where it ended.
+func drawSegs(scr tcell.Screen, x, y, w int, l line) int {
+	end := x + w
+	for _, s := range l {
+		for _, r := range s.text {
+			if x >= end {
+				return x
+			}
+			rw := uniseg.StringWidth(string(r))
+			if rw == 0 {
+				continue
+			}
+			scr.SetContent(x, y, r, nil, s.style)
+			x += rw
+		}
+	}
+	return x
+}
+
+func (u *model) drawHeader(scr tcell.Screen, x, y, w, h int) (int, int, int, int) {
+	for i, l := range u.headerLines {
+		if i >= h {
+			break
+		}
+		drawSegs(scr, x, y+i, w, l)
+	}
+	return x, y, w, h
+}
+
+func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int) {
+	st := tcell.StyleDefault
+	switch u.mode {
+	case modePrompt:
+		drawSegs(scr, x, y, w, line{{u.promptLabel(), st.Bold(true)}, {string(u.promptText), st}})
+	default:
+		if u.statusErr && !u.noColor {
+			st = st.Foreground(tcell.ColorRed)
+		}
+		if u.statusErr || u.mode != modeNormal {
+			st = st.Bold(true)
+		}
+		drawSegs(scr, x, y, w, line{{u.statusMsg, st}})
+	}
+	return x, y, w, h
+}
+
+// styles of the header.
+func (u *model) styleLabel() tcell.Style { return tcell.StyleDefault.Bold(true) }
+
+func (u *model) styleAlert() tcell.Style {
+	if u.noColor {
+		return tcell.StyleDefault.Bold(true).Reverse(true)
+	}
+	return tcell.StyleDefault.Bold(true).Foreground(tcell.ColorWhite).Background(tcell.ColorRed)
+}
+
+func (u *model) styleWarn() tcell.Style {
+	if u.noColor {
+		return tcell.StyleDefault.Bold(true)
+	}
+	return tcell.StyleDefault.Bold(true).Foreground(tcell.ColorYellow)
+}
+
+// buildHeader composes the header's lines for a screen w columns wide.
+func (u *model) buildHeader(ls []line, w int) []line {
+	t := &u.front.t
+	f := u.front
+	s := &t.Stats
+	now := u.clock.Now()
+	plain := tcell.StyleDefault
+	lab := u.styleLabel()
+
+	// Line 1: who, when, what was read, how often.
+	l1 := line{{"gostate", lab}}
+	if u.cfg.Version != "" {
+		l1 = append(l1, seg{" " + ui.Sanitize(u.cfg.Version), plain})
+	}
+	if u.cfg.Hostname != "" {
+		l1 = append(l1, seg{"  " + ui.Sanitize(u.cfg.Hostname), lab})
+	}
+	l1 = append(l1, seg{"  " + now.Format("15:04:05"), plain})
+	interval := u.currentInterval()
+	l1 = append(l1, seg{"  every ", lab}, seg{fmtDuration(interval), plain})
+	if eff := effectiveInterval(interval, f.readTook); eff != interval {
+		l1 = append(l1, seg{" (read took " + fmtDuration(f.readTook) + ": every " + fmtDuration(eff) + ")", u.styleWarn()})
+	}
+	if u.stale {
+		l1 = append(l1, seg{"  STALE: data from " + t.ReadAt.Format("15:04:05") + ", read failing", u.styleAlert()})
+	}
+	l1 = append(l1, seg{"  source: ", lab}, seg{ui.Sanitize(t.Source), plain})
+	if t.Frozen {
+		l1 = append(l1, seg{" (saved dump, TTLs as saved)", plain})
+	}
+	if t.Skipped > 0 {
+		l1 = append(l1, seg{"  skipped " + strconv.Itoa(t.Skipped) + " unreadable", u.styleWarn()})
+	}
+	ls = append(ls, l1)
+	// Why a fallback happened, or a dump the kernel flagged: on a line of
+	// their own so that they are not cut off.
+	for _, w := range t.Warnings {
+		ls = append(ls, line{{"! " + ui.Sanitize(w), u.styleWarn()}})
+	}
+
+	// Line 2: how full the table is and what it costs.
+	l2 := line{{"Entries ", lab}, {fmtCount(s.Entries), plain}, {" / ", plain}}
+	pct := s.FillPercent()
+	if pct < 0 {
+		l2 = append(l2, seg{"? (max unknown)", plain})
+	} else {
+		l2 = append(l2, seg{fmtCount(s.Max) + " ", plain})
+		fillSt := plain
+		if pct >= fullPercent {
+			fillSt = u.styleAlert()
+		}
+		barW := 20
+		if w < 72 {
+			barW = 10
+		}
+		l2 = append(l2, seg{fillBar(pct, barW), fillSt}, seg{" " + strconv.FormatFloat(pct, 'f', 1, 64) + "%", fillSt})
+	}
+	if s.BytesPerEntry > 0 {
+		mem := string(ui.AppendHuman(nil, s.MemoryBytes())) + "B"
+		per := " (" + strconv.Itoa(s.BytesPerEntry) + " B/entry"
+		if s.BytesPerEntryEstimated {
+			mem = "~" + mem
+			per += ", estimated"
+		}
+		l2 = append(l2, seg{"  Memory ", lab}, seg{mem + per + ")", plain})
+	}
+	ls = append(ls, l2)
+
+	// Line 3: what the kernel dropped, and how fast flows come and go.
+	var l3 line
+	if s.HaveCPU {
+		for _, c := range []struct {
+			name      string
+			tot, diff uint64
+		}{
+			{"drop", s.CPU.Drop, u.delta.Drop},
+			{"insert_failed", s.CPU.InsertFailed, u.delta.InsertFailed},
+			{"early_drop", s.CPU.EarlyDrop, u.delta.EarlyDrop},
+		} {
+			st := plain
+			d := ""
+			if u.haveDelta {
+				d = " (+" + strconv.FormatUint(c.diff, 10) + ")"
+				if c.diff > 0 {
+					st = u.styleAlert()
+				}
+			}
+			l3 = append(l3, seg{c.name + " ", lab}, seg{strconv.FormatUint(c.tot, 10) + d, st}, seg{"  ", plain})
+		}
+	} else {
+		l3 = append(l3, seg{"drop/insert_failed/early_drop: not available from this source  ", plain})
+	}
+	if f.churnKnown && f.elapsed > 0 {
+		secs := f.elapsed.Seconds()
+		l3 = append(l3, seg{"new ", lab}, seg{fmtRate(float64(f.born)/secs) + "/s  ", plain},
+			seg{"gone ", lab}, seg{fmtRate(float64(f.gone)/secs) + "/s", plain})
+	}
+	ls = append(ls, l3)
+
+	// The banner: the table is (about to be) full.
+	if b := u.banner(); b != "" {
+		ls = append(ls, line{{b, u.styleAlert()}})
+	}
+
+	// Totals of the shown flows, per protocol, then per state with t.
+	tot := &f.v.Totals
+	l5 := line{{"Flows ", lab}, {fmtCount(len(f.v.Idx)), plain}}
+	if tot.Hidden > 0 {
+		l5 = append(l5, seg{" (" + fmtCount(tot.Hidden) + " hidden by filters)", plain})
+	}
+	l5 = append(l5, seg{": ", plain})
+	for _, c := range tot.ByProto() {
+		l5 = append(l5, seg{c.Name + " " + fmtCount(c.N) + "  ", u.content.protoStyle(c.Proto)})
+	}
+	ls = append(ls, l5)
+	if u.totals {
+		l6 := line{{"States: ", lab}}
+		for _, c := range tot.ByState() {
+			l6 = append(l6, seg{c.Name + " " + fmtCount(c.N) + "  ", plain})
+		}
+		ls = append(ls, l6)
+	}
+
+	// The ordering and the filters, and where help is.
+	o := &u.opts
+	l7 := line{{"Sort ", lab}, {o.Sort.Name() + sortArrow(o.Sort, o.Reverse), plain}}
+	if desc := o.Filter.Describe(); desc != "" {
+		l7 = append(l7, seg{"  Filters ", lab}, seg{ui.Sanitize(desc), u.styleWarn()})
+	}
+	if u.lookup {
+		l7 = append(l7, seg{"  names", plain})
+	}
+	l7 = append(l7, seg{"  h: help  q: quit", plain})
+	ls = append(ls, l7)
+	return ls
+}
+
+// banner returns the warning shown when new connections are being, or are
+// about to be, dropped, with the command that raises the limit; "" when the
+// table is healthy.
+func (u *model) banner() string {
+	s := &u.front.t.Stats
+	grew := u.haveDelta && (u.delta.Drop > 0 || u.delta.InsertFailed > 0 || u.delta.EarlyDrop > 0)
+	pct := s.FillPercent()
+	if !grew && pct < fullPercent {
+		return ""
+	}
+	msg := "TABLE FULL: new connections are being dropped"
+	if !grew {
+		msg = "TABLE " + strconv.Itoa(int(pct)) + "% FULL: new connections are about to be dropped"
+	}
+	return msg + ". Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=" +
+		strconv.Itoa(suggestMax(s.Entries, s.Max))
+}
+
+// suggestMax suggests a new nf_conntrack_max: the next power of two at
+// least twice the larger of the entries and the current limit.
+func suggestMax(entries, limit int) int {
+	n := 2 * max(entries, limit, 1)
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// fillBar draws pct as a bar of w cells.
+func fillBar(pct float64, w int) string {
+	n := int(pct*float64(w)/100 + 0.5)
+	n = min(max(n, 0), w)
+	return "[" + strings.Repeat("█", n) + strings.Repeat("░", w-n) + "]"
+}
+
+// fmtCount writes n with thousands separators: 262,144.
+func fmtCount(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 || len(s) <= 3 {
+		return s
+	}
+	var b strings.Builder
+	lead := len(s) % 3
+	if lead > 0 {
+		b.WriteString(s[:lead])
+	}
+	for i := lead; i < len(s); i += 3 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	return b.String()
+}
+
+func fmtRate(r float64) string {
+	if r >= 100 {
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 1, 64)
+}
+
+// fmtDuration writes an interval in seconds: "1s", "0.5s", "2.25s".
+func fmtDuration(d time.Duration) string {
+	return strconv.FormatFloat(d.Round(10*time.Millisecond).Seconds(), 'f', -1, 64) + "s"
+}

@@ -1,0 +1,474 @@
+package screen
+
+import (
+	"errors"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+
+	"github.com/gostate/gostate/internal/filter"
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/ui"
+)
+
+// promptKind is what a status-line prompt asks for.
+type promptKind uint8
+
+const (
+	promptSrc promptKind = iota
+	promptDst
+	promptSrcPort
+	promptDstPort
+	promptRate
+)
+
+// maxInterval bounds R from above; an hour between reads is already a
+// frozen screen.
+const maxInterval = time.Hour
+
+// wheelRows is how far one mouse wheel step moves the selection.
+const wheelRows = 3
+
+// onKey handles every key before tview sees it; the screen's own
+// primitives never need keys, so nothing is passed on.
+func (u *model) onKey(ev *tcell.EventKey) *tcell.EventKey {
+	if u.keyHook != nil {
+		defer u.keyHook()
+	}
+	if ev.Key() == tcell.KeyCtrlC {
+		u.app.Stop()
+		return nil
+	}
+	switch u.mode {
+	case modePrompt:
+		u.promptKey(ev)
+	case modeConfirm:
+		u.confirmKey(ev)
+	case modeSort:
+		u.sortKey(ev)
+	case modeHelp:
+		u.helpKey(ev)
+	default:
+		u.normalKey(ev)
+	}
+	return nil
+}
+
+func (u *model) normalKey(ev *tcell.EventKey) {
+	if u.moveKey(ev) {
+		return
+	}
+	switch ev.Key() {
+	case tcell.KeyCtrlL:
+		u.gen++
+		u.app.Sync()
+		return
+	case tcell.KeyRune:
+	default:
+		return
+	}
+	u.setStatus("", false)
+	o := &u.opts
+	switch ev.Rune() {
+	case 'q':
+		u.app.Stop()
+	case 'h', '?':
+		u.showHelp()
+	case 'b':
+		o.Sort = o.Sort.Next()
+		u.optionsChanged()
+	case 'B':
+		o.Sort = o.Sort.Prev()
+		u.optionsChanged()
+	case 'r':
+		o.Reverse = !o.Reverse
+		u.optionsChanged()
+	case 'o':
+		u.mode = modeSort
+		u.setStatus("sort by: "+sortLetters()+"  (Esc cancels)", false)
+	case 's':
+		u.startPrompt(promptSrc)
+	case 'd':
+		u.startPrompt(promptDst)
+	case 'S':
+		u.startPrompt(promptSrcPort)
+	case 'D':
+		u.startPrompt(promptDstPort)
+	case 'R':
+		u.startPrompt(promptRate)
+	case 'i':
+		o.Filter.Invert = !o.Filter.Invert
+		u.optionsChanged()
+		u.setStatus("filters "+onOff(o.Filter.Invert, "inverted", "not inverted"), false)
+	case 'f':
+		o.Filter.NoLoopback = !o.Filter.NoLoopback
+		u.optionsChanged()
+		u.setStatus("loopback flows "+onOff(o.Filter.NoLoopback, "hidden", "shown"), false)
+	case 'L':
+		o.Filter.NoDNS = !o.Filter.NoDNS
+		u.optionsChanged()
+		u.setStatus("DNS flows "+onOff(o.Filter.NoDNS, "hidden", "shown"), false)
+	case 'l':
+		u.setLookup(!u.lookup)
+		msg := "name lookups off"
+		if u.lookup {
+			msg = "name lookups on (DNS flows hidden, L shows them)"
+		}
+		u.setStatus(msg, false)
+	case 'C':
+		u.counters = !u.counters
+		u.gen++
+	case 't':
+		u.totals = !u.totals
+	case 'c':
+		u.noColor = !u.noColor
+		u.applyColors()
+	case ' ':
+		u.refresh()
+		u.setStatus("refreshing…", false)
+	case 'x':
+		u.startDelete()
+	}
+}
+
+func onOff(on bool, yes, no string) string {
+	if on {
+		return yes
+	}
+	return no
+}
+
+// sortLetters lists the -b letters the sort prefix accepts.
+func sortLetters() string {
+	var b strings.Builder
+	for i, k := range sortby.Keys() {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		b.WriteString(k.Letter() + " " + k.Name())
+	}
+	return b.String()
+}
+
+// pageRows is how many flows one screen of the table shows.
+func (u *model) pageRows() int {
+	_, _, _, h := u.table.GetInnerRect()
+	return max(h-1, 1)
+}
+
+// moveKey moves the selection; it reports whether ev was a movement key.
+func (u *model) moveKey(ev *tcell.EventKey) bool {
+	row, page := u.selRow, u.pageRows()
+	last := len(u.front.v.Idx) - 1
+	switch ev.Key() {
+	case tcell.KeyUp:
+		row--
+	case tcell.KeyDown:
+		row++
+	case tcell.KeyPgUp, tcell.KeyCtrlB:
+		row -= page
+	case tcell.KeyPgDn, tcell.KeyCtrlF:
+		row += page
+	case tcell.KeyCtrlU:
+		row -= page / 2
+	case tcell.KeyCtrlD:
+		row += page / 2
+	case tcell.KeyHome:
+		row = 0
+	case tcell.KeyEnd:
+		row = last
+	case tcell.KeyRune:
+		switch ev.Rune() {
+		case 'k':
+			row--
+		case 'j':
+			row++
+		case 'g':
+			row = 0
+		case 'G':
+			row = last
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	u.selectRow(row)
+	return true
+}
+
+// onMouse turns the wheel into selection moves over the table; clicks are
+// tview's (they select the row under the pointer).
+func (u *model) onMouse(ev *tcell.EventMouse, action tview.MouseAction) (*tcell.EventMouse, tview.MouseAction) {
+	if u.mode != modeNormal {
+		return nil, action
+	}
+	x, y := ev.Position()
+	if !u.table.InRect(x, y) {
+		return ev, action
+	}
+	switch action {
+	case tview.MouseScrollUp:
+		u.selectRow(u.selRow - wheelRows)
+		return nil, action
+	case tview.MouseScrollDown:
+		u.selectRow(u.selRow + wheelRows)
+		return nil, action
+	}
+	return ev, action
+}
+
+func (u *model) sortKey(ev *tcell.EventKey) {
+	u.mode = modeNormal
+	u.setStatus("", false)
+	if ev.Key() != tcell.KeyRune {
+		return // Esc, Ctrl-G, anything else: cancelled
+	}
+	for _, k := range sortby.Keys() {
+		if k.Letter() == string(ev.Rune()) {
+			u.opts.Sort = k
+			u.optionsChanged()
+			return
+		}
+	}
+	u.setStatus("no ordering has the letter "+strconv.QuoteRune(ev.Rune())+"; sort by: "+sortLetters(), true)
+}
+
+func (u *model) promptLabel() string {
+	f := &u.opts.Filter
+	cur := ""
+	switch u.promptKind {
+	case promptSrc:
+		if f.Src.IsValid() {
+			cur = f.Src.String()
+		}
+		return "Source filter ADDR[/PREFIX] (empty clears" + nowIs(cur) + "): "
+	case promptDst:
+		if f.Dst.IsValid() {
+			cur = f.Dst.String()
+		}
+		return "Destination filter ADDR[/PREFIX] (empty clears" + nowIs(cur) + "): "
+	case promptSrcPort:
+		if f.SrcPort != 0 {
+			cur = strconv.Itoa(int(f.SrcPort))
+		}
+		return "Source port filter (empty clears" + nowIs(cur) + "): "
+	case promptDstPort:
+		if f.DstPort != 0 {
+			cur = strconv.Itoa(int(f.DstPort))
+		}
+		return "Destination port filter (empty clears" + nowIs(cur) + "): "
+	}
+	return "Refresh interval in seconds (now " + fmtDuration(u.currentInterval()) + "): "
+}
+
+func nowIs(cur string) string {
+	if cur == "" {
+		return ""
+	}
+	return "; now " + cur
+}
+
+func (u *model) startPrompt(k promptKind) {
+	u.mode, u.promptKind, u.promptText = modePrompt, k, u.promptText[:0]
+}
+
+// promptKey edits the answer: runes, Backspace, Ctrl-U; Enter submits, Esc
+// and Ctrl-G cancel.
+func (u *model) promptKey(ev *tcell.EventKey) {
+	switch ev.Key() {
+	case tcell.KeyEscape, tcell.KeyCtrlG:
+		u.mode = modeNormal
+		u.setStatus("cancelled", false)
+	case tcell.KeyEnter:
+		u.mode = modeNormal
+		u.submitPrompt(strings.TrimSpace(string(u.promptText)))
+	case tcell.KeyBackspace, tcell.KeyBackspace2:
+		if n := len(u.promptText); n > 0 {
+			u.promptText = u.promptText[:n-1]
+		}
+	case tcell.KeyCtrlU:
+		u.promptText = u.promptText[:0]
+	case tcell.KeyRune:
+		if len(u.promptText) < 100 {
+			u.promptText = append(u.promptText, ev.Rune())
+		}
+	}
+}
+
+// submitPrompt applies an answer, or refuses it with a message and keeps the
+// old setting.
+func (u *model) submitPrompt(s string) {
+	f := &u.opts.Filter
+	var err error
+	switch u.promptKind {
+	case promptSrc, promptDst:
+		var p netip.Prefix
+		if s != "" {
+			p, err = filter.ParsePrefix(s)
+		}
+		if err == nil {
+			if u.promptKind == promptSrc {
+				f.Src = p
+			} else {
+				f.Dst = p
+			}
+		}
+	case promptSrcPort, promptDstPort:
+		var port uint16
+		if s != "" {
+			port, err = filter.ParsePort(s)
+		}
+		if err == nil {
+			if u.promptKind == promptSrcPort {
+				f.SrcPort = port
+			} else {
+				f.DstPort = port
+			}
+		}
+	case promptRate:
+		var d time.Duration
+		d, err = parseInterval(s)
+		if err == nil {
+			u.setInterval(d)
+			u.setStatus("refreshing every "+fmtDuration(d), false)
+		}
+		if err != nil {
+			u.setStatus("refused: "+ui.Sanitize(err.Error())+"; interval unchanged", true)
+		}
+		return
+	}
+	if err != nil {
+		u.setStatus("refused: "+ui.Sanitize(err.Error())+"; filter unchanged", true)
+		return
+	}
+	u.optionsChanged()
+	u.setStatus("filters: "+onOff(u.opts.Filter.Active(), ui.Sanitize(u.opts.Filter.Describe()), "none"), false)
+}
+
+// parseInterval reads R's answer: seconds, fractions allowed, at least
+// MinInterval.
+func parseInterval(s string) (time.Duration, error) {
+	secs, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(secs) {
+		return 0, errors.New("not a number of seconds: " + strconv.Quote(s))
+	}
+	d := time.Duration(secs * float64(time.Second))
+	if secs*float64(time.Second) > float64(maxInterval) {
+		return 0, errors.New("at most " + fmtDuration(maxInterval))
+	}
+	if d < MinInterval {
+		return 0, errors.New("at least " + fmtDuration(MinInterval))
+	}
+	return d, nil
+}
+
+// startDelete asks whether to delete the selected flow.
+func (u *model) startDelete() {
+	f := u.selected()
+	switch {
+	case u.cfg.ReadOnly:
+		u.setStatus("read-only mode (--read-only): deleting is disabled", true)
+	case u.d == nil:
+		u.setStatus("this source cannot delete entries (only the live netlink source can)", true)
+	case f == nil:
+		u.setStatus("no flow selected: nothing to delete", true)
+	default:
+		// Keep a copy: the frame may be replaced while the question is open.
+		u.pending = *f
+		u.mode = modeConfirm
+		u.setStatus("Delete "+describeFlow(&u.pending)+"? (y/n)", false)
+	}
+}
+
+// describeFlow names a flow: "tcp 192.0.2.1:40000 -> 198.51.100.2:443".
+func describeFlow(f *flow.Flow) string {
+	b := append([]byte(f.ProtoName()), ' ')
+	b = ui.AppendEndpoint(b, f, &f.Orig, true)
+	b = append(b, " -> "...)
+	b = ui.AppendEndpoint(b, f, &f.Orig, false)
+	return string(b)
+}
+
+func (u *model) confirmKey(ev *tcell.EventKey) {
+	u.mode = modeNormal
+	if ev.Key() != tcell.KeyRune || (ev.Rune() != 'y' && ev.Rune() != 'Y') {
+		u.setStatus("not deleted", false)
+		return
+	}
+	f := u.pending
+	u.setStatus("deleting "+describeFlow(&f)+"…", false)
+	// Deleting talks to the kernel: not on the UI goroutine.
+	go func() {
+		err := u.d.Delete(&f)
+		u.onUI(func() {
+			switch {
+			case err == nil:
+				u.setStatus("deleted "+describeFlow(&f), false)
+			case errors.Is(err, source.ErrNotFound):
+				u.setStatus("already gone: "+describeFlow(&f), false)
+			default:
+				u.setStatus("delete failed: "+sanitizeErr(err), true)
+			}
+			u.refresh()
+		})
+	}()
+}
+
+// sanitizeErr makes an error one safe line.
+func sanitizeErr(err error) string {
+	return ui.Sanitize(strings.ReplaceAll(err.Error(), "\n", " "))
+}
+
+func (u *model) showHelp() {
+	u.mode = modeHelp
+	u.help.SetText(u.helpText()).ScrollToBeginning()
+	u.pages.SwitchToPage("help")
+	u.setStatus("help: q, h, ? or Esc closes; arrows, j/k, PgUp/PgDn scroll", false)
+}
+
+func (u *model) helpKey(ev *tcell.EventKey) {
+	row, _ := u.help.GetScrollOffset()
+	_, _, _, h := u.help.GetInnerRect()
+	switch ev.Key() {
+	case tcell.KeyUp:
+		row--
+	case tcell.KeyDown:
+		row++
+	case tcell.KeyPgUp, tcell.KeyCtrlB, tcell.KeyCtrlU:
+		row -= h
+	case tcell.KeyPgDn, tcell.KeyCtrlF, tcell.KeyCtrlD:
+		row += h
+	case tcell.KeyHome:
+		row = 0
+	case tcell.KeyRune:
+		switch ev.Rune() {
+		case 'k':
+			row--
+		case 'j', ' ':
+			row++
+		case 'g':
+			row = 0
+		case 'q', 'h', '?':
+			u.closeHelp()
+			return
+		}
+	case tcell.KeyEscape, tcell.KeyEnter, tcell.KeyCtrlG:
+		u.closeHelp()
+		return
+	}
+	u.help.ScrollTo(max(row, 0), 0)
+}
+
+func (u *model) closeHelp() {
+	u.mode = modeNormal
+	u.pages.SwitchToPage("table")
+	u.setStatus("", false)
+}

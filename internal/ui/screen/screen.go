@@ -1,0 +1,276 @@
+// Package screen is gostate's live, top-like view of the conntrack table: a
+// header with the table's health, the flows (filtered and sorted as the
+// one-shot view does), and a status line for prompts and messages.
+//
+// Data flows one way: a reader goroutine fills a flow.Table and builds its
+// view off the UI goroutine, then hands the finished frame to the UI, which
+// only draws. Two frames alternate, so the UI never reads a table that is
+// being written.
+package screen
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/view"
+)
+
+// Config is what the command line sets for the screen.
+type Config struct {
+	// View is the initial filter, sort and direction.
+	View view.Options
+	// Interval is the time between reads (-R); 0 means one second. Values
+	// below MinInterval are raised to it.
+	Interval time.Duration
+	// Counters shows the bytes and packets columns (-C).
+	Counters bool
+	// Totals shows the per-state totals line (-t).
+	Totals bool
+	// NoColor turns colours off (-c); NO_COLOR in the environment does too.
+	NoColor bool
+	// Lookup shows host names instead of addresses (-l).
+	Lookup bool
+	// ReadOnly refuses to delete entries (--read-only).
+	ReadOnly bool
+	// Hostname is shown in the header.
+	Hostname string
+	// Version is shown in the header.
+	Version string
+}
+
+// MinInterval is the shortest refresh interval: shorter ones would turn the
+// screen into a busy loop of dumps.
+const MinInterval = 100 * time.Millisecond
+
+// Clock is the screen's source of time. Tests substitute a manual clock so
+// that refreshes and TTL countdowns happen exactly when they say.
+type Clock interface {
+	Now() time.Time
+	// After behaves as time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Run shows the screen until the user quits. It restores the terminal on
+// every exit path (q, Ctrl-C, SIGTERM, SIGHUP, a panic). d is nil when
+// deleting is impossible. The first read happens before the terminal is
+// touched, so a table that cannot be read is reported as a plain error.
+func Run(r source.Reader, d source.Deleter, cfg Config) error {
+	if os.Getenv("NO_COLOR") != "" {
+		cfg.NoColor = true
+	}
+	u, err := newUI(r, d, cfg, realClock{})
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+			u.app.Stop()
+		case <-u.quit:
+		}
+	}()
+	return u.run()
+}
+
+// RunScreen is Run on a given screen and clock, for tests: scr is usually a
+// tcell.SimulationScreen (not yet initialised) and clock a manual one.
+func RunScreen(r source.Reader, d source.Deleter, cfg Config, scr tcell.Screen, clock Clock) error {
+	u, err := newUI(r, d, cfg, clock)
+	if err != nil {
+		return err
+	}
+	u.app.SetScreen(scr)
+	return u.run()
+}
+
+// frame is one read of the table with the view built on it. The reader
+// goroutine owns one frame, the UI the other.
+type frame struct {
+	t flow.Table
+	v view.View
+	// optVer is the version of the view options v was built with.
+	optVer uint64
+	// hasNAT is true when a shown flow is NAT'd, so the NAT column appears.
+	hasNAT bool
+	// readTook is how long the read took.
+	readTook time.Duration
+	// born and gone count flows that appeared and vanished since the
+	// previous read, over elapsed.
+	born, gone int
+	elapsed    time.Duration
+	churnKnown bool
+}
+
+// run starts the reader goroutine and the UI loop, on the screen given to
+// the application or else on the terminal, and returns when the user quits.
+func (u *model) run() (err error) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		u.readLoop()
+	}()
+	defer func() {
+		close(u.quit)
+		wg.Wait()
+		// tview re-raises a panic of its event loop after restoring the
+		// terminal; report it as an error instead of a stack trace.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v", p)
+		}
+		if err == nil {
+			err = u.loopErr()
+		}
+		if u.resolver != nil {
+			u.resolver.Close()
+		}
+	}()
+	return u.app.Run()
+}
+
+// errQuit is never shown: it only marks a reader goroutine that saw quit.
+var errQuit = errors.New("quit")
+
+// onUI runs f on the UI goroutine, redraws, and waits for it. It returns
+// false, without running f, when the screen is closing.
+func (u *model) onUI(f func()) bool {
+	done := make(chan struct{})
+	go func() {
+		// QueueUpdateDraw never returns once the event loop has ended;
+		// this goroutine is then abandoned, and the select below gives up.
+		u.app.QueueUpdateDraw(f)
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-u.quit:
+		return false
+	}
+}
+
+// readLoop reads the table on its own goroutine: one read at a time, every
+// interval, or at once when the user asks. It owns the back frame.
+func (u *model) readLoop() {
+	defer func() {
+		if p := recover(); p != nil {
+			u.setLoopErr(fmt.Errorf("internal error while reading the table: %v", p))
+			u.app.Stop()
+		}
+	}()
+	back := u.spare
+	u.spare = nil
+	for {
+		if err := u.waitForRead(); err != nil {
+			return
+		}
+		start := u.clock.Now()
+		err := u.r.Read(&back.t)
+		took := u.clock.Now().Sub(start)
+		if err != nil {
+			if !u.onUI(func() { u.readFailed(err, took) }) {
+				return
+			}
+			continue
+		}
+		opts, ver := u.sharedOptions()
+		u.prepare(back, &opts, ver, took)
+		var old *frame
+		if !u.onUI(func() { old = u.install(back) }) {
+			return
+		}
+		back = old
+	}
+}
+
+// waitForRead waits until the next read is due, redrawing once a second so
+// that the clock and the TTLs count down between long intervals.
+func (u *model) waitForRead() error {
+	for {
+		now := u.clock.Now()
+		u.mu.Lock()
+		next := u.nextRead
+		u.mu.Unlock()
+		if !now.Before(next) {
+			return nil
+		}
+		step := next.Sub(now)
+		tick := step > time.Second
+		if tick {
+			step = time.Second
+		}
+		select {
+		case <-u.quit:
+			return errQuit
+		case <-u.refreshNow:
+			return nil
+		case <-u.intervalChanged:
+		case <-u.clock.After(step):
+			if tick && !u.onUI(u.tick) {
+				return errQuit
+			}
+		}
+	}
+}
+
+// prepare builds the view of a fresh read and counts the flows that came and
+// went, on the reader goroutine.
+func (u *model) prepare(f *frame, opts *view.Options, ver uint64, took time.Duration) {
+	view.Build(&f.t, opts, &f.v)
+	f.optVer = ver
+	f.hasNAT = anyNAT(&f.t, f.v.Idx)
+	f.readTook = took
+	u.churn.update(&f.t)
+	f.born, f.gone, f.elapsed, f.churnKnown = u.churn.born, u.churn.gone, u.churn.elapsed, u.churn.known
+	now := u.clock.Now()
+	u.mu.Lock()
+	u.nextRead = now.Add(effectiveInterval(u.interval, took) - took)
+	u.mu.Unlock()
+}
+
+// effectiveInterval stretches the interval when a read takes longer than
+// it, so that reading never takes more than two thirds of the time.
+func effectiveInterval(interval, took time.Duration) time.Duration {
+	if took > interval {
+		return took + took/2
+	}
+	return interval
+}
+
+func anyNAT(t *flow.Table, idx []int32) bool {
+	for _, i := range idx {
+		if t.Flows[i].NATed() {
+			return true
+		}
+	}
+	return false
+}
+
+func (u *model) setLoopErr(err error) {
+	u.mu.Lock()
+	u.lerr = err
+	u.mu.Unlock()
+}
+
+func (u *model) loopErr() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.lerr
+}

@@ -1,0 +1,516 @@
+package screen
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/view"
+)
+
+func TestHeader(t *testing.T) {
+	tb := sampleTable()
+	tb.Warnings = []string{"netlink: operation not permitted\x1b[31m; reading /proc/net/nf_conntrack"}
+	h := startScreen(t, tb, nil, Config{Hostname: "fw1", Version: "v0.1"}, 120, 30)
+	h.contains("gostate v0.1  fw1  12:00:00  every 1s")
+	h.contains("! netlink: operation not permitted?[31m; reading /proc/net/nf_conntrack")
+	h.contains("source: netlink")
+	h.contains("every 1s")
+	h.contains("Entries 4 / 65,536")
+	h.contains("0.0%")
+	h.contains("Memory 1.2KB (320 B/entry)")
+	h.contains("drop 0")
+	h.contains("Sort src▲")
+	h.lacks("TABLE")
+	if err := h.quit(); err != nil {
+		t.Fatalf("Run returned %v after q", err)
+	}
+}
+
+func TestRowsAndColumns(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.contains("Source▲")
+	h.contains("Destination")
+	h.contains("192.0.2.10:40000")
+	h.contains("198.51.100.7:443")
+	h.contains("ESTABLISHED")
+	h.contains("119:59:59") // 431999 s
+	h.contains("[2001:db8::1]:50000")
+	h.contains("8/0 77") // ICMP type/code id
+	h.lacks("Bytes")
+	h.key(tcell.KeyRune, 'C', 0)
+	h.contains("Bytes")
+	h.contains("Packets")
+}
+
+func TestTTLCountsDown(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{Interval: 10 * time.Second}, 120, 30)
+	h.contains("0:00:30")
+	h.clk.Advance(3 * time.Second)
+	h.key(tcell.KeyCtrlL, 0, 0)
+	h.contains("0:00:27")
+	h.contains("12:00:03")
+
+	frozen := sampleTable()
+	frozen.Frozen = true
+	h = startScreen(t, frozen, nil, Config{Interval: 10 * time.Second}, 120, 30)
+	h.clk.Advance(3 * time.Second)
+	h.key(tcell.KeyCtrlL, 0, 0)
+	h.contains("0:00:30")
+	h.contains("(saved dump, TTLs as saved)")
+}
+
+func TestSortKeys(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.order("192.0.2.3:5353", "192.0.2.10:40000", "198.51.100.1", "[2001:db8::1]")
+
+	h.key(tcell.KeyRune, 'r', 0)
+	h.contains("Source▼")
+	h.order("[2001:db8::1]", "198.51.100.1", "192.0.2.10:40000", "192.0.2.3:5353")
+	h.key(tcell.KeyRune, 'r', 0)
+
+	h.key(tcell.KeyRune, 'b', 0) // src -> sport
+	h.contains("Sort sport▲")
+	h.contains("Source:port▲")
+	h.order("192.0.2.3:5353", "192.0.2.10:40000", "[2001:db8::1]:50000")
+
+	h.key(tcell.KeyRune, 'B', 0) // back to src
+	h.contains("Sort src▲")
+
+	h.typeKeys("od")
+	h.contains("Destination▲")
+	h.order("192.0.2.200", "198.51.100.7:443", "203.0.113.9:53", "[2001:db8::2]:22")
+
+	h.typeKeys("oD")
+	h.contains("Destination:port▲")
+	h.typeKeys("ot")
+	h.order("198.51.100.1", "192.0.2.3:5353", "[2001:db8::1]", "192.0.2.10:40000")
+	h.typeKeys("oa")
+	h.contains("Sort src▲")
+
+	h.typeKeys("oz")
+	h.contains("no ordering has the letter 'z'")
+	h.contains("Sort src▲")
+
+	h.key(tcell.KeyRune, 'o', 0)
+	h.contains("sort by: a src")
+	h.key(tcell.KeyEscape, 0, 0)
+	h.contains("Sort src▲")
+}
+
+// Every ordering is reachable in at most two keys with the -b letters.
+func TestEveryOrderingInTwoKeys(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	for _, k := range sortby.Keys() {
+		h.typeKeys("o" + k.Letter())
+		var got sortby.Key
+		h.onUI(func() { got = h.u.opts.Sort })
+		if got != k {
+			t.Errorf("o%s sorts by %v, want %v", k.Letter(), got, k)
+		}
+	}
+}
+
+func TestSelectionFollowsFlow(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.key(tcell.KeyDown, 0, 0) // 192.0.2.10:40000
+	selected := func() string {
+		var s string
+		h.onUI(func() {
+			if f := h.u.selected(); f != nil {
+				s = describeFlow(f)
+			}
+		})
+		return s
+	}
+	want := "tcp 192.0.2.10:40000 -> 198.51.100.7:443"
+	if got := selected(); got != want {
+		t.Fatalf("selected %q, want %q", got, want)
+	}
+	h.key(tcell.KeyRune, 'r', 0)
+	if got := selected(); got != want {
+		t.Errorf("after r selected %q, want %q", got, want)
+	}
+	// A refresh in which a new flow sorts before it keeps it selected.
+	h.r.set(func(t *flow.Table) {
+		t.Flows = append(t.Flows, mkFlow(flow.ProtoUDP, "2001:db8::ff", 1, "2001:db8::fe", 2))
+	})
+	h.refresh()
+	if got := selected(); got != want {
+		t.Errorf("after a refresh selected %q, want %q", got, want)
+	}
+	// When the flow goes, the selection stays on the same row.
+	h.r.set(func(t *flow.Table) { t.Flows = append(t.Flows[:0], t.Flows[1:]...) })
+	h.refresh()
+	if got := selected(); got == "" || got == want {
+		t.Errorf("after the flow vanished selected %q", got)
+	}
+}
+
+func TestMovementKeys(t *testing.T) {
+	tb := sampleTable()
+	tb.Flows = nil
+	for i := range 300 {
+		tb.Flows = append(tb.Flows, mkFlow(flow.ProtoTCP, "192.0.2.1", uint16(1000+i), "198.51.100.1", 80))
+	}
+	h := startScreen(t, tb, nil, Config{View: view.Options{Sort: sortby.SrcPort}}, 100, 30)
+	row := func() int {
+		var r int
+		h.onUI(func() { r = h.u.selRow })
+		return r
+	}
+	steps := []struct {
+		k    tcell.Key
+		r    rune
+		want func(page int) int
+	}{
+		{tcell.KeyRune, 'j', func(int) int { return 1 }},
+		{tcell.KeyDown, 0, func(int) int { return 2 }},
+		{tcell.KeyRune, 'k', func(int) int { return 1 }},
+		{tcell.KeyPgDn, 0, func(p int) int { return 1 + p }},
+		{tcell.KeyPgUp, 0, func(int) int { return 1 }},
+		{tcell.KeyCtrlD, 0, func(p int) int { return 1 + p/2 }},
+		{tcell.KeyCtrlU, 0, func(int) int { return 1 }},
+		{tcell.KeyEnd, 0, func(int) int { return 299 }},
+		{tcell.KeyHome, 0, func(int) int { return 0 }},
+		{tcell.KeyRune, 'G', func(int) int { return 299 }},
+		{tcell.KeyRune, 'g', func(int) int { return 0 }},
+		{tcell.KeyUp, 0, func(int) int { return 0 }},
+	}
+	var page int
+	h.onUI(func() { page = h.u.pageRows() })
+	for _, s := range steps {
+		h.key(s.k, s.r, 0)
+		if got, want := row(), s.want(page); got != want {
+			t.Fatalf("after %v %q: row %d, want %d", s.k, s.r, got, want)
+		}
+	}
+	h.key(tcell.KeyRune, 'G', 0)
+	h.contains("192.0.2.1:1299")
+	h.lacks("192.0.2.1:1000 ")
+
+	// The wheel moves the selection; a click selects the row under it.
+	h.key(tcell.KeyRune, 'g', 0)
+	ty := h.rowOf("192.0.2.1:1000")
+	h.u.app.QueueEvent(tcell.NewEventMouse(5, ty, tcell.WheelDown, 0))
+	h.waitFor("the wheel", func(u *model) bool { return u.selRow == wheelRows })
+	h.u.app.QueueEvent(tcell.NewEventMouse(5, ty+5, tcell.Button1, 0))
+	h.u.app.QueueEvent(tcell.NewEventMouse(5, ty+5, tcell.ButtonNone, 0))
+	h.waitFor("the click", func(u *model) bool { return u.selRow == 5 })
+}
+
+func TestFilterPrompts(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.key(tcell.KeyRune, 'd', 0)
+	h.contains("Destination filter ADDR[/PREFIX] (empty clears):")
+	h.typeKeys("198.51.100.0/24\n")
+	h.contains("198.51.100.7:443")
+	h.lacks("203.0.113.9:53")
+	h.contains("Flows 1 (3 hidden by filters)")
+
+	// Cancel keeps the old filter, with Esc and with Ctrl-G.
+	h.typeKeys("d203.0.113.9\x1b")
+	h.contains("cancelled")
+	h.lacks("203.0.113.9:53")
+	h.typeKeys("d203.0.113.9\a")
+	h.lacks("203.0.113.9:53")
+
+	// Invalid input is refused and keeps the old filter.
+	h.typeKeys("dnot-an-address\n")
+	h.contains("refused")
+	h.lacks("203.0.113.9:53")
+	h.contains("198.51.100.7:443")
+
+	// Ports: 0 and 65536 and words are refused.
+	for _, bad := range []string{"0", "65536", "x", "-1"} {
+		h.typeKeys("D" + bad + "\n")
+		h.contains("refused")
+	}
+	h.typeKeys("D443\n")
+	h.contains("198.51.100.7:443")
+
+	// Invert shows the others.
+	h.key(tcell.KeyRune, 'i', 0)
+	h.lacks("198.51.100.7:443")
+	h.contains("203.0.113.9:53")
+	h.key(tcell.KeyRune, 'i', 0)
+
+	// An empty answer clears the filter.
+	h.typeKeys("d\nD\n")
+	h.contains("203.0.113.9:53")
+	h.contains("Flows 4:")
+
+	// Source filter and the source port prompt.
+	h.typeKeys("s2001:db8::/32\n")
+	h.contains("[2001:db8::1]:50000")
+	h.lacks("192.0.2.10")
+	h.typeKeys("s\nS40000\n")
+	h.contains("192.0.2.10:40000")
+	h.lacks("192.0.2.3:5353")
+	h.typeKeys("S\n")
+
+	// L hides DNS.
+	h.key(tcell.KeyRune, 'L', 0)
+	h.lacks("203.0.113.9:53")
+	h.key(tcell.KeyRune, 'L', 0)
+	h.contains("203.0.113.9:53")
+}
+
+func TestRatePrompt(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.typeKeys("R0.5\n")
+	h.contains("every 0.5s")
+	for _, bad := range []string{"0", "0.01", "abc", "-3", "NaN", "1e30"} {
+		h.typeKeys("R" + bad + "\n")
+		h.contains("refused")
+		h.contains("every 0.5s")
+	}
+	h.typeKeys("R2\x1b")
+	h.contains("every 0.5s")
+}
+
+func TestIntervalDrivesReads(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{Interval: 2 * time.Second}, 120, 30)
+	n := h.r.readCount()
+	h.clk.Advance(time.Second)
+	h.sync()
+	if got := h.r.readCount(); got != n {
+		t.Fatalf("read after 1 s of a 2 s interval")
+	}
+	h.clk.Advance(time.Second)
+	h.waitFor("a read after the interval", func(*model) bool { return h.r.readCount() == n+1 })
+}
+
+func TestStaleOnReadError(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.r.setErr(errTest)
+	h.refresh()
+	h.contains("read failed: netlink: connection refused")
+	h.contains("STALE")
+	h.contains("192.0.2.10:40000") // the last good data stays
+	h.r.setErr(nil)
+	h.refresh()
+	h.lacks("STALE")
+	h.lacks("read failed")
+}
+
+func TestBanner(t *testing.T) {
+	tb := sampleTable()
+	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
+	h := startScreen(t, tb, nil, Config{}, 160, 30)
+	h.contains("TABLE 91% FULL: new connections are about to be dropped")
+	h.contains("sysctl -w net.netfilter.nf_conntrack_max=131072")
+
+	h.r.set(func(t *flow.Table) { t.Stats.Entries, t.Stats.CPU.Drop = 65536, 12 })
+	h.refresh()
+	h.contains("TABLE FULL: new connections are being dropped")
+	h.contains("drop 12 (+12)")
+	h.contains("sysctl -w net.netfilter.nf_conntrack_max=131072")
+
+	// A drop rise on a table that is not full is still a warning.
+	h.r.set(func(t *flow.Table) { t.Stats.Entries, t.Stats.CPU.EarlyDrop = 100, 3 })
+	h.refresh()
+	h.contains("TABLE FULL: new connections are being dropped")
+	h.contains("early_drop 3 (+3)")
+	h.refresh()
+	h.lacks("TABLE")
+}
+
+func TestChurn(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 160, 30)
+	h.r.set(func(t *flow.Table) {
+		t.Flows = append(t.Flows[1:], mkFlow(flow.ProtoUDP, "192.0.2.50", 1, "192.0.2.51", 2),
+			mkFlow(flow.ProtoUDP, "192.0.2.52", 1, "192.0.2.53", 2))
+	})
+	h.clk.Advance(500 * time.Millisecond)
+	h.refresh()
+	h.contains("new 4.0/s")
+	h.contains("gone 2.0/s")
+}
+
+func TestDelete(t *testing.T) {
+	d := &fakeDeleter{}
+	h := startScreen(t, sampleTable(), d, Config{}, 120, 30)
+	h.key(tcell.KeyDown, 0, 0)
+	h.key(tcell.KeyRune, 'x', 0)
+	h.contains("Delete tcp 192.0.2.10:40000 -> 198.51.100.7:443? (y/n)")
+	h.key(tcell.KeyRune, 'n', 0)
+	h.contains("not deleted")
+	if d.count() != 0 {
+		t.Fatal("n deleted")
+	}
+	h.typeKeys("xy")
+	h.waitFor("the delete's result", func(u *model) bool { return strings.Contains(u.statusMsg, "deleted tcp") })
+	h.contains("deleted tcp 192.0.2.10:40000 -> 198.51.100.7:443")
+	if d.count() != 1 || d.deleted[0].Orig.DstPort != 443 {
+		t.Fatalf("deleted %+v", d.deleted)
+	}
+
+	d.err = fmt.Errorf("netlink: %w", source.ErrNotFound)
+	h.typeKeys("xy")
+	h.waitFor("already gone", func(u *model) bool { return strings.Contains(u.statusMsg, "already gone") })
+
+	// Read-only refuses; no deleter refuses; an empty view does nothing.
+	h = startScreen(t, sampleTable(), d, Config{ReadOnly: true}, 120, 30)
+	h.key(tcell.KeyRune, 'x', 0)
+	h.contains("read-only")
+	h = startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.key(tcell.KeyRune, 'x', 0)
+	h.contains("cannot delete")
+	empty := sampleTable()
+	empty.Flows = nil
+	h = startScreen(t, empty, d, Config{}, 120, 30)
+	h.key(tcell.KeyRune, 'x', 0)
+	h.contains("nothing to delete")
+	h.key(tcell.KeyRune, 'y', 0)
+	if d.count() != 2 {
+		t.Errorf("%d deletes, want 2", d.count())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 60)
+	h.key(tcell.KeyRune, 'h', 0)
+	h.contains("o LETTER")
+	h.contains("a src  S sport  d dst")
+	h.contains("Current settings")
+	h.contains("tcp_established 432000")
+	h.contains("nf_conntrack: table full, dropping packet")
+	h.key(tcell.KeyEscape, 0, 0)
+	h.lacks("Current settings")
+	h.contains("192.0.2.10:40000")
+	h.key(tcell.KeyRune, '?', 0)
+	h.contains("Current settings")
+	h.key(tcell.KeyRune, 'q', 0) // closes help, does not quit
+	h.contains("192.0.2.10:40000")
+}
+
+func TestResize(t *testing.T) {
+	tb := sampleTable()
+	tb.Flows[0].Status |= flow.StatusDstNAT
+	tb.Flows[0].Reply.Src = flow.AddrFrom(mustAddr("192.0.2.99"))
+	tb.Flows[0].Reply.SrcPort = 8443
+	h := startScreen(t, tb, nil, Config{}, 140, 30)
+	h.contains("dnat 192.0.2.99:8443")
+	h.contains("TTL")
+	for _, size := range [][2]int{{72, 24}, {60, 15}, {40, 10}, {10, 4}, {1, 1}, {200, 50}} {
+		h.sim.SetSize(size[0], size[1])
+		h.u.app.QueueEvent(tcell.NewEventResize(size[0], size[1]))
+		h.sync()
+		for _, l := range h.lines() {
+			if len([]rune(l)) > size[0] {
+				t.Errorf("%dx%d: line wider than the screen: %q", size[0], size[1], l)
+			}
+		}
+		switch size[0] {
+		case 60:
+			h.lacks("TTL")
+			h.contains("192.0.2.10:40000")
+			h.contains("198.51.100.7:443")
+		case 40:
+			h.lacks("State")
+			h.contains("192.0.2.3")
+		}
+	}
+	h.contains("119:59:59")
+}
+
+func TestNoColor(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	fg := func(s string) tcell.Color {
+		y := h.rowOf(s)
+		cells, w, _ := h.sim.GetContents()
+		line := h.lines()[y]
+		x := strings.Index(line, s)
+		c, _, _ := cells[y*w+len([]rune(line[:x]))].Style.Decompose()
+		return c
+	}
+	if c := fg("203.0.113.9:53"); c != tcell.ColorYellow {
+		t.Errorf("udp row colour %v, want yellow", c)
+	}
+	h.key(tcell.KeyRune, 'c', 0)
+	if c := fg("203.0.113.9:53"); c != tcell.ColorDefault {
+		t.Errorf("udp row colour %v after c, want none", c)
+	}
+	// The selected row stays visible without colours: reverse video.
+	cells, w, _ := h.sim.GetContents()
+	y := h.rowOf("192.0.2.3:5353")
+	if _, _, a := cells[y*w].Style.Decompose(); a&tcell.AttrReverse == 0 {
+		t.Errorf("selected row is not in reverse video without colours")
+	}
+}
+
+func TestTotalsLine(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h.lacks("States:")
+	h.key(tcell.KeyRune, 't', 0)
+	h.contains("States:")
+	h.contains("ESTABLISHED 2")
+}
+
+func TestQuitKeys(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 80, 24)
+	h.u.app.QueueEvent(tcell.NewEventKey(tcell.KeyCtrlC, 0, tcell.ModCtrl))
+	select {
+	case err := <-h.done:
+		h.done <- err
+		if err != nil {
+			t.Errorf("Ctrl-C: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Ctrl-C did not end the screen")
+	}
+}
+
+func TestFirstReadError(t *testing.T) {
+	r := &fakeReader{clock: newManualClock(), err: errTest}
+	err := RunScreen(r, nil, Config{}, tcell.NewSimulationScreen("UTF-8"), r.clock)
+	if err != errTest {
+		t.Errorf("RunScreen = %v, want the read error", err)
+	}
+}
+
+func TestEffectiveInterval(t *testing.T) {
+	if got := effectiveInterval(time.Second, 200*time.Millisecond); got != time.Second {
+		t.Errorf("fast read stretched the interval to %v", got)
+	}
+	if got := effectiveInterval(time.Second, 2*time.Second); got != 3*time.Second {
+		t.Errorf("slow read: interval %v, want 3s", got)
+	}
+}
+
+func TestSuggestMax(t *testing.T) {
+	for _, c := range []struct{ entries, max, want int }{
+		{60000, 65536, 131072}, {262144, 262144, 524288}, {0, 0, 2}, {100, 0, 256},
+	} {
+		if got := suggestMax(c.entries, c.max); got != c.want {
+			t.Errorf("suggestMax(%d, %d) = %d, want %d", c.entries, c.max, got, c.want)
+		}
+	}
+}
+
+func TestEscapeTags(t *testing.T) {
+	for in, want := range map[string]string{
+		"[2001:db8::1]:443": "[2001:db8::1[]:443",
+		"192.0.2.1:80":      "192.0.2.1:80",
+		"[]":                "[]",
+		"a[b!c]":            "a[b!c]",
+	} {
+		if got := string(escapeTags([]byte(in), 0)); got != want {
+			t.Errorf("escapeTags(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDiffSorted(t *testing.T) {
+	born, gone := diffSorted([]uint64{1, 2, 3, 5}, []uint64{2, 3, 4, 6, 7})
+	if born != 3 || gone != 2 {
+		t.Errorf("born %d gone %d, want 3 and 2", born, gone)
+	}
+}

@@ -1,0 +1,392 @@
+package screen
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/resolve"
+	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/view"
+)
+
+// mode says what the keyboard is doing.
+type mode uint8
+
+const (
+	modeNormal  mode = iota
+	modePrompt       // typing an answer in the status line
+	modeConfirm      // y/n for a delete
+	modeSort         // 'o' was pressed; the next key is a -b letter
+	modeHelp         // the help screen is up
+)
+
+// model is the screen's state. Unless a field says otherwise, only the UI
+// goroutine (tview's event loop) touches it.
+type model struct {
+	r     source.Reader
+	d     source.Deleter
+	cfg   Config
+	clock Clock
+
+	app     *tview.Application
+	grid    *tview.Grid
+	header  *tview.Box
+	table   *tview.Table
+	content *flowContent
+	pages   *tview.Pages
+	help    *tview.TextView
+	status  *tview.Box
+
+	// quit is closed when the screen has ended; refreshNow asks the reader
+	// for a read at once; intervalChanged wakes it after R.
+	quit            chan struct{}
+	refreshNow      chan struct{}
+	intervalChanged chan struct{}
+
+	// mu guards the fields the reader goroutine shares with the UI.
+	mu       sync.Mutex
+	interval time.Duration
+	nextRead time.Time
+	shared   view.Options // a copy of opts for the reader
+	sharedV  uint64
+	lerr     error
+	// churn is the reader goroutine's own.
+	churn churn
+	// spare is the frame the reader starts with.
+	spare *frame
+
+	front  *frame
+	opts   view.Options
+	optVer uint64
+
+	counters, totals, noColor, lookup bool
+	resolver                          *resolve.Resolver
+
+	// The selection follows a flow by identity; selRow is its row in the
+	// view (0-based, without the column header).
+	selKey flow.Key
+	hasSel bool
+	selRow int
+
+	mode       mode
+	promptKind promptKind
+	promptText []rune
+	pending    flow.Flow // the flow a delete asks about
+
+	statusMsg string
+	statusErr bool
+
+	// Health figures derived when a frame is installed.
+	stale     bool
+	readErr   error
+	staleAt   time.Time
+	delta     flow.CPUStats
+	haveDelta bool
+
+	// gen changes whenever what a cell shows may have changed.
+	gen uint64
+
+	headerLines []line
+	fallbacks   bool
+
+	// keyHook, when set (tests), runs after every key event is handled.
+	keyHook func()
+}
+
+// newUI reads the table once and builds the primitives; the terminal is not
+// touched yet.
+func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, error) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Interval < MinInterval {
+		cfg.Interval = MinInterval
+	}
+	u := &model{
+		r: r, d: d, cfg: cfg, clock: clock,
+		quit:            make(chan struct{}),
+		refreshNow:      make(chan struct{}, 1),
+		intervalChanged: make(chan struct{}, 1),
+		interval:        cfg.Interval,
+		opts:            cfg.View,
+		counters:        cfg.Counters,
+		totals:          cfg.Totals,
+		noColor:         cfg.NoColor,
+		front:           &frame{},
+		spare:           &frame{},
+		optVer:          1,
+	}
+	u.shared, u.sharedV = u.opts, u.optVer
+	start := clock.Now()
+	if err := r.Read(&u.front.t); err != nil {
+		return nil, err
+	}
+	took := clock.Now().Sub(start)
+	u.prepare(u.front, &u.opts, u.optVer, took)
+	if cfg.Lookup {
+		u.setLookup(true)
+	}
+	u.build()
+	u.reselect()
+	return u, nil
+}
+
+// build creates the tview primitives: a Grid of header, table (or help) and
+// status line.
+func (u *model) build() {
+	tview.Styles.PrimitiveBackgroundColor = tcell.ColorDefault
+	tview.Styles.ContrastBackgroundColor = tcell.ColorDefault
+	tview.Styles.PrimaryTextColor = tcell.ColorDefault
+	tview.Styles.BorderColor = tcell.ColorDefault
+	tview.Styles.GraphicsColor = tcell.ColorDefault
+
+	u.app = tview.NewApplication()
+	u.header = tview.NewBox().SetDrawFunc(u.drawHeader)
+	u.status = tview.NewBox().SetDrawFunc(u.drawStatus)
+	u.content = newFlowContent(u)
+	u.table = tview.NewTable().SetContent(u.content).SetFixed(1, 0).SetSelectable(true, false)
+	u.table.SetSelectionChangedFunc(u.selectionChanged)
+	u.help = tview.NewTextView().SetWrap(true).SetWordWrap(true).SetDynamicColors(false)
+	u.pages = tview.NewPages().AddPage("table", u.table, true, true).AddPage("help", u.help, true, false)
+	u.grid = tview.NewGrid().SetRows(headerMinLines, 0, 1).SetColumns(0)
+	u.grid.AddItem(u.header, 0, 0, 1, 1, 0, 0, false)
+	u.grid.AddItem(u.pages, 1, 0, 1, 1, 0, 0, true)
+	u.grid.AddItem(u.status, 2, 0, 1, 1, 0, 0, false)
+	u.app.SetRoot(u.grid, true).SetFocus(u.table).EnableMouse(true)
+	u.app.SetInputCapture(u.onKey)
+	u.app.SetMouseCapture(u.onMouse)
+	u.app.SetBeforeDrawFunc(u.beforeDraw)
+	u.app.SetAfterDrawFunc(u.afterDraw)
+	u.applyColors()
+}
+
+// beforeDraw lays the screen out for its current size: the header's height
+// and which columns fit.
+func (u *model) beforeDraw(scr tcell.Screen) bool {
+	if !u.fallbacks {
+		// Terminals without these characters get ASCII instead.
+		u.fallbacks = true
+		scr.RegisterRuneFallback('▲', "^")
+		scr.RegisterRuneFallback('▼', "v")
+		scr.RegisterRuneFallback('█', "#")
+		scr.RegisterRuneFallback('░', "-")
+		scr.RegisterRuneFallback('…', "~")
+	}
+	w, h := scr.Size()
+	u.headerLines = u.buildHeader(u.headerLines[:0], w)
+	n := len(u.headerLines)
+	// The table keeps at least three rows (its column header and two flows)
+	// when the terminal is tiny: the header gives way first.
+	if maxN := h - 1 - 3; n > maxN {
+		n = max(maxN, 1)
+	}
+	u.grid.SetRows(n, 0, 1)
+	if u.hasSel {
+		// Keep the selection on screen whatever the size: tview would
+		// otherwise scroll it away when the table shrinks.
+		u.table.Select(u.selRow+1, 0)
+	}
+	u.content.layout(w, h-n-1)
+	return false
+}
+
+// afterDraw places the cursor at the end of a prompt.
+func (u *model) afterDraw(scr tcell.Screen) {
+	if u.mode != modePrompt {
+		scr.HideCursor()
+		return
+	}
+	x, y, w, _ := u.status.GetRect()
+	cx := x + len(u.promptLabel()) + len(u.promptText)
+	if cx >= x+w {
+		cx = x + w - 1
+	}
+	scr.ShowCursor(cx, y)
+}
+
+func (u *model) applyColors() {
+	sel := tcell.StyleDefault.Reverse(true)
+	u.table.SetSelectedStyle(sel)
+	u.gen++
+}
+
+// install makes a fresh frame the one shown and returns the old one for the
+// reader to fill next. It runs on the UI goroutine.
+func (u *model) install(f *frame) *frame {
+	old := u.front
+	u.front = f
+	if f.optVer != u.optVer {
+		u.rebuild()
+	}
+	u.haveDelta = f.t.Stats.HaveCPU && old.t.Stats.HaveCPU && !u.stale
+	if u.haveDelta {
+		u.delta = cpuDelta(f.t.Stats.CPU, old.t.Stats.CPU)
+	}
+	if u.stale {
+		u.stale, u.readErr = false, nil
+		if u.statusErr {
+			u.setStatus("", false)
+		}
+	}
+	u.gen++
+	u.reselect()
+	return old
+}
+
+// readFailed keeps the last good frame, marks it stale and says why; the
+// reader retries after the interval.
+func (u *model) readFailed(err error, took time.Duration) {
+	if !u.stale {
+		u.staleAt = u.clock.Now()
+	}
+	u.stale, u.readErr = true, err
+	u.setStatus("read failed: "+sanitizeErr(err)+" (showing the last good read; retrying)", true)
+	now := u.clock.Now()
+	u.mu.Lock()
+	u.nextRead = now.Add(effectiveInterval(u.interval, took) - took)
+	u.mu.Unlock()
+	u.gen++
+}
+
+// tick redraws between reads: the clock and the TTLs move on.
+func (u *model) tick() { u.gen++ }
+
+// rebuild applies changed view options to the frame on screen at once, so a
+// key press re-sorts without waiting for the next read.
+func (u *model) rebuild() {
+	view.Build(&u.front.t, &u.opts, &u.front.v)
+	u.front.optVer = u.optVer
+	u.front.hasNAT = anyNAT(&u.front.t, u.front.v.Idx)
+	u.gen++
+	u.reselect()
+}
+
+// optionsChanged publishes u.opts to the reader and rebuilds the view.
+func (u *model) optionsChanged() {
+	u.optVer++
+	u.mu.Lock()
+	u.shared, u.sharedV = u.opts, u.optVer
+	u.mu.Unlock()
+	u.rebuild()
+}
+
+// sharedOptions is the reader's copy of the view options.
+func (u *model) sharedOptions() (view.Options, uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.shared, u.sharedV
+}
+
+func (u *model) setInterval(d time.Duration) {
+	now := u.clock.Now()
+	u.mu.Lock()
+	u.interval = d
+	u.nextRead = now.Add(d)
+	u.mu.Unlock()
+	select {
+	case u.intervalChanged <- struct{}{}:
+	default:
+	}
+}
+
+func (u *model) currentInterval() time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.interval
+}
+
+// refresh asks the reader for a read now; a read in flight is not disturbed.
+func (u *model) refresh() {
+	select {
+	case u.refreshNow <- struct{}{}:
+	default:
+	}
+}
+
+// reselect keeps the selection on the same flow after the view changed, or
+// on the same row when that flow is gone.
+func (u *model) reselect() {
+	idx := u.front.v.Idx
+	if len(idx) == 0 {
+		u.hasSel = false
+		u.selRow = 0
+		return
+	}
+	if u.hasSel {
+		if i := u.front.v.Find(&u.front.t, u.selKey); i >= 0 {
+			u.selectRow(i)
+			return
+		}
+	}
+	u.selectRow(min(max(u.selRow, 0), len(idx)-1))
+}
+
+// selectRow selects the i-th flow of the view, clamped to the view.
+func (u *model) selectRow(i int) {
+	n := len(u.front.v.Idx)
+	if n == 0 {
+		return
+	}
+	i = min(max(i, 0), n-1)
+	u.selRow, u.hasSel = i, true
+	u.selKey = u.front.t.Flows[u.front.v.Idx[i]].Key()
+	u.table.Select(i+1, 0)
+}
+
+// selectionChanged follows tview's own selection changes (mouse clicks).
+func (u *model) selectionChanged(row, _ int) {
+	i := row - 1
+	if i < 0 || i >= len(u.front.v.Idx) || (u.hasSel && i == u.selRow) {
+		return
+	}
+	u.selRow, u.hasSel = i, true
+	u.selKey = u.front.t.Flows[u.front.v.Idx[i]].Key()
+}
+
+// selected returns the selected flow, or nil when the view is empty.
+func (u *model) selected() *flow.Flow {
+	if !u.hasSel || u.selRow >= len(u.front.v.Idx) {
+		return nil
+	}
+	return &u.front.t.Flows[u.front.v.Idx[u.selRow]]
+}
+
+func (u *model) setStatus(msg string, isErr bool) {
+	u.statusMsg, u.statusErr = msg, isErr
+}
+
+// setLookup turns name lookups on or off. As in iptstate, lookups also hide
+// DNS flows, so that the lookups themselves do not flood the view.
+func (u *model) setLookup(on bool) {
+	u.lookup = on
+	if on && u.resolver == nil {
+		u.resolver = resolve.New("", resolve.DefaultWorkers, resolve.DefaultTTL, resolve.DefaultMaxEntries)
+		u.resolver.SetNotify(func() {
+			// Answers arrive on a resolver goroutine; redraw on the UI's.
+			go u.onUI(u.tick)
+		})
+	}
+	if on && !u.opts.Filter.NoDNS {
+		u.opts.Filter.NoDNS = true
+		u.optionsChanged()
+	}
+	u.gen++
+}
+
+func cpuDelta(now, prev flow.CPUStats) flow.CPUStats {
+	sub := func(a, b uint64) uint64 {
+		if a < b { // counters reset (module reloaded)
+			return 0
+		}
+		return a - b
+	}
+	return flow.CPUStats{
+		Drop:         sub(now.Drop, prev.Drop),
+		InsertFailed: sub(now.InsertFailed, prev.InsertFailed),
+		EarlyDrop:    sub(now.EarlyDrop, prev.EarlyDrop),
+	}
+}
