@@ -370,3 +370,33 @@ func TestParseAddrMatchesNetip(t *testing.T) {
 		}
 	}
 }
+
+// TestNextToken compares the eight-bytes-at-a-time tokenizer with the obvious
+// one on every string of up to 11 bytes over {a, space, =}, which puts spaces
+// and '=' on both sides of every word boundary.
+func TestNextToken(t *testing.T) {
+	alphabet := []byte("a =")
+	buf := make([]byte, 0, 11)
+	var walk func()
+	walk = func() {
+		in := buf
+		tok, eq, rest := nextToken(in)
+		trimmed := bytes.TrimLeft(in, " ")
+		wantTok, wantRest := trimmed, []byte(nil)
+		if i := bytes.IndexByte(trimmed, ' '); i >= 0 {
+			wantTok, wantRest = trimmed[:i], trimmed[i:]
+		}
+		if !bytes.Equal(tok, wantTok) || !bytes.Equal(rest, wantRest) || eq != bytes.IndexByte(wantTok, '=') {
+			t.Fatalf("nextToken(%q) = %q, %d, %q; want %q, %d, %q", in, tok, eq, rest, wantTok, bytes.IndexByte(wantTok, '='), wantRest)
+		}
+		if len(buf) == cap(buf) {
+			return
+		}
+		for _, c := range alphabet {
+			buf = append(buf, c)
+			walk()
+			buf = buf[:len(buf)-1]
+		}
+	}
+	walk()
+}

@@ -30,7 +30,7 @@ func ParseSlabinfo(r io.Reader) (int, error) {
 		return size, nil
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("slabinfo: %w", err)
 	}
 	return 0, fmt.Errorf("slabinfo: %w", ErrNoSlab)
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"strings"
@@ -38,4 +39,15 @@ func TestParseSlabinfoNames(t *testing.T) {
 			t.Errorf("%q: got %d, %v; want %d, %v", tc.in, size, err, tc.size, tc.err)
 		}
 	}
+}
+
+// FuzzParseSlabinfo checks that any input gives a positive size or an error,
+// never a panic. Seeds: testdata/fuzz/FuzzParseSlabinfo.
+func FuzzParseSlabinfo(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		size, err := ParseSlabinfo(bytes.NewReader(in))
+		if (err == nil) != (size > 0) {
+			t.Fatalf("size %d with error %v", size, err)
+		}
+	})
 }

@@ -22,7 +22,7 @@ func ParseStat(r io.Reader) (flow.CPUStats, error) {
 	sc := bufio.NewScanner(r)
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
-			return st, err
+			return st, fmt.Errorf("conntrack stat: %w", err)
 		}
 		return st, fmt.Errorf("conntrack stat: empty: %w", ErrMalformed)
 	}
@@ -82,7 +82,7 @@ func ParseStat(r io.Reader) (flow.CPUStats, error) {
 		cpus++
 	}
 	if err := sc.Err(); err != nil {
-		return flow.CPUStats{}, err
+		return flow.CPUStats{}, fmt.Errorf("conntrack stat: %w", err)
 	}
 	if cpus == 0 {
 		return flow.CPUStats{}, fmt.Errorf("conntrack stat: no CPU rows: %w", ErrMalformed)

@@ -1,6 +1,8 @@
 package source
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"os"
 	"strings"
@@ -66,4 +68,14 @@ func TestParseStatMalformed(t *testing.T) {
 			t.Errorf("%q: got %v, want ErrMalformed", in, err)
 		}
 	}
+}
+
+// FuzzParseStat checks that any input gives stats or an error wrapping
+// ErrMalformed, never a panic. Seeds: testdata/fuzz/FuzzParseStat.
+func FuzzParseStat(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if _, err := ParseStat(bytes.NewReader(in)); err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, bufio.ErrTooLong) {
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
 }
