@@ -205,8 +205,9 @@ func TestCompareMatchesReference(t *testing.T) {
 
 // TestSortMatchesReference checks whole sorts, from a shuffled index slice,
 // against a stable sort by the reference (rows equal by it keep table order).
+// The table is big enough for Sort to split the work between goroutines.
 func TestSortMatchesReference(t *testing.T) {
-	flows := randFlows(2, 5000)
+	flows := randFlows(2, parallelMin+4000)
 	var s Sorter
 	r := rand.New(rand.NewPCG(3, 3))
 	for _, k := range Keys() {
