@@ -69,6 +69,6 @@ func BenchmarkRefresh(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		opts, ver := u.sharedOptions()
-		u.prepare(f, &opts, ver, 0)
+		u.prepare(f, &opts, ver, 0, false)
 	}
 }

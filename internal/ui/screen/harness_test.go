@@ -183,8 +183,19 @@ type harness struct {
 func startScreen(t *testing.T, table flow.Table, d source.Deleter, cfg Config, width, height int) *harness {
 	t.Helper()
 	clk := newManualClock()
-	r := &fakeReader{clock: clk, table: table}
-	u, err := newUI(r, d, cfg, clk)
+	return startReader(t, &fakeReader{clock: clk, table: table}, nil, d, cfg, width, height)
+}
+
+// startReader is startScreen with a given reader; rr, when set, is the same
+// reader as a source.Reader with a Refresh method.
+func startReader(t *testing.T, r *fakeReader, rr source.Reader, d source.Deleter, cfg Config, width, height int) *harness {
+	t.Helper()
+	clk := r.clock.(*manualClock)
+	var src source.Reader = r
+	if rr != nil {
+		src = rr
+	}
+	u, err := newUI(src, d, cfg, clk)
 	if err != nil {
 		t.Fatalf("newUI: %v", err)
 	}
@@ -378,3 +389,57 @@ func (h *harness) quit() error {
 var errTest = errors.New("netlink: connection refused")
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// pending waits until the reader goroutine waits on the clock, so that an
+// Advance that follows reaches it.
+func (h *harness) pending() {
+	h.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		h.clk.mu.Lock()
+		n := len(h.clk.timers)
+		h.clk.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal("the reader never waited on the clock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// refreshingReader is a fakeReader that can also refresh single rows (as
+// the netlink source does), and whose whole-table reads take cost on the
+// manual clock.
+type refreshingReader struct {
+	*fakeReader
+	cost      time.Duration
+	refreshes int
+}
+
+func (r *refreshingReader) Read(t *flow.Table) error {
+	r.clock.(*manualClock).Advance(r.cost)
+	return r.fakeReader.Read(t)
+}
+
+func (r *refreshingReader) Refresh(rows []flow.Flow, gone []bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshes++
+	for i := range rows {
+		gone[i] = true
+		for _, f := range r.table.Flows {
+			if f.Key() == rows[i].Key() {
+				rows[i], gone[i] = f, false
+			}
+		}
+	}
+	return nil
+}
+
+func (r *refreshingReader) refreshCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refreshes
+}

@@ -110,8 +110,14 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	l1 = append(l1, seg{"  " + now.Format("15:04:05"), plain})
 	interval := u.currentInterval()
 	l1 = append(l1, seg{"  every ", lab}, seg{fmtDuration(interval), plain})
-	if eff := effectiveInterval(interval, f.readTook); eff != interval {
-		l1 = append(l1, seg{" (read took " + fmtDuration(f.readTook) + ": every " + fmtDuration(eff) + ")", u.styleWarn()})
+	if full := f.fullEvery; full > interval {
+		took := fmtDuration(f.readTook)
+		if u.lightOK {
+			// Not a warning: the rows on screen still move every interval.
+			l1 = append(l1, seg{" (whole table every " + fmtDuration(full) + ": a read takes " + took + ")", plain})
+		} else {
+			l1 = append(l1, seg{" (a read takes " + took + ": every " + fmtDuration(full) + ")", u.styleWarn()})
+		}
 	}
 	if u.stale {
 		l1 = append(l1, seg{"  STALE: data from " + t.ReadAt.Format("15:04:05") + ", read failing", u.styleAlert()})

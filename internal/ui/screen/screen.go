@@ -109,8 +109,9 @@ type frame struct {
 	optVer uint64
 	// hasNAT is true when a shown flow is NAT'd, so the NAT column appears.
 	hasNAT bool
-	// readTook is how long the read took.
-	readTook time.Duration
+	// readTook is how long the read took; fullEvery is the time until the
+	// next whole-table read.
+	readTook, fullEvery time.Duration
 	// born and gone count flows that appeared and vanished since the
 	// previous read, over elapsed.
 	born, gone int
@@ -177,12 +178,20 @@ func (u *model) readLoop() {
 	}()
 	back := u.spare
 	u.spare = nil
+	rf, _ := u.r.(refresher)
 	for {
-		if err := u.waitForRead(); err != nil {
+		forced, err := u.waitForRead()
+		if err != nil {
 			return
 		}
+		if rf != nil && !forced && u.clock.Now().Before(u.nextFullRead()) {
+			if !u.refreshVisible(rf) {
+				return
+			}
+			continue
+		}
 		start := u.clock.Now()
-		err := u.r.Read(&back.t)
+		err = u.r.Read(&back.t)
 		took := u.clock.Now().Sub(start)
 		if err != nil {
 			if !u.onUI(func() { u.readFailed(err, took) }) {
@@ -191,7 +200,7 @@ func (u *model) readLoop() {
 			continue
 		}
 		opts, ver := u.sharedOptions()
-		u.prepare(back, &opts, ver, took)
+		u.prepare(back, &opts, ver, took, rf != nil)
 		var old *frame
 		if !u.onUI(func() { old = u.install(back) }) {
 			return
@@ -200,16 +209,59 @@ func (u *model) readLoop() {
 	}
 }
 
+// refresher is a source that can re-read single rows by their tuple, much
+// more cheaply than a dump (the netlink source).
+type refresher interface {
+	Refresh(rows []flow.Flow, gone []bool) error
+}
+
+// refreshVisible re-reads the rows on screen between whole-table dumps, so
+// that they are never older than the interval while the dumps, whose cost
+// grows with the table, run less often. It returns false when the screen is
+// closing.
+func (u *model) refreshVisible(rf refresher) bool {
+	lr := &u.light
+	var fr *frame
+	if !u.onUI(func() { fr = u.visibleRows(lr) }) {
+		return false
+	}
+	err := rf.Refresh(lr.rows, lr.gone)
+	at := u.clock.Now()
+	u.mu.Lock()
+	u.nextRead = at.Add(u.interval)
+	u.mu.Unlock()
+	return u.onUI(func() {
+		if err != nil {
+			u.readFailed(err, 0)
+			u.forceFull()
+			return
+		}
+		if fr == u.front {
+			u.applyRefresh(lr, at)
+		}
+	})
+}
+
+// lightRead holds the rows on screen while the reader refreshes them; it
+// passes between the goroutines only through onUI.
+type lightRead struct {
+	rows []flow.Flow
+	gone []bool
+	// at are the rows' indices in the frame's table.
+	at []int32
+}
+
 // waitForRead waits until the next read is due, redrawing once a second so
-// that the clock and the TTLs count down between long intervals.
-func (u *model) waitForRead() error {
+// that the clock and the TTLs count down between long intervals. forced is
+// true when the user asked for a read (Space).
+func (u *model) waitForRead() (forced bool, err error) {
 	for {
 		now := u.clock.Now()
 		u.mu.Lock()
 		next := u.nextRead
 		u.mu.Unlock()
 		if !now.Before(next) {
-			return nil
+			return false, nil
 		}
 		step := next.Sub(now)
 		tick := step > time.Second
@@ -218,21 +270,29 @@ func (u *model) waitForRead() error {
 		}
 		select {
 		case <-u.quit:
-			return errQuit
+			return false, errQuit
 		case <-u.refreshNow:
-			return nil
+			return true, nil
 		case <-u.intervalChanged:
 		case <-u.clock.After(step):
 			if tick && !u.onUI(u.tick) {
-				return errQuit
+				return false, errQuit
 			}
 		}
 	}
 }
 
+// nextFullRead is when the next whole-table read is due.
+func (u *model) nextFullRead() time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.nextFull
+}
+
 // prepare builds the view of a fresh read and counts the flows that came and
-// went, on the reader goroutine.
-func (u *model) prepare(f *frame, opts *view.Options, ver uint64, took time.Duration) {
+// went, on the reader goroutine, and schedules the next read. light says
+// whether the rows on screen can be refreshed between whole-table reads.
+func (u *model) prepare(f *frame, opts *view.Options, ver uint64, took time.Duration, light bool) {
 	view.Build(&f.t, opts, &f.v)
 	f.optVer = ver
 	f.hasNAT = anyNAT(&f.t, f.v.Idx)
@@ -241,8 +301,30 @@ func (u *model) prepare(f *frame, opts *view.Options, ver uint64, took time.Dura
 	f.born, f.gone, f.elapsed, f.churnKnown = u.churn.born, u.churn.gone, u.churn.elapsed, u.churn.known
 	now := u.clock.Now()
 	u.mu.Lock()
-	u.nextRead = now.Add(effectiveInterval(u.interval, took) - took)
-	u.mu.Unlock()
+	defer u.mu.Unlock()
+	start := now.Add(-took)
+	eff := effectiveInterval(u.interval, took)
+	u.nextRead = start.Add(eff)
+	u.nextFull = u.nextRead
+	if light {
+		u.nextRead = now.Add(u.interval)
+		u.nextFull = start.Add(max(eff, fullInterval(u.interval, took)))
+	}
+	f.fullEvery = u.nextFull.Sub(start)
+}
+
+// Whole-table reads cost CPU in proportion to the table (mostly the
+// kernel's, walking its hash). When the rows on screen can be refreshed on
+// their own, a whole read runs only every dumpShare-th of the time, but at
+// least every maxFullAge, so that counts and totals are never older.
+const (
+	dumpShare  = 5
+	maxFullAge = 5 * time.Second
+)
+
+// fullInterval is the time between whole-table reads that took took each.
+func fullInterval(interval, took time.Duration) time.Duration {
+	return max(interval, min(dumpShare*took, maxFullAge))
 }
 
 // effectiveInterval stretches the interval when a read takes longer than

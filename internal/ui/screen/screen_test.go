@@ -514,3 +514,39 @@ func TestDiffSorted(t *testing.T) {
 		t.Errorf("born %d gone %d, want 3 and 2", born, gone)
 	}
 }
+
+// With a source that refreshes single rows, the rows on screen are re-read
+// every interval and the whole table less often.
+func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
+	clk := newManualClock()
+	fr := &fakeReader{clock: clk, table: sampleTable()}
+	rr := &refreshingReader{fakeReader: fr, cost: 600 * time.Millisecond}
+	h := startReader(t, fr, rr, nil, Config{}, 120, 30)
+	h.contains("every 1s (whole table every 3s: a read takes 0.6s)")
+	reads := fr.readCount()
+
+	rr.set(func(t *flow.Table) {
+		t.Flows[0].Timeout = 500                      // 192.0.2.10:40000
+		t.Flows = append(t.Flows[:1], t.Flows[2:]...) // the udp flow goes
+	})
+	h.pending()
+	clk.Advance(time.Second)
+	h.waitFor("a refresh of the rows on screen", func(*model) bool { return rr.refreshCount() == 1 })
+	h.waitFor("the refreshed rows", func(u *model) bool { return len(u.front.v.Idx) == 3 })
+	if fr.readCount() != reads {
+		t.Fatalf("a whole-table read happened 1 s after one that took 0.6 s")
+	}
+	h.contains("0:08:20")
+	h.lacks("192.0.2.3:5353")
+	h.contains("Entries 4 ") // whole-table figures wait for the next dump
+
+	// The whole table is read again within its period.
+	for i := 0; fr.readCount() == reads; i++ {
+		if i > 5 {
+			t.Fatal("no whole-table read within 5 intervals")
+		}
+		h.pending()
+		clk.Advance(time.Second)
+		h.sync()
+	}
+}

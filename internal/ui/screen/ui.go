@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -51,11 +52,16 @@ type model struct {
 	mu       sync.Mutex
 	interval time.Duration
 	nextRead time.Time
+	nextFull time.Time
 	shared   view.Options // a copy of opts for the reader
 	sharedV  uint64
 	lerr     error
 	// churn is the reader goroutine's own.
 	churn churn
+	// light is the reader's buffer for refreshing the rows on screen.
+	light lightRead
+	// lightOK is true when the source can refresh single rows.
+	lightOK bool
 	// spare is the frame the reader starts with.
 	spare *frame
 
@@ -126,7 +132,11 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 		return nil, err
 	}
 	took := clock.Now().Sub(start)
-	u.prepare(u.front, &u.opts, u.optVer, took)
+	_, u.lightOK = r.(refresher)
+	u.prepare(u.front, &u.opts, u.optVer, took, u.lightOK)
+	// The reader fills the spare frame next: give it room for the whole
+	// table now rather than growing it row by row.
+	u.spare.t.Flows = make([]flow.Flow, 0, len(u.front.t.Flows)+len(u.front.t.Flows)/8)
 	if cfg.Lookup {
 		u.setLookup(true)
 	}
@@ -297,6 +307,58 @@ func (u *model) currentInterval() time.Duration {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.interval
+}
+
+// forceFull makes the next read a whole-table one.
+func (u *model) forceFull() {
+	u.mu.Lock()
+	u.nextFull = time.Time{}
+	u.mu.Unlock()
+}
+
+// visibleRows copies the rows on screen into lr for the reader to refresh,
+// and returns the frame they belong to.
+func (u *model) visibleRows(lr *lightRead) *frame {
+	lr.rows, lr.at = lr.rows[:0], lr.at[:0]
+	off, _ := u.table.GetOffset()
+	idx := u.front.v.Idx
+	for p := off; p < min(off+u.pageRows(), len(idx)); p++ {
+		lr.rows = append(lr.rows, u.front.t.Flows[idx[p]])
+		lr.at = append(lr.at, idx[p])
+	}
+	lr.gone = slices.Grow(lr.gone[:0], len(lr.rows))[:len(lr.rows)]
+	clear(lr.gone)
+	return u.front
+}
+
+// applyRefresh writes refreshed rows into the frame on screen. Their
+// timeouts are restated as of the frame's read so that the countdown stays
+// right; rows the kernel no longer has leave the view.
+func (u *model) applyRefresh(lr *lightRead, at time.Time) {
+	t := &u.front.t
+	since := uint32(max(at.Sub(t.ReadAt)/time.Second, 0))
+	anyGone := false
+	for i, fi := range lr.at {
+		if lr.gone[i] {
+			anyGone = true
+			continue
+		}
+		f := lr.rows[i]
+		f.Timeout += since
+		t.Flows[fi] = f
+	}
+	if anyGone {
+		v := &u.front.v
+		kept := v.Idx[:0]
+		for _, fi := range v.Idx {
+			if g := slices.Index(lr.at, fi); g < 0 || !lr.gone[g] {
+				kept = append(kept, fi)
+			}
+		}
+		v.Idx = kept
+		u.reselect()
+	}
+	u.gen++
 }
 
 // refresh asks the reader for a read now; a read in flight is not disturbed.
