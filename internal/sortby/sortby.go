@@ -143,6 +143,11 @@ func (k Key) Title() string {
 	return keyText[k].title
 }
 
+// Descending reports whether k orders biggest first when not reversed:
+// true for Bytes and Packets, false for the others. Screens use it to mark
+// the direction of the sorted column.
+func (k Key) Descending() bool { return k == Bytes || k == Packets }
+
 // Next returns the key after k in b's cycle, wrapping from Packets to Src.
 func (k Key) Next() Key { return (k%numKeys + 1) % numKeys }
 

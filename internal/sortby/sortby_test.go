@@ -402,6 +402,42 @@ func TestNames(t *testing.T) {
 	}
 }
 
+// TestDescending checks Descending against the order Sort produces: for
+// each key, two flows whose sorted field is smaller in one than in the other.
+func TestDescending(t *testing.T) {
+	base := flow.Flow{Family: flow.FamilyIPv4, Proto: flow.ProtoTCP,
+		Present: flow.HasState | flow.HasTimeout | flow.HasCounters, State: flow.TCPEstablished}
+	for _, k := range Keys() {
+		small, big := base, base
+		switch k {
+		case Src:
+			small.Orig.Src[15], big.Orig.Src[15] = 1, 2
+		case SrcPort:
+			small.Orig.SrcPort, big.Orig.SrcPort = 1, 2
+		case Dst:
+			small.Orig.Dst[15], big.Orig.Dst[15] = 1, 2
+		case DstPort:
+			small.Orig.DstPort, big.Orig.DstPort = 1, 2
+		case Proto:
+			small.Proto, big.Proto = flow.ProtoTCP, flow.ProtoUDP // "tcp" < "udp"
+		case State:
+			small.State, big.State = flow.TCPEstablished, flow.TCPTimeWait
+		case TTL:
+			small.Timeout, big.Timeout = 1, 2
+		case Bytes:
+			small.OrigBytes, big.OrigBytes = 1, 2
+		case Packets:
+			small.OrigPackets, big.OrigPackets = 1, 2
+		}
+		flows := []flow.Flow{small, big}
+		idx := []int32{0, 1}
+		Sort(flows, idx, k, false)
+		if bigFirst := idx[0] == 1; bigFirst != k.Descending() {
+			t.Errorf("%v: Descending() = %v, but the bigger value sorts first: %v", k, k.Descending(), bigFirst)
+		}
+	}
+}
+
 func TestNextPrevCycle(t *testing.T) {
 	keys := Keys()
 	for i, k := range keys {
