@@ -1,6 +1,9 @@
 package source
 
 import (
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,4 +84,65 @@ func TestProcReaderNetNS(t *testing.T) {
 	if nat != 1 || states < 10 || marks == 0 {
 		t.Errorf("%d NAT rows, %d with a state, %d with a mark; want 1, ≥10 (every TCP state), ≥1", nat, states, marks)
 	}
+}
+
+// BenchmarkProcReaderNetNS reads a private namespace of GOSTATE_BENCH_N
+// entries (default 10,000) through ProcReader, beside reading the same file
+// without parsing it (the kernel's own cost, as `cat` pays it), and reports
+// the cost per entry. Needs root; skips otherwise.
+func BenchmarkProcReaderNetNS(b *testing.B) {
+	n := 10000
+	if s := os.Getenv("GOSTATE_BENCH_N"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatalf("GOSTATE_BENCH_N=%q: %v", s, err)
+		}
+	}
+	ns := nstest.New(b)
+	res, err := nstest.FillNetNS(ns.Path(), n, nstest.FillOptions{})
+	if err != nil || res.Created+res.Existing != n {
+		b.Fatalf("fill %d: %+v, %v", n, res, err)
+	}
+	perEntry := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/entry")
+	}
+	b.Run("kernel-only", func(b *testing.B) {
+		ns.Do(b, func() error {
+			buf := make([]byte, 64<<10)
+			for b.Loop() {
+				f, err := openNet("/proc", "nf_conntrack")
+				if err != nil {
+					return err
+				}
+				for {
+					if _, err := f.Read(buf); err != nil {
+						break
+					}
+				}
+				f.Close()
+			}
+			return nil
+		})
+		perEntry(b)
+	})
+	b.Run("ProcReader", func(b *testing.B) {
+		ns.Do(b, func() error {
+			p, err := NewProcReader("/proc")
+			if err != nil {
+				return err
+			}
+			var tab flow.Table
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Read(&tab); err != nil {
+					return err
+				}
+				if len(tab.Flows) != n {
+					return fmt.Errorf("read %d rows of %d", len(tab.Flows), n)
+				}
+			}
+			return nil
+		})
+		perEntry(b)
+	})
 }
