@@ -253,8 +253,9 @@ func (s *Sorter) runLow() {
 }
 
 // sortWindow sorts entries whose k0 and k1 hold key bytes off to off+16,
-// then sorts each run of equal entries by the next 16 bytes. It leaves every
-// entry's k0 and k1 as it found them.
+// then sorts each run of equal entries by the next 16 bytes, or by index
+// once the keys are used up. It leaves every entry's k0 and k1 as it found
+// them.
 func sortWindow(flows []flow.Flow, ents []entry, k Key, reverse bool, off int) {
 	radixSort(ents, 0)
 	next := off + 16
@@ -266,9 +267,13 @@ func sortWindow(flows []flow.Flow, ents []entry, k Key, reverse bool, off int) {
 		}
 		run := ents[i:j]
 		i = j
+		if len(run) < 2 {
+			continue
+		}
 		// Keys that tie on their first bytes have the same length (see
 		// encode), so one row says whether any bytes are left.
-		if len(run) < 2 || next >= encode(&buf, &flows[run[0].idx], k, reverse) {
+		if next >= encode(&buf, &flows[run[0].idx], k, reverse) {
+			slices.SortFunc(run, compareEntries) // by index
 			continue
 		}
 		k0, k1 := run[0].k0, run[0].k1
@@ -289,8 +294,10 @@ func sortWindow(flows []flow.Flow, ents []entry, k Key, reverse bool, off int) {
 // entries by comparison.
 const radixMin = 32
 
-// radixSort orders entries by their key window, then by index, starting at
-// window byte b (0-15), all earlier bytes being equal. It is an in-place
+// radixSort orders entries by their key window, starting at window byte b
+// (0-15), all earlier bytes being equal, and small groups of equal windows
+// by index; it leaves a large group of equal windows in no particular
+// order. It is an in-place
 // most-significant-byte-first radix sort (American flag sort): one counting
 // pass per byte, entries swapped straight into their buckets, then each
 // bucket sorted by the following bytes. A byte that is the same in every
@@ -336,8 +343,8 @@ func radixSort(ents []entry, b int) {
 		return
 	}
 	if len(ents) > radixMin {
-		// Entries equal in all 16 bytes, ordered by index.
-		slices.SortFunc(ents, compareEntries)
+		// Entries equal in all 16 bytes: the caller orders them, by the
+		// next window or by index.
 		return
 	}
 	for i := 1; i < len(ents); i++ {
