@@ -72,3 +72,29 @@ func BenchmarkRefresh(b *testing.B) {
 		u.prepare(f, &opts, ver, 0, false)
 	}
 }
+
+// BenchmarkSortKeyPress is the UI goroutine's work for one b key press on
+// 200,000 rows: re-sort the view on screen, find the selected flow again,
+// and redraw.
+func BenchmarkSortKeyPress(b *testing.B) {
+	clk := newManualClock()
+	r := &fakeReader{clock: clk, table: bigTable(200_000)}
+	u, err := newUI(r, nil, Config{}, clk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sim := tcell.NewSimulationScreen("UTF-8")
+	if err := sim.Init(); err != nil {
+		b.Fatal(err)
+	}
+	sim.SetSize(200, 60)
+	u.grid.SetRect(0, 0, 200, 60)
+	u.selectRow(100_000)
+	press := tcell.NewEventKey(tcell.KeyRune, 'b', 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		u.onKey(press)
+		u.beforeDraw(sim)
+		u.grid.Draw(sim)
+	}
+}

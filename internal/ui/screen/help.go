@@ -12,7 +12,8 @@ const helpKeys = `Keys
   q, Ctrl-C       quit
   h, ?            this help (q, h, ? or Esc closes it)
   b / B           next / previous sort column
-  o LETTER        sort by the -b letter:  %s
+  o LETTER        sort by the -b letter (every ordering in two keys):
+                    %s
   r               reverse the order
   s / d           source / destination filter: ADDR or ADDR/PREFIX (empty clears)
   S / D           source / destination port filter: 1-65535 (empty clears)

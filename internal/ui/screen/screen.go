@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -72,6 +73,10 @@ func Run(r source.Reader, d source.Deleter, cfg Config) error {
 	if os.Getenv("NO_COLOR") != "" {
 		cfg.NoColor = true
 	}
+	// The heap is nearly all the two frames' rows, which hold no pointers,
+	// so a collection costs little: collect early rather than let garbage
+	// from the first reads double the resident size.
+	defer debug.SetGCPercent(debug.SetGCPercent(25))
 	u, err := newUI(r, d, cfg, realClock{})
 	if err != nil {
 		return err
