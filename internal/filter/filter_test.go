@@ -279,3 +279,32 @@ func TestParseStates(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse feeds the parsers arbitrary text: they must not panic, and what
+// they accept must print as text they parse back to the same value.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"192.0.2.0/24", "2001:db8::1", "::ffff:192.0.2.1/120", "fe80::1%eth0", "80", "0", "65536",
+		"-1", "tcp,udp", "ICMPv6, 47", "established,time-wait", "", ",,", "\x00\xff", "1/2/3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if p, err := ParsePrefix(s); err == nil {
+			if again, err := ParsePrefix(p.String()); err != nil || again != p || p != p.Masked() {
+				t.Errorf("ParsePrefix(%q) = %v, which parses back as %v, %v", s, p, again, err)
+			}
+		}
+		if port, err := ParsePort(s); err == nil && port == 0 {
+			t.Errorf("ParsePort(%q) accepted port 0", s)
+		}
+		if set, err := ParseProtos(s); err == nil {
+			if again, err := ParseProtos(set.String()); err != nil || again != set {
+				t.Errorf("ParseProtos(%q) = %q, which parses back as %q, %v", s, set.String(), again.String(), err)
+			}
+		}
+		if set, err := ParseStates(s); err == nil {
+			if again, err := ParseStates(set.String()); err != nil || again != set {
+				t.Errorf("ParseStates(%q) = %q, which parses back as %q, %v", s, set.String(), again.String(), err)
+			}
+		}
+	})
+}
