@@ -8,8 +8,9 @@ import (
 	"github.com/gostate/gostate/internal/flow"
 )
 
-// keyBuf holds one row's complete key: the longest is an IPv6 address as the
-// primary key (17 bytes) followed by the IPv6 tie-breaking fields (42 bytes).
+// keyBuf holds one row's complete key, and room to read a 16-byte window at
+// any multiple of 16 below its length: the longest key, a counter total (9
+// bytes) followed by an IPv6 flow's tie-breaking fields (42), takes 51.
 type keyBuf [64]byte
 
 // encode writes f's complete key for ordering k into b and returns its
@@ -22,7 +23,8 @@ type keyBuf [64]byte
 // that the primary key does not already hold. A leading "missing" byte for
 // rows that lack the sorted field is written outside the inverted range, so
 // those rows stay last either way; their value is written as zero, so that
-// the tie-breaking fields alone order them. Addresses are written as a family byte
+// the tie-breaking fields alone order them (stateless rows get their
+// protocol instead, to group them). Addresses are written as a family byte
 // (IPv4 0, IPv6 1) and 4 or 16 bytes: two keys can only differ in length
 // after they differ in that family byte, so no key is a prefix of another.
 func encode(b *keyBuf, f *flow.Flow, k Key, reverse bool) int {

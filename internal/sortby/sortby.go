@@ -196,9 +196,9 @@ type job struct {
 }
 
 // entry is one row as the sort sees it: a 16-byte window of its complete key
-// (see encode) as two big-endian words, and its index. Comparing these
-// 24-byte entries decides nearly every comparison without touching the
-// 136-byte rows.
+// (see encode) as two big-endian words, and its index. Sorting these 24-byte
+// entries puts nearly every row in place without touching the 136-byte rows
+// again.
 type entry struct {
 	k0, k1 uint64
 	idx    int32
@@ -297,10 +297,10 @@ const radixMin = 32
 // radixSort orders entries by their key window, starting at window byte b
 // (0-15), all earlier bytes being equal, and small groups of equal windows
 // by index; it leaves a large group of equal windows in no particular
-// order. It is an in-place
-// most-significant-byte-first radix sort (American flag sort): one counting
-// pass per byte, entries swapped straight into their buckets, then each
-// bucket sorted by the following bytes. A byte that is the same in every
+// order. It is an in-place most-significant-byte-first radix sort
+// (American flag sort): one counting pass per byte, entries swapped
+// straight into their buckets, then each bucket sorted by the following
+// bytes. A byte that is the same in every
 // entry of a bucket (the family byte of an IPv4-only table, the first bytes
 // of a /16) costs one counting pass and no moves. Unlike a comparison sort
 // it does not branch on the data unpredictably, which is most of what
