@@ -47,14 +47,11 @@ type Filter struct {
 	States StateSet
 }
 
-// Active reports whether the filter hides anything: whether any filter is
-// set. Invert alone changes nothing.
+// Active reports whether any filter is set, that is whether Match can hide
+// a flow. Invert alone changes nothing.
 func (f *Filter) Active() bool {
-	return f.addrPortActive() || f.NoLoopback || f.NoDNS || !f.Protos.Empty() || !f.States.Empty()
-}
-
-func (f *Filter) addrPortActive() bool {
-	return f.Src.IsValid() || f.Dst.IsValid() || f.SrcPort != 0 || f.DstPort != 0
+	return f.Src.IsValid() || f.Dst.IsValid() || f.SrcPort != 0 || f.DstPort != 0 ||
+		f.NoLoopback || f.NoDNS || !f.Protos.Empty() || !f.States.Empty()
 }
 
 // Match reports whether the filter shows the flow. It allocates nothing.
