@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gostate/gostate/internal/filter"
+	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/view"
+)
+
+// minRate bounds -R from below so that a typo cannot make gostate re-read a
+// large table in a busy loop.
+const minRate = 100 * time.Millisecond
+
+// config is everything the command line chose.
+type config struct {
+	view   view.Options
+	source source.Options
+	rate   time.Duration
+
+	single, json, stats, noHeader bool
+	counters, totals, noColor     bool
+	lookup, readOnly              bool
+	help, version                 bool
+}
+
+// usageError is a mistake on the command line: reported in one line with a
+// pointer to --help, exit status 1.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// rawFlags holds the flags that parseFlags still has to check and convert.
+type rawFlags struct {
+	sort, rate, srcFilter, dstFilter, srcPort, dstPort, protos, states, kind *string
+}
+
+// defineFlags declares every flag on a new set, binding the plain ones to cfg.
+func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
+	fs := pflag.NewFlagSet("gostate", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	raw := &rawFlags{
+		sort: fs.StringP("sort", "b", "", ""),
+	}
+	fs.BoolVarP(&cfg.view.Reverse, "reverse", "r", false, "")
+	fs.BoolVarP(&cfg.single, "single", "1", false, "")
+	raw.rate = fs.StringP("rate", "R", "1", "")
+	raw.srcFilter = fs.StringP("src-filter", "s", "", "")
+	raw.dstFilter = fs.StringP("dst-filter", "d", "", "")
+	raw.srcPort = fs.StringP("srcpt-filter", "S", "", "")
+	raw.dstPort = fs.StringP("dstpt-filter", "D", "", "")
+	fs.BoolVarP(&cfg.view.Filter.Invert, "invert-filters", "i", false, "")
+	fs.BoolVarP(&cfg.view.Filter.NoLoopback, "no-loopback", "f", false, "")
+	fs.BoolVarP(&cfg.view.Filter.NoDNS, "no-dns", "L", false, "")
+	fs.BoolVarP(&cfg.lookup, "lookup", "l", false, "")
+	fs.BoolVarP(&cfg.counters, "counters", "C", false, "")
+	fs.BoolVarP(&cfg.totals, "totals", "t", false, "")
+	fs.BoolVarP(&cfg.noColor, "no-color", "c", false, "")
+	fs.BoolVarP(&cfg.json, "json", "j", false, "")
+	fs.BoolVar(&cfg.stats, "stats", false, "")
+	fs.BoolVar(&cfg.noHeader, "no-header", false, "")
+	raw.protos = fs.String("proto", "", "")
+	raw.states = fs.String("state", "", "")
+	raw.kind = fs.String("source", string(source.KindAuto), "")
+	fs.StringVarP(&cfg.source.NetNS, "netns", "n", "", "")
+	fs.StringVar(&cfg.source.File, "file", "", "")
+	fs.BoolVar(&cfg.readOnly, "read-only", false, "")
+	fs.BoolVarP(&cfg.help, "help", "h", false, "")
+	fs.BoolVarP(&cfg.version, "version", "v", false, "")
+	return fs, raw
+}
+
+// parseFlags reads the command line. Every flag has iptstate's letter where
+// iptstate has one, so that its users' habits work unchanged.
+func parseFlags(args []string) (*config, error) {
+	cfg := &config{}
+	fs, raw := defineFlags(cfg)
+	if err := fs.Parse(args); err != nil {
+		return nil, &usageError{msg: err.Error()}
+	}
+	if cfg.help || cfg.version {
+		return cfg, nil
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+
+	var err error
+	if fs.Changed("sort") {
+		if cfg.view.Sort, err = sortby.Parse(*raw.sort); err != nil {
+			return nil, usagef("invalid -b/--sort %q: %v", *raw.sort, err)
+		}
+	}
+	if cfg.rate, err = parseRate(*raw.rate); err != nil {
+		return nil, usagef("invalid -R/--rate %q: %v", *raw.rate, err)
+	}
+	f := &cfg.view.Filter
+	if fs.Changed("src-filter") {
+		if f.Src, err = filter.ParsePrefix(*raw.srcFilter); err != nil {
+			return nil, usagef("invalid -s/--src-filter %q: %v", *raw.srcFilter, err)
+		}
+	}
+	if fs.Changed("dst-filter") {
+		if f.Dst, err = filter.ParsePrefix(*raw.dstFilter); err != nil {
+			return nil, usagef("invalid -d/--dst-filter %q: %v", *raw.dstFilter, err)
+		}
+	}
+	if fs.Changed("srcpt-filter") {
+		if f.SrcPort, err = filter.ParsePort(*raw.srcPort); err != nil {
+			return nil, usagef("invalid -S/--srcpt-filter %q: %v", *raw.srcPort, err)
+		}
+	}
+	if fs.Changed("dstpt-filter") {
+		if f.DstPort, err = filter.ParsePort(*raw.dstPort); err != nil {
+			return nil, usagef("invalid -D/--dstpt-filter %q: %v", *raw.dstPort, err)
+		}
+	}
+	if fs.Changed("proto") {
+		if f.Protos, err = filter.ParseProtos(*raw.protos); err != nil {
+			return nil, usagef("invalid --proto %q: %v", *raw.protos, err)
+		}
+	}
+	if fs.Changed("state") {
+		if f.States, err = filter.ParseStates(*raw.states); err != nil {
+			return nil, usagef("invalid --state %q: %v", *raw.states, err)
+		}
+	}
+	// As in iptstate: looking names up would otherwise fill the view with
+	// gostate's own DNS flows.
+	if cfg.lookup {
+		f.NoDNS = true
+	}
+
+	switch k := source.Kind(*raw.kind); k {
+	case source.KindAuto, source.KindNetlink, source.KindProc:
+		cfg.source.Kind = k
+	default:
+		return nil, usagef("invalid --source %q: valid are auto, netlink, proc", *raw.kind)
+	}
+	if cfg.source.File != "" && (fs.Changed("netns") || fs.Changed("source")) {
+		return nil, usagef("--file reads a saved dump: --netns and --source do not apply to it")
+	}
+	if fs.Changed("netns") && cfg.source.NetNS == "" {
+		return nil, usagef("invalid -n/--netns \"\": name a namespace under /var/run/netns or a path")
+	}
+	// --stats is only ever JSON; asking for it is asking for JSON.
+	if cfg.stats {
+		cfg.json = true
+	}
+	return cfg, nil
+}
+
+// parseRate reads -R: seconds, fractions allowed, at least minRate.
+func parseRate(s string) (time.Duration, error) {
+	secs, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
+		return 0, errors.New("not a number of seconds")
+	}
+	if secs < minRate.Seconds() {
+		return 0, fmt.Errorf("must be at least %g seconds", minRate.Seconds())
+	}
+	if secs > 24*3600 {
+		return 0, errors.New("must be at most a day (86400 seconds)")
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}

@@ -1,0 +1,103 @@
+package main
+
+// helpText is what --help prints. TestHelpListsEveryFlag keeps it in step
+// with parseFlags.
+const helpText = `gostate - a top-like monitor of the Linux netfilter connection-tracking table
+
+Usage: gostate [flags]
+
+On a terminal gostate shows a live screen that re-reads the table every -R
+seconds. It prints one view and exits instead with -1 or --json, or when
+standard output is not a terminal (a pipe, a file, ssh without -t), or when
+TERM is unset, "dumb" or unknown.
+
+iptstate's flags, with iptstate's letters:
+  -b, --sort KEY          sort by KEY, a letter or a word (default: source address):
+                            a  src      source address (iptstate: no -b)
+                            S  sport    source port
+                            d  dst      destination address
+                            D  dport    destination port
+                            p  proto    protocol
+                            s  state    state
+                            t  ttl      time to live
+                            b  bytes    bytes, both directions together
+                            P  packets  packets, both directions together
+                          Addresses sort numerically, IPv4 before IPv6; flows
+                          without ports sort together; ties break on the rest
+                          of the tuple, so the order is the same every time.
+  -r, --reverse           reverse the order
+  -1, --single            print one view and exit
+  -R, --rate SECONDS      live screen: re-read every SECONDS (default 1;
+                          fractions allowed; at least 0.1)
+  -s, --src-filter ADDR[/PREFIX]
+                          only flows from this source address or network
+  -d, --dst-filter ADDR[/PREFIX]
+                          only flows to this destination address or network
+                          (an IPv4 filter never matches IPv6 flows, and the reverse)
+  -S, --srcpt-filter PORT only flows from this source port (1-65535)
+  -D, --dstpt-filter PORT only flows to this destination port (1-65535)
+  -i, --invert-filters    show the flows that -s, -d, -S and -D would hide
+  -f, --no-loopback       hide flows with 127.0.0.0/8 or ::1 at either end
+  -L, --no-dns            hide DNS flows (port 53 at either end)
+  -l, --lookup            show host names instead of addresses (implies -L,
+                          so that gostate's own lookups stay out of the view)
+  -C, --counters          add Bytes and Packets columns (both directions,
+                          human units; exact numbers in --json)
+  -t, --totals            add totals per protocol and per state, and how many
+                          flows the filters hid
+  -c, --no-color          no colours (nor when NO_COLOR is set, or when
+                          standard output is not a terminal)
+  -h, --help              show this help and exit
+  -v, --version           print the version and exit
+
+gostate's own flags:
+      --proto LIST        only these protocols: comma-separated names or
+                          numbers (tcp,udp,icmp,icmpv6,sctp,gre,47)
+      --state LIST        only these states: comma-separated, any case
+                          (established,syn_sent)
+      --no-header         print the rows only (with -t, the totals follow them)
+  -j, --json              print JSON Lines: one object per flow, in order
+      --stats             print the table's health as one JSON object
+      --source KIND       auto (netlink, falling back to /proc/net/nf_conntrack,
+                          then /proc/net/ip_conntrack), netlink or proc
+  -n, --netns NAME|PATH   read another network namespace's table: a name under
+                          /var/run/netns or a path such as /proc/PID/ns/net
+      --file PATH         read a saved dump instead of the kernel: the text of
+                          /proc/net/nf_conntrack or of conntrack -L (- is stdin)
+      --read-only         live screen: never delete entries (x is refused)
+
+Filters match the original tuple: the addresses and ports of the direction
+the flow was opened in, before any NAT.
+
+Text output: a line on the table's health (entries / max and fill, kernel
+memory in use as entries x bytes per entry, "~ (est.)" when the size of an
+entry is estimated, drops since boot with insert_failed and early_drop, the
+source read, the sort), the column header, then one row per flow:
+  Source  Destination  Proto  State  TTL  [Bytes  Packets]  [NAT]
+Endpoints are addr:port ([addr]:port for IPv6); ICMP shows "type/code id" as
+its state; TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
+"snat ADDR:PORT" is the source address the far end sees (masquerading),
+"dnat ADDR:PORT" the destination the flow really goes to (port forwarding).
+Width: COLUMNS (or iptstate's COLS) when set, else the terminal's width, else
+each column as wide as its widest value. When the width is short, Packets,
+Bytes, TTL, NAT, Proto and State give way in that order, then addresses are
+cut, marked with "~".
+
+JSON output (-j): one object per line with family, proto, protonum, src, dst,
+sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,
+start, reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
+orig_bytes, orig_packets, reply_bytes, reply_packets (fields a flow does not
+have are left out). --stats prints entries, max, fill (percent),
+bytes_per_entry, bytes_per_entry_estimated, memory_bytes, source, skipped,
+warnings, timeouts and the per-CPU statistics summed (found, invalid, ignore,
+insert, insert_failed, drop, early_drop, error, search_restart, and
+clash_resolve, chaintoolong where the kernel has them).
+
+Live screen keys (h or ? shows them all): b / B next / previous sort column;
+o then a -b letter sorts by that key (o a source address, o S, o d, o D, o p,
+o s, o t, o b, o P); r reverse; s d S D filter prompts; i f L l C t c toggles
+as the flags above; R rate; x delete the selected flow; Space refresh; q quit.
+
+Exit status: 0 success; 1 usage error; 2 the table cannot be read (or the
+output cannot be written).
+`

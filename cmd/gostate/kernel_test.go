@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gostate/gostate/internal/nstest"
+)
+
+// record is one line of gostate --json, as this test reads it.
+type record struct {
+	Family   string  `json:"family"`
+	Proto    string  `json:"proto"`
+	ProtoNum int     `json:"protonum"`
+	Src      string  `json:"src"`
+	Dst      string  `json:"dst"`
+	Sport    *uint16 `json:"sport"`
+	Dport    *uint16 `json:"dport"`
+	State    *string `json:"state"`
+	TTL      *uint32 `json:"ttl"`
+	Zone     uint16  `json:"zone"`
+	SNAT     bool    `json:"snat"`
+	DNAT     bool    `json:"dnat"`
+	ICMP     *struct {
+		Type, Code uint8
+		ID         uint16
+	} `json:"icmp"`
+	GRE *struct {
+		SrcKey uint16 `json:"srckey"`
+		DstKey uint16 `json:"dstkey"`
+	} `json:"gre"`
+	OrigBytes    *uint64 `json:"orig_bytes"`
+	ReplyBytes   *uint64 `json:"reply_bytes"`
+	OrigPackets  *uint64 `json:"orig_packets"`
+	ReplyPackets *uint64 `json:"reply_packets"`
+}
+
+// TestKernelOrderings reads a private namespace's table with the built
+// binary for every -b key, both directions, and checks the order against
+// comparisons written here from sortby's documented rules, not with sortby.
+func TestKernelOrderings(t *testing.T) {
+	ns := nstest.New(t)
+	// Accounting is a per-namespace switch: with it, the kernel counts the
+	// real loopback traffic below, so the bytes and packets orderings have
+	// something to order.
+	ns.Exec(t, "sysctl", "-q", "-w", "net.netfilter.nf_conntrack_acct=1")
+	ns.InsertSynthetic(t)
+	ns.Fill(t, 3000)
+	ns.LoopbackTraffic(t)
+	ns.NATFlow(t)
+	// conntrack -C is the count as the kernel keeps it, read by another
+	// program than the ones under test.
+	count, err := strconv.Atoi(strings.TrimSpace(ns.Exec(t, "conntrack", "-C")))
+	if err != nil {
+		t.Fatalf("conntrack -C: %v", err)
+	}
+
+	stats := runOK(t, "--netns", ns.Name(), "--json", "--stats")
+	var st struct{ Entries int }
+	if err := json.Unmarshal(stats, &st); err != nil {
+		t.Fatalf("--json --stats: %v\n%s", err, stats)
+	}
+	if st.Entries != count {
+		t.Errorf("--json --stats entries = %d, the kernel counts %d", st.Entries, count)
+	}
+
+	for _, key := range []string{"a", "S", "d", "D", "p", "s", "t", "b", "P"} {
+		for _, reverse := range []bool{false, true} {
+			args := []string{"--netns", ns.Name(), "--json", "-b", key}
+			if reverse {
+				args = append(args, "-r")
+			}
+			recs := parseRecords(t, runOK(t, args...))
+			if len(recs) != count {
+				t.Errorf("%v: %d rows, the kernel counts %d", args, len(recs), count)
+			}
+			for i := 1; i < len(recs); i++ {
+				if c := compareRecords(&recs[i-1], &recs[i], key, reverse); c > 0 {
+					t.Errorf("%v: row %d should come after row %d:\n%+v\n%+v", args, i-1, i, recs[i-1], recs[i])
+					break
+				}
+			}
+		}
+	}
+
+	// The kernel's NAT'd flow says so.
+	nat, counted := 0, 0
+	for _, r := range parseRecords(t, runOK(t, "--netns", ns.Name(), "--json")) {
+		if r.SNAT || r.DNAT {
+			nat++
+		}
+		if r.OrigBytes != nil && *r.OrigBytes > 0 {
+			counted++
+		}
+	}
+	if nat == 0 {
+		t.Error("no flow marked snat or dnat, though the namespace NATs one")
+	}
+	if counted == 0 {
+		t.Error("no flow with counters, though accounting is on and traffic flowed")
+	}
+
+	// The text view shows the same rows: one line per entry.
+	text := runOK(t, "--netns", ns.Name(), "-1", "-b", "d", "--no-header")
+	if n := bytes.Count(text, []byte("\n")); n != count {
+		t.Errorf("-1 -b d --no-header: %d lines, the kernel counts %d", n, count)
+	}
+}
+
+func runOK(t *testing.T, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := execContext(ctx, gostateCmd(t, args...))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gostate %s: %v; stderr: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+func parseRecords(t *testing.T, out []byte) []record {
+	t.Helper()
+	var recs []record
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("not a JSON line: %v: %s", err, sc.Text())
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// compareRecords orders two rows as gostate -b key [-r] must: the primary
+// key (reversed with -r), rows lacking it last in both directions, then the
+// rest of the tuple in the default order.
+func compareRecords(a, b *record, key string, reverse bool) int {
+	if c := comparePrimary(a, b, key, reverse); c != 0 {
+		return c
+	}
+	return cmp.Or(
+		compareAddr(a.Family, a.Src, b.Family, b.Src),
+		cmp.Compare(rawSport(a), rawSport(b)),
+		compareAddr(a.Family, a.Dst, b.Family, b.Dst),
+		cmp.Compare(rawDport(a), rawDport(b)),
+		compareProto(a, b),
+		cmp.Compare(a.Zone, b.Zone),
+		cmp.Compare(icmpType(a), icmpType(b)),
+		cmp.Compare(icmpCode(a), icmpCode(b)),
+	)
+}
+
+func comparePrimary(a, b *record, key string, reverse bool) int {
+	// missingLast puts rows without the field last, whatever the direction;
+	// both missing compare equal here.
+	missingLast := func(am, bm bool, c func() int) int {
+		switch {
+		case am && bm:
+			return 0
+		case am:
+			return 1
+		case bm:
+			return -1
+		}
+		if reverse {
+			return -c()
+		}
+		return c()
+	}
+	switch key {
+	case "a":
+		return missingLast(false, false, func() int { return compareAddr(a.Family, a.Src, b.Family, b.Src) })
+	case "d":
+		return missingLast(false, false, func() int { return compareAddr(a.Family, a.Dst, b.Family, b.Dst) })
+	case "S":
+		return missingLast(a.Sport == nil, b.Sport == nil, func() int { return cmp.Compare(*a.Sport, *b.Sport) })
+	case "D":
+		return missingLast(a.Dport == nil, b.Dport == nil, func() int { return cmp.Compare(*a.Dport, *b.Dport) })
+	case "p":
+		return missingLast(false, false, func() int { return compareProto(a, b) })
+	case "s":
+		if a.State == nil && b.State == nil {
+			// Stateless rows group by protocol, in the direction chosen.
+			c := compareProto(a, b)
+			if reverse {
+				return -c
+			}
+			return c
+		}
+		return missingLast(a.State == nil, b.State == nil, func() int {
+			return cmp.Or(strings.Compare(*a.State, *b.State), cmp.Compare(a.ProtoNum, b.ProtoNum))
+		})
+	case "t":
+		return missingLast(a.TTL == nil, b.TTL == nil, func() int { return cmp.Compare(*a.TTL, *b.TTL) })
+	case "b", "P":
+		am, bm := a.OrigBytes == nil, b.OrigBytes == nil
+		return missingLast(am, bm, func() int {
+			// Biggest first.
+			if key == "b" {
+				return cmp.Compare(*b.OrigBytes+*b.ReplyBytes, *a.OrigBytes+*a.ReplyBytes)
+			}
+			return cmp.Compare(*b.OrigPackets+*b.ReplyPackets, *a.OrigPackets+*a.ReplyPackets)
+		})
+	}
+	panic("unknown key " + key)
+}
+
+// compareAddr orders IPv4 before IPv6, then numerically.
+func compareAddr(fa, a, fb, b string) int {
+	return cmp.Or(strings.Compare(fa, fb), netip.MustParseAddr(a).Compare(netip.MustParseAddr(b)))
+}
+
+// compareProto orders protocols by name, then number.
+func compareProto(a, b *record) int {
+	return cmp.Or(strings.Compare(a.Proto, b.Proto), cmp.Compare(a.ProtoNum, b.ProtoNum))
+}
+
+// rawSport and rawDport are the tuple's 16-bit fields whatever they mean:
+// ports, the ICMP id, GRE keys.
+func rawSport(r *record) uint16 {
+	switch {
+	case r.Sport != nil:
+		return *r.Sport
+	case r.ICMP != nil:
+		return r.ICMP.ID
+	case r.GRE != nil:
+		return r.GRE.SrcKey
+	}
+	return 0
+}
+
+func rawDport(r *record) uint16 {
+	switch {
+	case r.Dport != nil:
+		return *r.Dport
+	case r.GRE != nil:
+		return r.GRE.DstKey
+	}
+	return 0
+}
+
+func icmpType(r *record) uint8 {
+	if r.ICMP != nil {
+		return r.ICMP.Type
+	}
+	return 0
+}
+
+func icmpCode(r *record) uint8 {
+	if r.ICMP != nil {
+		return r.ICMP.Code
+	}
+	return 0
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/pflag"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected output in testdata/script/*.txtar")
+
+// TestMain lets testscript run this test binary as the gostate command, in a
+// process of its own, so the transcripts exercise the real main: flags, exit
+// statuses, standard output and error. It also puts "gostate" on PATH for the
+// Go tests below.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"gostate": main})
+}
+
+// TestScripts runs the CLI transcripts in testdata/script. Each is
+// self-contained: its dumps and expected outputs are files in the archive.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
+		Setup: func(env *testscript.Env) error {
+			// The transcripts describe a pipe with no terminal and no width:
+			// nothing from the developer's shell may leak in.
+			for _, name := range []string{"COLUMNS", "COLS", "NO_COLOR"} {
+				env.Setenv(name, "")
+			}
+			env.Setenv("TERM", "xterm")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits": cmdExits,
+		},
+	})
+}
+
+// cmdExits is the transcripts' "exits N prog args...": it runs prog like exec
+// does (stdout and stderr stay available to the next commands) and checks
+// that its exit status is N.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits STATUS program [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad status %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("exit status %d, want %d", got, want)
+	}
+}
+
+// gostateCmd returns a command running the gostate that TestMain put on PATH.
+func gostateCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	bin, err := exec.LookPath("gostate")
+	if err != nil {
+		t.Fatalf("gostate is not on PATH (TestMain sets it up): %v", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "COLUMNS=", "COLS=", "NO_COLOR=")
+	return cmd
+}
+
+// execContext gives cmd a context that kills it when done.
+func execContext(ctx context.Context, cmd *exec.Cmd) *exec.Cmd {
+	c := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	c.Env = cmd.Env
+	return c
+}
+
+// writeDump writes n distinct TCP flows in /proc/net/nf_conntrack format.
+func writeDump(t *testing.T, n int) string {
+	t.Helper()
+	var b bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&b, "ipv4     2 tcp      6 %d ESTABLISHED src=192.0.2.%d dst=198.51.100.%d sport=%d dport=443 src=198.51.100.%d dst=192.0.2.%d sport=443 dport=%d [ASSURED] mark=0 zone=0 use=2\n",
+			1000+i, i%250+1, i/250%250+1, 10000+i, i/250%250+1, i%250+1, 10000+i)
+	}
+	path := filepath.Join(t.TempDir(), "dump.txt")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestClosedPipe is `gostate -1 | head -3`: once the reader has gone, gostate
+// must stop without a word on standard error, and not go on formatting.
+func TestClosedPipe(t *testing.T) {
+	dump := writeDump(t, 10000)
+	for _, args := range [][]string{{"-1"}, {"--json"}} {
+		cmd := gostateCmd(t, append(args, "--file", dump)...)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(out)
+		for range 3 {
+			if _, err := r.ReadString('\n'); err != nil {
+				t.Fatalf("%v: reading the first lines: %v", args, err)
+			}
+		}
+		out.Close()
+		err = cmd.Wait()
+		if stderr.Len() > 0 {
+			t.Errorf("%v: stderr after the pipe closed: %q", args, stderr.String())
+		}
+		// Killed by SIGPIPE, as cat and grep are, or exit status 0: both
+		// are quiet; any other failure is not.
+		if ee, ok := err.(*exec.ExitError); ok && ee.Exited() {
+			t.Errorf("%v: exit status %d after the pipe closed", args, ee.ExitCode())
+		}
+	}
+}
+
+// TestJSONCounters parses the JSON Lines with encoding/json and checks that
+// 64-bit counters come out exact (a float64 would round them).
+func TestJSONCounters(t *testing.T) {
+	dump := filepath.Join(t.TempDir(), "dump.txt")
+	line := "ipv4     2 udp      17 150 src=192.0.2.16 dst=203.0.113.123 sport=123 dport=123 packets=18446744073709551615 bytes=18446744073709551614 src=203.0.113.123 dst=192.0.2.16 sport=123 dport=123 packets=1 bytes=9007199254740993 [ASSURED] mark=4294967295 zone=3 use=2\n"
+	if err := os.WriteFile(dump, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gostateCmd(t, "--json", "--file", dump).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber()
+	var rec map[string]any
+	if err := dec.Decode(&rec); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	want := map[string]string{
+		"orig_packets":  "18446744073709551615",
+		"orig_bytes":    "18446744073709551614",
+		"reply_packets": "1",
+		"reply_bytes":   "9007199254740993",
+		"mark":          "4294967295",
+		"zone":          "3",
+		"sport":         "123",
+		"ttl":           "150",
+	}
+	for k, v := range want {
+		if got := fmt.Sprint(rec[k]); got != v {
+			t.Errorf("%s = %s, want %s", k, got, v)
+		}
+	}
+	if rec["family"] != "ipv4" || rec["proto"] != "udp" || rec["src"] != "192.0.2.16" || rec["assured"] != true || rec["unreplied"] != false {
+		t.Errorf("unexpected record %v", rec)
+	}
+	if dec.More() {
+		t.Error("more than one object for one flow")
+	}
+}
+
+// TestHelpListsEveryFlag keeps --help in step with the flags defineFlags
+// declares.
+func TestHelpListsEveryFlag(t *testing.T) {
+	fs, _ := defineFlags(&config{})
+	fs.VisitAll(func(f *pflag.Flag) {
+		want := "      --" + f.Name
+		if f.Shorthand != "" {
+			want = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		if !strings.Contains(helpText, want) {
+			t.Errorf("--help does not list %q", strings.TrimSpace(want))
+		}
+	})
+}

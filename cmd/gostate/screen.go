@@ -1,0 +1,36 @@
+package main
+
+import (
+	"os"
+
+	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/ui/screen"
+)
+
+// runScreen shows the live screen until the user quits.
+func runScreen(cfg *config, stderr *os.File) int {
+	r, err := source.Open(cfg.source)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer r.Close()
+	// Only the live netlink source can delete; the screen refuses x without
+	// a Deleter and says why with --read-only.
+	d, _ := r.(source.Deleter)
+	host, _ := os.Hostname()
+	err = screen.Run(r, d, screen.Config{
+		View:     cfg.view,
+		Interval: cfg.rate,
+		Counters: cfg.counters,
+		Totals:   cfg.totals,
+		NoColor:  cfg.noColor,
+		Lookup:   cfg.lookup,
+		ReadOnly: cfg.readOnly,
+		Hostname: host,
+		Version:  versionString(),
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	return exitOK
+}

@@ -1,0 +1,146 @@
+package text
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/ui"
+)
+
+// column is one column of the text table, in display order.
+type column uint8
+
+const (
+	colSrc column = iota
+	colDst
+	colProto
+	colState
+	colTTL
+	colBytes
+	colPackets
+	colNAT
+	numCols
+)
+
+var titles = [numCols]string{"Source", "Destination", "Proto", "State", "TTL", "Bytes", "Packets", "NAT"}
+
+// rightAligned marks the numeric columns, whose digits line up on the right.
+var rightAligned = [numCols]bool{colTTL: true, colBytes: true, colPackets: true}
+
+// dropOrder is which columns give way, first to last, when the width is too
+// small: counters and TTL go before the addresses (issue 3), the NAT column
+// (the reply side, still in -j output) before the narrow state and protocol.
+// Source and destination are never dropped, only truncated when even they
+// alone cannot fit.
+var dropOrder = []column{colPackets, colBytes, colTTL, colNAT, colProto, colState}
+
+// cells formats the cells of one row into a reused buffer.
+type cells struct {
+	names Namer
+	buf   []byte
+}
+
+// Namer returns a host name for an address, or false when it has none (yet).
+// It is how -l shows names instead of addresses.
+type Namer func(fam flow.Family, a flow.Addr) (string, bool)
+
+// appendCell appends the text of column c for flow f.
+func (c *cells) appendCell(b []byte, col column, f *flow.Flow) []byte {
+	switch col {
+	case colSrc:
+		return c.appendEndpoint(b, f, f.Orig.Src, f.Orig.SrcPort)
+	case colDst:
+		return c.appendEndpoint(b, f, f.Orig.Dst, f.Orig.DstPort)
+	case colProto:
+		return append(b, f.ProtoName()...)
+	case colState:
+		return ui.AppendState(b, f)
+	case colTTL:
+		if f.Present&flow.HasTimeout == 0 {
+			return append(b, '-')
+		}
+		return ui.AppendTTL(b, f.Timeout)
+	case colBytes:
+		if f.Present&flow.HasCounters == 0 {
+			return append(b, '-')
+		}
+		return ui.AppendHuman(b, f.Bytes())
+	case colPackets:
+		if f.Present&flow.HasCounters == 0 {
+			return append(b, '-')
+		}
+		return ui.AppendHuman(b, f.Packets())
+	case colNAT:
+		return appendNAT(b, f)
+	}
+	return b
+}
+
+// appendEndpoint appends one end of the original tuple: the host name when -l
+// found one, else the address, then the port when the protocol has ports.
+func (c *cells) appendEndpoint(b []byte, f *flow.Flow, a flow.Addr, port uint16) []byte {
+	if c.names == nil {
+		t := flow.Tuple{Src: a, SrcPort: port}
+		return ui.AppendEndpoint(b, f, &t, true)
+	}
+	name, ok := c.names(f.Family, a)
+	if !ok {
+		t := flow.Tuple{Src: a, SrcPort: port}
+		return ui.AppendEndpoint(b, f, &t, true)
+	}
+	b = append(b, name...)
+	if f.HasPorts() {
+		b = append(b, ':')
+		b = strconv.AppendUint(b, uint64(port), 10)
+	}
+	return b
+}
+
+// appendNAT appends what the kernel rewrote, read from the reply tuple:
+// "snat ADDR:PORT" is the source the far end sees (masquerading), "dnat
+// ADDR:PORT" the destination the flow really goes to (port forwarding).
+// Flows without NAT leave the cell empty.
+func appendNAT(b []byte, f *flow.Flow) []byte {
+	if f.Status.Has(flow.StatusSrcNAT) {
+		b = append(b, "snat "...)
+		b = ui.AppendEndpoint(b, f, &f.Reply, false)
+	}
+	if f.Status.Has(flow.StatusDstNAT) {
+		if f.Status.Has(flow.StatusSrcNAT) {
+			b = append(b, ' ')
+		}
+		b = append(b, "dnat "...)
+		b = ui.AppendEndpoint(b, f, &f.Reply, true)
+	}
+	return b
+}
+
+// displayWidth is the number of terminal cells text takes, counting one per
+// rune: addresses are ASCII, and names from -l are sanitised.
+func displayWidth(b []byte) int {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.RuneCount(b)
+		}
+	}
+	return len(b)
+}
+
+// truncate cuts b to at most w cells, marking the cut with a final '~' so
+// nobody mistakes a shortened address for a real one.
+func truncate(b []byte, w int) []byte {
+	if displayWidth(b) <= w {
+		return b
+	}
+	if w <= 0 {
+		return b[:0]
+	}
+	n, i := 0, 0
+	for i < len(b) && n < w-1 {
+		_, size := utf8.DecodeRune(b[i:])
+		i += size
+		n++
+	}
+	return append(b[:i], '~')
+}

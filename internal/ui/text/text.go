@@ -1,0 +1,372 @@
+// Package text writes one-shot views of the connection-tracking table: an
+// aligned text table for people and line-oriented tools (grep, awk), and JSON
+// Lines for programs.
+//
+// The writers format every row into one reused buffer, so a view of 200,000
+// flows allocates nothing per row.
+package text
+
+import (
+	"bufio"
+	"strconv"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/ui"
+	"github.com/gostate/gostate/internal/view"
+)
+
+// Options say what the text table shows and how wide it may be.
+type Options struct {
+	// Counters adds the Bytes and Packets columns (-C): both directions
+	// together, in human units.
+	Counters bool
+	// Totals adds totals per protocol and per state, and how many flows the
+	// filters hid (-t).
+	Totals bool
+	// NoHeader prints the rows only (and, with Totals, the totals after them).
+	NoHeader bool
+	// Color colours each row by protocol as iptstate does: tcp green, udp
+	// yellow, icmp red. Only for terminals.
+	Color bool
+	// Width is the number of columns no line may exceed; 0 means no limit, and
+	// every column then takes its natural width (its widest value).
+	Width int
+	// Sort and Filter describe the view for the health line ("dst reversed",
+	// "src 192.0.2.0/24"); empty Filter means none.
+	Sort, Filter string
+	// Names, when set, shows host names instead of addresses (-l).
+	Names Namer
+}
+
+// Separators between columns: two spaces at natural width, one when the width
+// is tight (before any column is dropped).
+const (
+	wideSep   = 2
+	narrowSep = 1
+)
+
+// ANSI colours by protocol, as iptstate chose them.
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiRed    = "\x1b[31m"
+	ansiReset  = "\x1b[0m"
+)
+
+// layout is the result of fitting the columns to a width.
+type layout struct {
+	cols  []column
+	width [numCols]int
+	sep   int
+}
+
+// WriteText writes the health line, the column header and the rows of v, as
+// o says. It stops at the first write error (a closed pipe) and returns it.
+func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
+	c := &cells{names: o.Names, buf: make([]byte, 0, 512)}
+	lay := fit(c, t.Flows, v.Idx, o)
+	if !o.NoHeader {
+		writeSegments(w, healthSegments(t, o), o.Width)
+		if o.Totals {
+			writeTotals(w, &v.Totals, o.Width)
+		}
+		writeTitles(w, &lay)
+	}
+	if err := writeRows(w, c, t.Flows, v.Idx, &lay, o.Color); err != nil {
+		return err
+	}
+	if o.NoHeader && o.Totals {
+		writeTotals(w, &v.Totals, o.Width)
+	}
+	return w.Flush()
+}
+
+// fit chooses the columns and their widths: natural widths first; when a
+// width is set and they do not fit, narrower separators, then columns dropped
+// in dropOrder, then the address columns shrunk (truncating only the
+// addresses that are longer than their share).
+func fit(c *cells, flows []flow.Flow, idx []int32, o *Options) layout {
+	var lay layout
+	lay.cols = append(lay.cols, colSrc, colDst, colProto, colState, colTTL)
+	if o.Counters {
+		lay.cols = append(lay.cols, colBytes, colPackets)
+	}
+	nat := false
+	for _, i := range idx {
+		if flows[i].NATed() {
+			nat = true
+			break
+		}
+	}
+	if nat {
+		lay.cols = append(lay.cols, colNAT)
+	}
+	for _, col := range lay.cols {
+		lay.width[col] = len(titles[col])
+	}
+	for _, i := range idx {
+		f := &flows[i]
+		for _, col := range lay.cols {
+			c.buf = c.appendCell(c.buf[:0], col, f)
+			if n := displayWidth(c.buf); n > lay.width[col] {
+				lay.width[col] = n
+			}
+		}
+	}
+	lay.sep = wideSep
+	if o.Width <= 0 || lay.total() <= o.Width {
+		return lay
+	}
+	lay.sep = narrowSep
+	var dropped []column
+	for _, col := range dropOrder {
+		if lay.total() <= o.Width {
+			break
+		}
+		if lay.remove(col) {
+			dropped = append(dropped, col)
+		}
+	}
+	// Dropping in a fixed order can remove more than needed (the counters
+	// and TTL go before a wide NAT column): give back, most useful first,
+	// what fits again.
+	for k := len(dropped) - 1; k >= 0; k-- {
+		lay.insert(dropped[k])
+		if lay.total() > o.Width {
+			lay.remove(dropped[k])
+		}
+	}
+	if lay.total() <= o.Width {
+		return lay
+	}
+	// Only the two addresses are left: the narrower keeps its natural width
+	// when it fits in half the room, the other gets the rest.
+	room := o.Width - lay.sep
+	small, big := colSrc, colDst
+	if lay.width[small] > lay.width[big] {
+		small, big = big, small
+	}
+	if lay.width[small] > room/2 {
+		lay.width[small] = room / 2
+	}
+	lay.width[big] = max(room-lay.width[small], 0)
+	return lay
+}
+
+func (l *layout) total() int {
+	n := 0
+	for _, col := range l.cols {
+		n += l.width[col]
+	}
+	return n + l.sep*(len(l.cols)-1)
+}
+
+// remove takes col out of the layout, reporting whether it was there.
+func (l *layout) remove(col column) bool {
+	for i, c := range l.cols {
+		if c == col {
+			l.cols = append(l.cols[:i], l.cols[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// insert puts col back in its place in the display order.
+func (l *layout) insert(col column) {
+	i := 0
+	for i < len(l.cols) && l.cols[i] < col {
+		i++
+	}
+	l.cols = append(l.cols, 0)
+	copy(l.cols[i+1:], l.cols[i:])
+	l.cols[i] = col
+}
+
+// writeRows writes one line per flow. It checks for a write error after every
+// row so that a closed pipe stops the output at once.
+func writeRows(w *bufio.Writer, c *cells, flows []flow.Flow, idx []int32, lay *layout, color bool) error {
+	line := make([]byte, 0, 256)
+	for _, i := range idx {
+		f := &flows[i]
+		line = line[:0]
+		if color {
+			line = appendColor(line, f.Proto)
+		}
+		start := len(line)
+		for k, col := range lay.cols {
+			c.buf = c.appendCell(c.buf[:0], col, f)
+			line = lay.place(line, k, col, c.buf)
+		}
+		line = trimRight(line, start)
+		if start > 0 { // a colour was switched on
+			line = append(line, ansiReset...)
+		}
+		line = append(line, '\n')
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// place appends cell as the k-th column: truncated to the column's width,
+// aligned, followed by the separator unless it is the last column.
+func (l *layout) place(line []byte, k int, col column, cell []byte) []byte {
+	width := l.width[col]
+	cell = truncate(cell, width)
+	pad := width - displayWidth(cell)
+	if rightAligned[col] {
+		line = appendSpaces(line, pad)
+		line = append(line, cell...)
+	} else {
+		line = append(line, cell...)
+		line = appendSpaces(line, pad)
+	}
+	if k < len(l.cols)-1 {
+		line = appendSpaces(line, l.sep)
+	}
+	return line
+}
+
+func writeTitles(w *bufio.Writer, lay *layout) {
+	line := make([]byte, 0, 128)
+	for k, col := range lay.cols {
+		line = lay.place(line, k, col, []byte(titles[col]))
+	}
+	line = trimRight(line, 0)
+	w.Write(append(line, '\n'))
+}
+
+func appendColor(b []byte, proto uint8) []byte {
+	switch proto {
+	case flow.ProtoTCP:
+		return append(b, ansiGreen...)
+	case flow.ProtoUDP, flow.ProtoUDPLite:
+		return append(b, ansiYellow...)
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		return append(b, ansiRed...)
+	}
+	return b
+}
+
+func appendSpaces(b []byte, n int) []byte {
+	for ; n > 0; n-- {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// trimRight removes the spaces that padding left at the end of a line (an
+// empty last cell), never going before start.
+func trimRight(b []byte, start int) []byte {
+	for len(b) > start && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// healthSegments describes the whole table in short pieces that writeSegments
+// joins into as few lines as the width allows.
+func healthSegments(t *flow.Table, o *Options) []string {
+	s := &t.Stats
+	var segs []string
+	var b []byte
+	b = append(b, "entries "...)
+	b = strconv.AppendInt(b, int64(s.Entries), 10)
+	if s.Max > 0 {
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(s.Max), 10)
+		b = append(b, " ("...)
+		b = strconv.AppendFloat(b, s.FillPercent(), 'f', 1, 64)
+		b = append(b, "% full)"...)
+	}
+	segs = append(segs, string(b))
+	if s.BytesPerEntry > 0 {
+		b = append(b[:0], "memory "...)
+		if s.BytesPerEntryEstimated {
+			b = append(b, '~')
+		}
+		b = appendBytes(b, s.MemoryBytes())
+		if s.BytesPerEntryEstimated {
+			b = append(b, " (est.)"...)
+		}
+		segs = append(segs, string(b))
+	}
+	if s.HaveCPU {
+		b = append(b[:0], "drops since boot "...)
+		b = strconv.AppendUint(b, s.CPU.Drop, 10)
+		b = append(b, " (insert_failed "...)
+		b = strconv.AppendUint(b, s.CPU.InsertFailed, 10)
+		b = append(b, ", early_drop "...)
+		b = strconv.AppendUint(b, s.CPU.EarlyDrop, 10)
+		b = append(b, ')')
+		segs = append(segs, string(b))
+	}
+	src := "source " + ui.Sanitize(t.Source)
+	if t.Frozen {
+		src += " (saved dump)"
+	}
+	segs = append(segs, src, "sort "+o.Sort)
+	if o.Filter != "" {
+		segs = append(segs, "filter "+o.Filter)
+	}
+	return segs
+}
+
+// appendBytes appends a byte count in binary units: "812 B", "73.4MiB" style.
+func appendBytes(b []byte, n uint64) []byte {
+	b = ui.AppendHuman(b, n)
+	if n < 1024 {
+		return append(b, " B"...)
+	}
+	return append(b, "iB"...)
+}
+
+// writeTotals writes the -t lines: how many flows are shown and hidden, then
+// the count per protocol, then per state.
+func writeTotals(w *bufio.Writer, tot *view.Totals, width int) {
+	var b []byte
+	b = append(b, "Totals: "...)
+	b = strconv.AppendInt(b, int64(tot.Shown), 10)
+	b = append(b, " shown, "...)
+	b = strconv.AppendInt(b, int64(tot.Hidden), 10)
+	b = append(b, " hidden by filters"...)
+	segs := []string{string(b)}
+	for _, c := range tot.ByProto() {
+		segs = append(segs, c.Name+" "+strconv.Itoa(c.N))
+	}
+	writeSegments(w, segs, width)
+	if states := tot.ByState(); len(states) > 0 {
+		segs = segs[:0]
+		for i, c := range states {
+			seg := c.Name + " " + strconv.Itoa(c.N)
+			if i == 0 {
+				seg = "States: " + seg
+			}
+			segs = append(segs, seg)
+		}
+		writeSegments(w, segs, width)
+	}
+}
+
+// writeSegments joins segments with two spaces, starting a new line before a
+// segment that would pass width (0: no limit); a segment wider than width on
+// its own is truncated.
+func writeSegments(w *bufio.Writer, segs []string, width int) {
+	var line []byte
+	for _, s := range segs {
+		if len(line) > 0 && width > 0 && displayWidth(line)+2+len(s) > width {
+			w.Write(append(line, '\n'))
+			line = line[:0]
+		}
+		if len(line) > 0 {
+			line = append(line, "  "...)
+		}
+		line = append(line, s...)
+		if width > 0 {
+			line = truncate(line, width)
+		}
+	}
+	w.Write(append(line, '\n'))
+}
