@@ -10,9 +10,9 @@ import (
 
 // Delete removes f's entry from the kernel's table. It sends both tuples and
 // the zone, which the kernel needs to find IPv6 entries, and f's conntrack ID
-// when f has one, so that an entry that has since been replaced by a new one
-// with the same tuple is left alone. An entry that is already gone gives an
-// error wrapping ErrNotFound.
+// when f has one, so that a newer entry with the same original tuple is left
+// alone. (Best effort: the kernel's ID hashes the entry's address and
+// original tuple, so a new entry in the old one's memory has the same ID.) An entry that is already gone gives an error wrapping ErrNotFound.
 func (r *NetlinkReader) Delete(f *flow.Flow) error {
 	r.queryMu.Lock()
 	defer r.queryMu.Unlock()

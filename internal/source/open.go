@@ -3,6 +3,7 @@ package source
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gostate/gostate/internal/flow"
 )
@@ -73,7 +74,8 @@ func unavailable(errs ...error) error {
 		if i > 0 {
 			msg += "; "
 		}
-		msg += err.Error()
+		// The /proc reader's error already says the table cannot be read.
+		msg += strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")
 	}
 	return &unavailableError{msg: msg + " (" + fixHint + ")", err: errs[0]}
 }

@@ -1,0 +1,348 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/nstest"
+)
+
+// The tests in this file need root and create private network namespaces
+// (nstest skips them, saying why, otherwise). Every entry they insert, read
+// or delete lives in such a namespace.
+
+// nlInsert inserts one entry with conntrack -I inside ns.
+func nlInsert(t *testing.T, ns *nstest.NS, args ...string) {
+	t.Helper()
+	ns.Exec(t, append([]string{"conntrack", "-I"}, args...)...)
+}
+
+// nlInsertFew inserts the entries the tests below look for: IPv4 and IPv6
+// TCP, UDP in a zone, ICMP, ICMPv6, with a mark.
+func nlInsertFew(t *testing.T, ns *nstest.NS) {
+	nlInsert(t, ns, "-p", "tcp", "-s", "192.0.2.1", "-d", "198.51.100.2", "--sport", "40000", "--dport", "80",
+		"--state", "ESTABLISHED", "-t", "300", "-u", "SEEN_REPLY,ASSURED", "-m", "7")
+	nlInsert(t, ns, "-p", "tcp", "-s", "2001:db8::1", "-d", "2001:db8::2", "--sport", "50000", "--dport", "22",
+		"--state", "SYN_SENT", "-t", "120")
+	nlInsert(t, ns, "-p", "udp", "-s", "192.0.2.3", "-d", "203.0.113.4", "--sport", "5353", "--dport", "53", "-t", "30", "-w", "5")
+	nlInsert(t, ns, "-p", "icmp", "-s", "192.0.2.1", "-d", "198.51.100.2", "--icmp-type", "8", "--icmp-code", "0",
+		"--icmp-id", "1234", "-t", "30")
+	nlInsert(t, ns, "-p", "icmpv6", "-s", "2001:db8::1", "-d", "2001:db8::2", "--icmpv6-type", "128",
+		"--icmpv6-code", "0", "--icmpv6-id", "77", "-t", "30")
+}
+
+// nlCount returns the number of entries in ns's table, as conntrack -C
+// counts them.
+func nlCount(t *testing.T, ns *nstest.NS) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(ns.Exec(t, "conntrack", "-C")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// nlFind returns the row with the given protocol and original source port
+// (ICMP id), or fails the test.
+func nlFind(t *testing.T, tab *flow.Table, proto uint8, sport uint16) *flow.Flow {
+	t.Helper()
+	for i := range tab.Flows {
+		if f := &tab.Flows[i]; f.Proto == proto && f.Orig.SrcPort == sport {
+			return f
+		}
+	}
+	t.Fatalf("no %s flow with source port %d among %d rows", flow.ProtoName(proto), sport, len(tab.Flows))
+	return nil
+}
+
+func nlOpen(t *testing.T, netns string) *NetlinkReader {
+	t.Helper()
+	r, err := NewNetlinkReader(netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestNetlinkRead(t *testing.T) {
+	ns := nstest.New(t)
+	nlInsertFew(t, ns)
+	r := nlOpen(t, ns.Name())
+	var tab flow.Table
+	if err := r.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Flows) != 5 || tab.Stats.Entries != 5 || tab.Skipped != 0 {
+		t.Fatalf("got %d rows, %d entries, %d skipped; want 5, 5, 0", len(tab.Flows), tab.Stats.Entries, tab.Skipped)
+	}
+	if tab.Source != "netlink" || tab.ReadAt.IsZero() || tab.Frozen || len(tab.Timeouts) == 0 || tab.Stats.Max == 0 {
+		t.Errorf("table: source %q, read at %v, frozen %v, %d timeouts, max %d",
+			tab.Source, tab.ReadAt, tab.Frozen, len(tab.Timeouts), tab.Stats.Max)
+	}
+
+	tcp := nlFind(t, &tab, flow.ProtoTCP, 40000)
+	if tcp.Family != flow.FamilyIPv4 || tcp.StateName() != "ESTABLISHED" || tcp.Mark != 7 || !tcp.Assured() ||
+		tcp.Timeout < 290 || tcp.Timeout > 300 || tcp.Orig.Dst != flow.AddrFrom(netip.MustParseAddr("198.51.100.2")) ||
+		tcp.Reply.SrcPort != 80 || tcp.Present&flow.HasID == 0 {
+		t.Errorf("ipv4 tcp: %+v", *tcp)
+	}
+	tcp6 := nlFind(t, &tab, flow.ProtoTCP, 50000)
+	if tcp6.Family != flow.FamilyIPv6 || tcp6.StateName() != "SYN_SENT" || !tcp6.Unreplied() ||
+		tcp6.Orig.Src != flow.AddrFrom(netip.MustParseAddr("2001:db8::1")) {
+		t.Errorf("ipv6 tcp: %+v", *tcp6)
+	}
+	if udp := nlFind(t, &tab, flow.ProtoUDP, 5353); udp.Zone != 5 || udp.Present&flow.HasState != 0 {
+		t.Errorf("udp: %+v", *udp)
+	}
+	if icmp := nlFind(t, &tab, flow.ProtoICMP, 1234); icmp.Orig.ICMPType != 8 || icmp.Reply.ICMPType != 0 {
+		t.Errorf("icmp: %+v", *icmp)
+	}
+	if icmp6 := nlFind(t, &tab, flow.ProtoICMPv6, 77); icmp6.Orig.ICMPType != 128 || icmp6.Family != flow.FamilyIPv6 {
+		t.Errorf("icmpv6: %+v", *icmp6)
+	}
+
+	// A second read reuses the rows' storage.
+	before := &tab.Flows[0]
+	if err := r.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Flows) != 5 || &tab.Flows[0] != before {
+		t.Errorf("second read: %d rows, storage reused: %v", len(tab.Flows), &tab.Flows[0] == before)
+	}
+}
+
+// TestNetlinkNetNSForms opens the same namespace by name, by its file under
+// /var/run/netns, and as /proc/PID/ns/net of a process inside it.
+func TestNetlinkNetNSForms(t *testing.T) {
+	ns := nstest.New(t)
+	nlInsertFew(t, ns)
+	sleeper := ns.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	// `ip netns exec` enters the namespace and then executes sleep in the
+	// same process.
+	procPath := fmt.Sprintf("/proc/%d/ns/net", sleeper.Process.Pid)
+	waitNetNS(t, procPath, ns.Path())
+
+	for _, spec := range []string{ns.Name(), ns.Path(), procPath} {
+		r := nlOpen(t, spec)
+		var tab flow.Table
+		if err := r.Read(&tab); err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		if len(tab.Flows) != 5 || tab.Stats.Entries != 5 {
+			t.Errorf("%s: %d rows, %d entries; want 5 of the namespace's", spec, len(tab.Flows), tab.Stats.Entries)
+		}
+	}
+}
+
+// waitNetNS waits until the namespace file path refers to the same namespace
+// as want (a process started with `ip netns exec` gets there after a moment).
+func waitNetNS(t *testing.T, path, want string) {
+	t.Helper()
+	for range 200 {
+		a, errA := exec.Command("stat", "-L", "-c", "%i", path).Output()
+		b, errB := exec.Command("stat", "-L", "-c", "%i", want).Output()
+		if errA == nil && errB == nil && string(a) == string(b) {
+			return
+		}
+		exec.Command("sleep", "0.01").Run()
+	}
+	t.Fatalf("%s never entered %s", path, want)
+}
+
+func TestNetNSErrors(t *testing.T) {
+	for spec, want := range map[string]string{
+		"gostate-no-such-ns": "netns gostate-no-such-ns: no such namespace under /var/run/netns",
+		"/nonexistent/ns":    "netns /nonexistent/ns: no such file",
+		"/etc/hostname":      "netns /etc/hostname: /etc/hostname is not a network namespace",
+		"/proc/self/ns/uts":  "netns /proc/self/ns/uts: /proc/self/ns/uts is not a network namespace",
+	} {
+		_, err := NewNetlinkReader(spec)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %q", spec, err, want)
+		}
+		_, err = Open(Options{NetNS: spec})
+		if !errors.Is(err, ErrUnavailable) || err.Error() != want {
+			t.Errorf("Open %s: got %v, want %q wrapping ErrUnavailable", spec, err, want)
+		}
+	}
+}
+
+func TestNetlinkDelete(t *testing.T) {
+	ns := nstest.New(t)
+	nlInsertFew(t, ns)
+	r := nlOpen(t, ns.Path())
+	var tab flow.Table
+	if err := r.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		proto uint8
+		sport uint16
+	}{{flow.ProtoTCP, 40000}, {flow.ProtoTCP, 50000}, {flow.ProtoUDP, 5353}, {flow.ProtoICMPv6, 77}} {
+		f := *nlFind(t, &tab, want.proto, want.sport)
+		n := nlCount(t, ns)
+		if err := r.Delete(&f); err != nil {
+			t.Fatalf("%s %s %d: %v", f.Family, f.ProtoName(), f.Orig.SrcPort, err)
+		}
+		if got := nlCount(t, ns); got != n-1 {
+			t.Errorf("%s %s: count %d after delete, want %d", f.Family, f.ProtoName(), got, n-1)
+		}
+		if err := r.Delete(&f); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s %s: second delete gave %v, want ErrNotFound", f.Family, f.ProtoName(), err)
+		}
+	}
+}
+
+// TestNetlinkDeleteChecksID: a row whose ID is not the entry's (the entry was
+// replaced by a newer one with the same original tuple) deletes nothing. The
+// test changes the row's ID rather than replacing the entry, because the
+// kernel's ID hashes only the entry's address and original tuple: a new entry
+// that reuses the old one's memory can get the same ID.
+func TestNetlinkDeleteChecksID(t *testing.T) {
+	ns := nstest.New(t)
+	nlInsertFew(t, ns)
+	r := nlOpen(t, ns.Name())
+	var tab flow.Table
+	if err := r.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	f := *nlFind(t, &tab, flow.ProtoTCP, 40000)
+	f.ID ^= 1
+	if err := r.Delete(&f); !errors.Is(err, ErrNotFound) {
+		t.Errorf("delete with another ID: got %v, want ErrNotFound", err)
+	}
+	if n := nlCount(t, ns); n != 5 {
+		t.Errorf("count %d after refusing the delete, want 5", n)
+	}
+}
+
+func TestNetlinkRefresh(t *testing.T) {
+	ns := nstest.New(t)
+	nlInsertFew(t, ns)
+	r := nlOpen(t, ns.Name())
+	var tab flow.Table
+	if err := r.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	rows := []flow.Flow{
+		*nlFind(t, &tab, flow.ProtoTCP, 40000),
+		*nlFind(t, &tab, flow.ProtoTCP, 50000),
+		*nlFind(t, &tab, flow.ProtoUDP, 5353),
+		*nlFind(t, &tab, flow.ProtoICMP, 1234),
+		*nlFind(t, &tab, flow.ProtoICMPv6, 77),
+	}
+	ns.Exec(t, "conntrack", "-U", "-p", "tcp", "-s", "192.0.2.1", "--sport", "40000", "-t", "5000", "-m", "9")
+	ns.Exec(t, "conntrack", "-D", "-p", "udp", "-s", "192.0.2.3")
+	gone := []bool{true, true, false, true, true} // stale values Refresh must overwrite
+	if err := r.Refresh(rows, gone); err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{false, false, true, false, false}; fmt.Sprint(gone) != fmt.Sprint(want) {
+		t.Errorf("gone: got %v, want %v", gone, want)
+	}
+	if rows[0].Timeout < 4990 || rows[0].Mark != 9 {
+		t.Errorf("updated tcp row: timeout %d mark %d, want ~5000 and 9", rows[0].Timeout, rows[0].Mark)
+	}
+	if rows[2].Orig.SrcPort != 5353 {
+		t.Errorf("the vanished row changed: %+v", rows[2])
+	}
+	if err := r.Refresh(rows, gone[:2]); err == nil {
+		t.Error("Refresh with too few gone flags gave no error")
+	}
+}
+
+// TestOpenFallback runs this test binary inside a namespace as root without
+// capabilities (netlink refuses it; root still owns /proc/net/nf_conntrack)
+// and as nobody (nothing is readable), and checks what Open says.
+func TestOpenFallback(t *testing.T) {
+	if childMode := getenvChild(); childMode != "" {
+		nlOpenChild(childMode)
+		return
+	}
+	ns := nstest.New(t)
+	nlInsertFew(t, ns)
+	bin := nlExecutableCopy(t)
+	run := func(mode string, setpriv ...string) string {
+		argv := append([]string{"setpriv"}, setpriv...)
+		argv = append(argv, "env", "GOSTATE_OPEN_CHILD="+mode, bin, "-test.run=^TestOpenFallback$")
+		out, err := ns.Command(argv...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", mode, err, out)
+		}
+		return string(out)
+	}
+	noCaps := []string{"--bounding-set=-all", "--inh-caps=-all"}
+	nobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups"}
+
+	for _, c := range []struct {
+		mode    string
+		setpriv []string
+		want    string
+	}{
+		{"auto", noCaps, "rows=5 warnings=[netlink: operation not permitted; reading /proc/net/nf_conntrack]"},
+		{"netlink", noCaps, "err=cannot read the conntrack table: netlink: operation not permitted (" + fixHint + ") unavailable=true"},
+		{"proc", noCaps, "rows=5 warnings=[]"},
+		{"auto", nobody, "err=cannot read the conntrack table: netlink: operation not permitted; /proc/net/nf_conntrack: permission denied (legacy /proc/net/ip_conntrack: no such file or directory) (" + fixHint + ") unavailable=true"},
+	} {
+		if got := run(c.mode, c.setpriv...); !strings.Contains(got, "RESULT "+c.want+"\n") {
+			t.Errorf("%s %v:\n got %s\nwant RESULT %s", c.mode, c.setpriv, got, c.want)
+		}
+	}
+}
+
+// getenvChild returns the mode TestOpenFallback runs this binary in, or "".
+func getenvChild() string { return os.Getenv("GOSTATE_OPEN_CHILD") }
+
+// nlOpenChild opens the source named by mode in the process's own namespace,
+// reads once and prints one RESULT line for the parent to check.
+func nlOpenChild(mode string) {
+	r, err := Open(Options{Kind: Kind(mode)})
+	if err == nil {
+		var tab flow.Table
+		if err = r.Read(&tab); err == nil {
+			fmt.Printf("RESULT rows=%d warnings=%v\n", len(tab.Flows), tab.Warnings)
+			r.Close()
+			return
+		}
+	}
+	fmt.Printf("RESULT err=%v unavailable=%v\n", err, errors.Is(err, ErrUnavailable))
+}
+
+// nlExecutableCopy copies the test binary where any user may run it.
+func nlExecutableCopy(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "gostate-source-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "source.test")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
