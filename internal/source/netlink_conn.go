@@ -51,6 +51,13 @@ type nlConn struct {
 	buf []byte // receive buffer
 	req []byte // request being built
 	seq uint32
+
+	// The callbacks handed to raw, made once: a closure made per call would
+	// escape to the heap on every datagram. They read out and set n and err.
+	readFn, writeFn func(fd uintptr) bool
+	out             []byte
+	n               int
+	err             error
 }
 
 // dialNetfilter opens a NETLINK_NETFILTER socket in the network namespace
@@ -70,7 +77,9 @@ func dialNetfilter(nsFD int) (*nlConn, error) {
 		c.Close()
 		return nil, err
 	}
-	return &nlConn{c: c, raw: raw, buf: make([]byte, recvBufferSize), seq: uint32(time.Now().UnixNano())}, nil
+	nc := &nlConn{c: c, raw: raw, buf: make([]byte, recvBufferSize), seq: uint32(time.Now().UnixNano())}
+	nc.readFn, nc.writeFn = nc.readRaw, nc.writeRaw
+	return nc, nil
 }
 
 func (c *nlConn) close() error { return c.c.Close() }
@@ -115,15 +124,18 @@ func (c *nlConn) send(b []byte) error {
 	if err := c.c.SetWriteDeadline(time.Now().Add(ioTimeout)); err != nil {
 		return err
 	}
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		_, werr = unix.Write(int(fd), b)
-		return werr != unix.EAGAIN
-	})
+	c.out = b
+	err := c.raw.Write(c.writeFn)
+	c.out = nil
 	if err != nil {
 		return err
 	}
-	return werr
+	return c.err
+}
+
+func (c *nlConn) writeRaw(fd uintptr) bool {
+	_, c.err = unix.Write(int(fd), c.out)
+	return c.err != unix.EAGAIN
 }
 
 // recv reads one datagram into c.buf and returns it. The slice is valid
@@ -132,33 +144,32 @@ func (c *nlConn) recv() ([]byte, error) {
 	if err := c.c.SetReadDeadline(time.Now().Add(ioTimeout)); err != nil {
 		return nil, err
 	}
-	var n int
-	var rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		// recvfrom with MSG_TRUNC reports a datagram's true length, so a
-		// too-small buffer is noticed; unix.Recvfrom would allocate a
-		// sockaddr on every call.
-		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.buf[0])),
-			uintptr(len(c.buf)), unix.MSG_TRUNC, 0, 0)
-		n, rerr = int(r), nil
-		if e != 0 {
-			rerr = e
-		}
-		return rerr != unix.EAGAIN
-	})
-	if err != nil {
+	if err := c.raw.Read(c.readFn); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("no answer from the kernel in %v", ioTimeout)
 		}
 		return nil, err
 	}
-	if rerr != nil {
-		return nil, rerr
+	if c.err != nil {
+		return nil, c.err
 	}
-	if n > len(c.buf) {
-		return nil, fmt.Errorf("netlink datagram of %d bytes exceeds the %d-byte buffer", n, len(c.buf))
+	if c.n > len(c.buf) {
+		return nil, fmt.Errorf("netlink datagram of %d bytes exceeds the %d-byte buffer", c.n, len(c.buf))
 	}
-	return c.buf[:n], nil
+	return c.buf[:c.n], nil
+}
+
+func (c *nlConn) readRaw(fd uintptr) bool {
+	// recvfrom with MSG_TRUNC reports a datagram's true length, so a
+	// too-small buffer is noticed; unix.Recvfrom would allocate a sockaddr
+	// on every call.
+	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.buf[0])),
+		uintptr(len(c.buf)), unix.MSG_TRUNC, 0, 0)
+	c.n, c.err = int(r), nil
+	if e != 0 {
+		c.err = e
+	}
+	return c.err != unix.EAGAIN
 }
 
 // nlMsg is one netlink message inside a received datagram.

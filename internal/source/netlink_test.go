@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -345,4 +346,60 @@ func nlExecutableCopy(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// BenchmarkDump reads a namespace of 10,000 entries; ns/op is one whole dump
+// (divide by 10,000 for an entry). The sub-benchmarks vary the size of each
+// receive, which sets the size of the datagrams the kernel sends.
+func BenchmarkDump(b *testing.B) {
+	const n = 10000
+	ns := nstest.New(b)
+	ns.Fill(b, n)
+	r, err := NewNetlinkReader(ns.Name())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	for _, size := range []int{4 << 10, 8 << 10, 16 << 10, recvBufferSize} {
+		b.Run(fmt.Sprintf("buf=%dK", size>>10), func(b *testing.B) {
+			r.dump.buf = make([]byte, size)
+			var tab flow.Table
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := r.Read(&tab); err != nil {
+					b.Fatal(err)
+				}
+				if len(tab.Flows) != n {
+					b.Fatalf("read %d rows, want %d", len(tab.Flows), n)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRefresh looks up 50 rows by tuple, as the live screen does for the
+// rows on screen.
+func BenchmarkRefresh(b *testing.B) {
+	ns := nstest.New(b)
+	ns.Fill(b, 1000)
+	r, err := NewNetlinkReader(ns.Name())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var tab flow.Table
+	if err := r.Read(&tab); err != nil {
+		b.Fatal(err)
+	}
+	rows := slices.Clone(tab.Flows[:50])
+	gone := make([]bool, len(rows))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.Refresh(rows, gone); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if slices.Contains(gone, true) {
+		b.Fatal("a filled entry vanished")
+	}
 }
