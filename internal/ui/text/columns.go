@@ -77,6 +77,63 @@ func (c *cells) appendCell(b []byte, col column, f *flow.Flow) []byte {
 	return b
 }
 
+// humanMaxWidth is the most characters ui.AppendHuman writes ("1023",
+// "9.9K", "1024K"): no wider than the Bytes and Packets titles, so those
+// columns need no measuring (TestHumanMaxWidth).
+const humanMaxWidth = 5
+
+// width returns how many columns the cell of col takes for f. Where the
+// length follows from the numbers it is computed without formatting: the
+// first pass over 200,000 rows only measures.
+func (c *cells) width(col column, f *flow.Flow) int {
+	switch col {
+	case colSrc, colDst:
+		if c.names == nil && f.Family == flow.FamilyIPv4 {
+			a, port := &f.Orig.Src, f.Orig.SrcPort
+			if col == colDst {
+				a, port = &f.Orig.Dst, f.Orig.DstPort
+			}
+			n := len("...") + decimalDigits(uint32(a[12])) + decimalDigits(uint32(a[13])) +
+				decimalDigits(uint32(a[14])) + decimalDigits(uint32(a[15]))
+			if f.HasPorts() {
+				n += len(":") + decimalDigits(uint32(port))
+			}
+			return n
+		}
+	case colProto:
+		return len(f.ProtoName())
+	case colState:
+		if !f.IsICMP() {
+			return len(f.StateName())
+		}
+	case colTTL:
+		if f.Present&flow.HasTimeout == 0 {
+			return 1
+		}
+		return decimalDigits(f.Timeout/3600) + len(":mm:ss")
+	case colBytes, colPackets:
+		return humanMaxWidth
+	case colNAT:
+		if !f.NATed() {
+			return 0
+		}
+	}
+	c.buf = c.appendCell(c.buf[:0], col, f)
+	if c.names == nil {
+		// Without host names every cell is ASCII.
+		return len(c.buf)
+	}
+	return displayWidth(c.buf)
+}
+
+func decimalDigits(n uint32) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
+}
+
 // appendEndpoint appends one end of the original tuple: the host name when -l
 // found one, else the address, then the port when the protocol has ports.
 func (c *cells) appendEndpoint(b []byte, f *flow.Flow, a flow.Addr, port uint16) []byte {

@@ -174,7 +174,7 @@ func appendJSONString(b []byte, s string) []byte {
 //	found invalid ignore insert insert_failed drop early_drop error
 //	search_restart clash_resolve chaintoolong
 //
-// max and fill are left out when the limit is unknown (a saved dump), the
+// fill is entries as a percentage of max. max and fill are left out when the limit is unknown (a saved dump), the
 // per-CPU statistics (summed over CPUs) when they could not be read, and
 // clash_resolve and chaintoolong on kernels without them.
 func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
@@ -185,7 +185,7 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 	if s.Max > 0 {
 		b = appendUintField(b, "max", uint64(s.Max))
 		b = append(b, `,"fill":`...)
-		b = strconv.AppendFloat(b, s.FillPercent()/100, 'f', 4, 64)
+		b = strconv.AppendFloat(b, s.FillPercent(), 'f', 2, 64)
 	}
 	b = appendUintField(b, "bytes_per_entry", uint64(s.BytesPerEntry))
 	b = appendBoolField(b, "bytes_per_entry_estimated", s.BytesPerEntryEstimated)

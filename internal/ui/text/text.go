@@ -58,6 +58,9 @@ type layout struct {
 	cols  []column
 	width [numCols]int
 	sep   int
+	// ascii is true when every cell is ASCII (no host names), so that a
+	// cell's width is its length.
+	ascii bool
 }
 
 // WriteText writes the health line, the column header and the rows of v, as
@@ -86,7 +89,7 @@ func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 // in dropOrder, then the address columns shrunk (truncating only the
 // addresses that are longer than their share).
 func fit(c *cells, flows []flow.Flow, idx []int32, o *Options) layout {
-	var lay layout
+	lay := layout{ascii: o.Names == nil}
 	lay.cols = append(lay.cols, colSrc, colDst, colProto, colState, colTTL)
 	if o.Counters {
 		lay.cols = append(lay.cols, colBytes, colPackets)
@@ -107,8 +110,7 @@ func fit(c *cells, flows []flow.Flow, idx []int32, o *Options) layout {
 	for _, i := range idx {
 		f := &flows[i]
 		for _, col := range lay.cols {
-			c.buf = c.appendCell(c.buf[:0], col, f)
-			if n := displayWidth(c.buf); n > lay.width[col] {
+			if n := c.width(col, f); n > lay.width[col] {
 				lay.width[col] = n
 			}
 		}
@@ -213,9 +215,15 @@ func writeRows(w *bufio.Writer, c *cells, flows []flow.Flow, idx []int32, lay *l
 // place appends cell as the k-th column: truncated to the column's width,
 // aligned, followed by the separator unless it is the last column.
 func (l *layout) place(line []byte, k int, col column, cell []byte) []byte {
-	width := l.width[col]
-	cell = truncate(cell, width)
-	pad := width - displayWidth(cell)
+	width, n := l.width[col], len(cell)
+	if !l.ascii {
+		n = displayWidth(cell)
+	}
+	if n > width {
+		cell = truncate(cell, width)
+		n = displayWidth(cell)
+	}
+	pad := width - n
 	if rightAligned[col] {
 		line = appendSpaces(line, pad)
 		line = append(line, cell...)
@@ -235,7 +243,7 @@ func writeTitles(w *bufio.Writer, lay *layout) {
 		line = lay.place(line, k, col, []byte(titles[col]))
 	}
 	line = trimRight(line, 0)
-	w.Write(append(line, '\n'))
+	w.Write(append(trimRight(line, 0), '\n'))
 }
 
 func appendColor(b []byte, proto uint8) []byte {
@@ -250,9 +258,15 @@ func appendColor(b []byte, proto uint8) []byte {
 	return b
 }
 
+const spaces = "                                                                "
+
 func appendSpaces(b []byte, n int) []byte {
-	for ; n > 0; n-- {
-		b = append(b, ' ')
+	for n > len(spaces) {
+		b = append(b, spaces...)
+		n -= len(spaces)
+	}
+	if n > 0 {
+		b = append(b, spaces[:n]...)
 	}
 	return b
 }
@@ -357,7 +371,7 @@ func writeSegments(w *bufio.Writer, segs []string, width int) {
 	var line []byte
 	for _, s := range segs {
 		if len(line) > 0 && width > 0 && displayWidth(line)+2+len(s) > width {
-			w.Write(append(line, '\n'))
+			w.Write(append(trimRight(line, 0), '\n'))
 			line = line[:0]
 		}
 		if len(line) > 0 {
@@ -368,5 +382,5 @@ func writeSegments(w *bufio.Writer, segs []string, width int) {
 			line = truncate(line, width)
 		}
 	}
-	w.Write(append(line, '\n'))
+	w.Write(append(trimRight(line, 0), '\n'))
 }

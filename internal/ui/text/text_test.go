@@ -1,0 +1,353 @@
+package text
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/ui"
+	"github.com/gostate/gostate/internal/view"
+)
+
+func mkFlow(proto uint8, src, dst string, sport, dport uint16) flow.Flow {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	fam := flow.FamilyIPv4
+	if s.Is6() {
+		fam = flow.FamilyIPv6
+	}
+	f := flow.Flow{Family: fam, Proto: proto, Timeout: 431999,
+		Present: flow.HasTimeout, Status: flow.StatusSeenReply | flow.StatusAssured,
+		Orig: flow.Tuple{Src: flow.AddrFrom(s), Dst: flow.AddrFrom(d), SrcPort: sport, DstPort: dport}}
+	f.Reply = f.Orig.Mirror()
+	if proto == flow.ProtoTCP {
+		f.Present |= flow.HasState
+		f.State = flow.TCPEstablished
+	}
+	return f
+}
+
+// testTable holds an IPv4, an IPv6, an ICMP and a port-forwarded (DNAT) flow.
+func testTable() *flow.Table {
+	nat := mkFlow(flow.ProtoTCP, "192.0.2.14", "203.0.113.9", 45000, 80)
+	nat.Reply.Src, nat.Reply.SrcPort = flow.AddrFrom(netip.MustParseAddr("198.51.100.99")), 8080
+	nat.Status |= flow.StatusDstNAT
+	icmp := mkFlow(flow.ProtoICMP, "192.0.2.13", "203.0.113.7", 4242, 0)
+	icmp.Orig.ICMPType = 8
+	return &flow.Table{
+		Flows: []flow.Flow{
+			mkFlow(flow.ProtoTCP, "192.0.2.10", "198.51.100.20", 40000, 443),
+			mkFlow(flow.ProtoUDP, "2001:db8::1", "2001:db8::2", 5353, 53),
+			icmp,
+			nat,
+		},
+		Source: "test",
+	}
+}
+
+func allRows(t *flow.Table) *view.View {
+	v := &view.View{}
+	for i := range t.Flows {
+		v.Idx = append(v.Idx, int32(i))
+	}
+	return v
+}
+
+func writeText(t *testing.T, tab *flow.Table, o *Options) []string {
+	t.Helper()
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := WriteText(w, tab, allRows(tab), o); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+}
+
+func TestNaturalWidths(t *testing.T) {
+	lines := writeText(t, testTable(), &Options{NoHeader: true})
+	want := []string{
+		"192.0.2.10:40000    198.51.100.20:443  tcp    ESTABLISHED  119:59:59",
+		"[2001:db8::1]:5353  [2001:db8::2]:53   udp                 119:59:59",
+		"192.0.2.13          203.0.113.7        icmp   8/0 4242     119:59:59",
+		"192.0.2.14:45000    203.0.113.9:80     tcp    ESTABLISHED  119:59:59  dnat 198.51.100.99:8080",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestFitWidth: at every width no line is wider, none ends in a space, and
+// an address is cut only when the width cannot hold it.
+func TestFitWidth(t *testing.T) {
+	tab := testTable()
+	for width := 1; width <= 120; width++ {
+		lines := writeText(t, tab, &Options{Width: width, Counters: true, Totals: true})
+		for _, l := range lines {
+			if len(l) > width {
+				t.Fatalf("width %d: line of %d: %q", width, len(l), l)
+			}
+			if strings.HasSuffix(l, " ") {
+				t.Fatalf("width %d: trailing space: %q", width, l)
+			}
+		}
+		// The longest source and destination take 18 and 17 columns; from
+		// 36 columns on, both fit and must be whole.
+		if width >= 36 {
+			body := strings.Join(lines, "\n")
+			for _, a := range []string{"[2001:db8::1]:5353", "198.51.100.20:443"} {
+				if !strings.Contains(body, a) {
+					t.Errorf("width %d: %s cut though it fits:\n%s", width, a, body)
+				}
+			}
+		}
+	}
+}
+
+// TestDropOrder: columns give way in dropOrder (Packets, Bytes, TTL, NAT,
+// Proto, State), and those that fit again come back, most useful first. The
+// widths: Source 18, Destination 17, Proto 5, State 11, TTL 9, Bytes 5,
+// Packets 7, NAT 22.
+func TestDropOrder(t *testing.T) {
+	tab := testTable()
+	header := func(width int) string {
+		return writeText(t, tab, &Options{Width: width, Counters: true})[1]
+	}
+	for _, c := range []struct {
+		width int
+		want  string
+	}{
+		{0, "Source              Destination        Proto  State              TTL  Bytes  Packets  NAT"},
+		// One space between columns, then Packets and Bytes dropped.
+		{90, "Source             Destination       Proto State             TTL NAT"},
+		// TTL dropped too; the narrower Bytes column fits again.
+		{85, "Source             Destination       Proto State       Bytes NAT"},
+		// Without the wide NAT column, TTL and Bytes fit again.
+		{70, "Source             Destination       Proto State             TTL Bytes"},
+		{52, "Source             Destination       State"},
+		{45, "Source             Destination       Proto"},
+		{36, "Source             Destination"},
+	} {
+		if got := header(c.width); got != c.want {
+			t.Errorf("width %d:\n got %q\nwant %q", c.width, got, c.want)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		w    int
+		want string
+	}{
+		{"192.0.2.1", 9, "192.0.2.1"},
+		{"192.0.2.10", 9, "192.0.2.~"},
+		{"héllo", 4, "hél~"},
+		{"abc", 1, "~"},
+		{"abc", 0, ""},
+	} {
+		if got := string(truncate([]byte(c.in), c.w)); got != c.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.w, got, c.want)
+		}
+	}
+}
+
+func TestHealthLine(t *testing.T) {
+	tab := testTable()
+	tab.Stats = flow.Stats{Entries: 1000, Max: 4000, BytesPerEntry: 372, BytesPerEntryEstimated: true, HaveCPU: true,
+		CPU: flow.CPUStats{Drop: 3, InsertFailed: 2, EarlyDrop: 1}}
+	got := writeText(t, tab, &Options{Sort: "dst reversed", Filter: "dport 22"})[0]
+	want := "entries 1000/4000 (25.0% full)  memory ~363KiB (est.)  drops since boot 3 (insert_failed 2, early_drop 1)  source test  sort dst reversed  filter dport 22"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// A narrow width wraps between segments rather than cutting them.
+	lines := writeText(t, tab, &Options{Width: 60, Sort: "src"})
+	if lines[0] != "entries 1000/4000 (25.0% full)  memory ~363KiB (est.)" {
+		t.Errorf("wrapped health line: %q", lines[:3])
+	}
+}
+
+func TestColor(t *testing.T) {
+	lines := writeText(t, testTable(), &Options{NoHeader: true, Color: true})
+	for i, prefix := range []string{ansiGreen, ansiYellow, ansiRed, ansiGreen} {
+		if !strings.HasPrefix(lines[i], prefix) || !strings.HasSuffix(lines[i], ansiReset) {
+			t.Errorf("row %d: %q", i, lines[i])
+		}
+	}
+	other := testTable()
+	other.Flows[0].Proto = flow.ProtoGRE
+	if l := writeText(t, other, &Options{NoHeader: true, Color: true})[0]; strings.Contains(l, "\x1b") {
+		t.Errorf("gre has no colour in iptstate: %q", l)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	tab := testTable()
+	tab.Flows[0].Present |= flow.HasCounters | flow.HasID
+	tab.Flows[0].OrigBytes = ^uint64(0)
+	tab.Flows[0].ID = 42
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := WriteJSON(w, tab, allRows(tab).Idx); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	want := []string{
+		`{"family":"ipv4","proto":"tcp","protonum":6,"src":"192.0.2.10","dst":"198.51.100.20","sport":40000,"dport":443,"state":"ESTABLISHED","ttl":431999,"assured":true,"unreplied":false,"snat":false,"dnat":false,"mark":0,"zone":0,"id":42,"reply":{"src":"198.51.100.20","dst":"192.0.2.10","sport":443,"dport":40000},"orig_bytes":18446744073709551615,"orig_packets":0,"reply_bytes":0,"reply_packets":0}`,
+		`{"family":"ipv6","proto":"udp","protonum":17,"src":"2001:db8::1","dst":"2001:db8::2","sport":5353,"dport":53,"ttl":431999,"assured":true,"unreplied":false,"snat":false,"dnat":false,"mark":0,"zone":0,"reply":{"src":"2001:db8::2","dst":"2001:db8::1","sport":53,"dport":5353}}`,
+		`{"family":"ipv4","proto":"icmp","protonum":1,"src":"192.0.2.13","dst":"203.0.113.7","ttl":431999,"assured":true,"unreplied":false,"snat":false,"dnat":false,"mark":0,"zone":0,"reply":{"src":"203.0.113.7","dst":"192.0.2.13"},"icmp":{"type":8,"code":0,"id":4242}}`,
+		`{"family":"ipv4","proto":"tcp","protonum":6,"src":"192.0.2.14","dst":"203.0.113.9","sport":45000,"dport":80,"state":"ESTABLISHED","ttl":431999,"assured":true,"unreplied":false,"snat":false,"dnat":true,"mark":0,"zone":0,"reply":{"src":"198.51.100.99","dst":"192.0.2.14","sport":8080,"dport":45000}}`,
+	}
+	for i := range want {
+		if i >= len(lines) || lines[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i, lines[min(i, len(lines)-1)], want[i])
+		}
+	}
+}
+
+func TestJSONString(t *testing.T) {
+	for _, s := range []string{"plain", `quote " back \ slash`, "ctl \x00\x01\x1b[31m\x7f\n\r\t", "bad \xff utf8", "ünïcode ✓"} {
+		b := appendJSONString(nil, s)
+		if !json.Valid(b) {
+			t.Errorf("%q: invalid JSON %s", s, b)
+			continue
+		}
+		var back string
+		json.Unmarshal(b, &back)
+		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want {
+			t.Errorf("%q: round trip gave %q", s, back)
+		}
+	}
+}
+
+func TestWriteStatsJSON(t *testing.T) {
+	tab := testTable()
+	tab.Stats = flow.Stats{Entries: 10, Max: 40, BytesPerEntry: 256, HaveCPU: true,
+		CPU: flow.CPUStats{Drop: ^uint64(0), HasClashResolve: true, ClashResolve: 5}}
+	tab.Warnings = []string{"netlink: \"denied\"\n"}
+	tab.Timeouts = []flow.Timeout{{Name: "tcp_established", Seconds: 432000}}
+	var buf bytes.Buffer
+	if err := WriteStatsJSON(bufio.NewWriter(&buf), tab); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&buf)
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	for k, v := range map[string]string{"entries": "10", "max": "40", "fill": "25.00", "memory_bytes": "2560",
+		"drop": "18446744073709551615", "clash_resolve": "5", "source": "test",
+		"warnings": "[netlink: \"denied\"\n]", "timeouts": "map[tcp_established:432000]"} {
+		if got := strings.TrimSpace(fmtAny(m[k])); got != strings.TrimSpace(v) {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if _, ok := m["chaintoolong"]; ok {
+		t.Error("chaintoolong present though the kernel does not report it")
+	}
+}
+
+func fmtAny(v any) string {
+	switch v := v.(type) {
+	case []any:
+		var parts []string
+		for _, x := range v {
+			parts = append(parts, fmtAny(x))
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	case map[string]any:
+		var parts []string
+		for k, x := range v {
+			parts = append(parts, k+":"+fmtAny(x))
+		}
+		return "map[" + strings.Join(parts, " ") + "]"
+	case json.Number:
+		return v.String()
+	case string:
+		return v
+	}
+	return "?"
+}
+
+// errWriter fails every write, as a closed pipe does.
+type errWriter struct{ n int }
+
+func (e *errWriter) Write(p []byte) (int, error) { e.n++; return 0, io.ErrClosedPipe }
+
+// TestStopsOnWriteError: after the first failed write the writers return
+// instead of formatting the rest of the table.
+func TestStopsOnWriteError(t *testing.T) {
+	tab := bigTable(20000)
+	v := allRows(tab)
+	for name, write := range map[string]func(w *bufio.Writer) error{
+		"text": func(w *bufio.Writer) error { return WriteText(w, tab, v, &Options{}) },
+		"json": func(w *bufio.Writer) error { return WriteJSON(w, tab, v.Idx) },
+	} {
+		ew := &errWriter{}
+		if err := write(bufio.NewWriterSize(ew, 4096)); err == nil {
+			t.Errorf("%s: no error from a closed pipe", name)
+		}
+		if ew.n != 1 {
+			t.Errorf("%s: %d writes after the pipe closed, want 1", name, ew.n)
+		}
+	}
+}
+
+// TestNoAllocationsPerRow: formatting costs a constant number of
+// allocations, however many rows there are.
+func TestNoAllocationsPerRow(t *testing.T) {
+	allocs := func(n int) (text, js float64) {
+		tab := bigTable(n)
+		v := allRows(tab)
+		w := bufio.NewWriterSize(io.Discard, 64<<10)
+		text = testing.AllocsPerRun(5, func() { WriteText(w, tab, v, &Options{Counters: true}) })
+		js = testing.AllocsPerRun(5, func() { WriteJSON(w, tab, v.Idx) })
+		return text, js
+	}
+	t1, j1 := allocs(100)
+	t2, j2 := allocs(10000)
+	if t2 > t1 || j2 > j1 {
+		t.Errorf("allocations grow with rows: text %v → %v, json %v → %v", t1, t2, j1, j2)
+	}
+}
+
+func TestHumanMaxWidth(t *testing.T) {
+	for _, n := range []uint64{0, 1023, 1024, 10188, 10189, 10239, 1048063, 1048575, 1 << 40, ^uint64(0)} {
+		b := ui.AppendHuman(nil, n)
+		if len(b) > humanMaxWidth {
+			t.Errorf("AppendHuman(%d) = %q, wider than %d", n, b, humanMaxWidth)
+		}
+	}
+}
+
+// TestWidthWithoutFormatting: the widths computed from the numbers are the
+// lengths of the formatted cells.
+func TestWidthWithoutFormatting(t *testing.T) {
+	tab := bigTable(3000)
+	tab.Flows = append(tab.Flows, testTable().Flows...)
+	tab.Flows[0].Present &^= flow.HasTimeout
+	tab.Flows[1].Timeout = 4000000000
+	tab.Flows[2].Orig.Src = flow.AddrFromSlice([]byte{0, 10, 100, 255})
+	c := &cells{}
+	for i := range tab.Flows {
+		f := &tab.Flows[i]
+		for col := range numCols {
+			got := c.width(col, f)
+			cell := string(c.appendCell(nil, col, f))
+			if col == colBytes || col == colPackets {
+				if len(cell) > got {
+					t.Fatalf("%s of %+v: %q wider than %d", titles[col], f, cell, got)
+				}
+				continue
+			}
+			if got != len(cell) {
+				t.Fatalf("%s of %+v: width %d, cell %q", titles[col], f, got, cell)
+			}
+		}
+	}
+}
