@@ -7,6 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -264,4 +268,36 @@ func icmpCode(r *record) uint8 {
 		return r.ICMP.Code
 	}
 	return 0
+}
+
+// TestLookupNames runs -l on a dump of loopback flows inside a private
+// namespace, so that no query can leave the machine: the names come from
+// /etc/hosts, and -l hides DNS flows as iptstate's does.
+func TestLookupNames(t *testing.T) {
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil || !regexp.MustCompile(`(?m)^127\.0\.0\.1\s+\S`).Match(hosts) {
+		t.Skip("/etc/hosts names no 127.0.0.1")
+	}
+	ns := nstest.New(t)
+	dump := filepath.Join(t.TempDir(), "dump.txt")
+	lines := "ipv4     2 tcp      6 100 TIME_WAIT src=127.0.0.1 dst=127.0.0.1 sport=5000 dport=6000 src=127.0.0.1 dst=127.0.0.1 sport=6000 dport=5000 [ASSURED] mark=0 zone=0 use=2\n" +
+		"ipv4     2 udp      17 20 src=127.0.0.1 dst=127.0.0.1 sport=5353 dport=53 src=127.0.0.1 dst=127.0.0.1 sport=53 dport=5353 mark=0 zone=0 use=2\n"
+	if err := os.WriteFile(dump, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := exec.LookPath("gostate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := execContext(ctx, ns.Command(bin, "-1", "-l", "--no-header", "--file", dump))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gostate -l: %v", err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(got) != 1 || strings.Contains(got[0], "127.0.0.1") || !strings.Contains(got[0], ":5000") || !strings.Contains(got[0], ":6000") {
+		t.Errorf("want the TCP flow alone with names instead of 127.0.0.1, got %q", out)
+	}
 }
