@@ -12,19 +12,20 @@ standard output is not a terminal (a pipe, a file, ssh without -t), or when
 TERM is unset, "dumb" or unknown.
 
 iptstate's flags, with iptstate's letters:
-  -b, --sort KEY          sort by KEY, a letter or a word (default: source address):
+  -b, --sort KEY          sort by KEY, a letter or a word (default: source):
                             a  src      source address (iptstate: no -b)
                             S  sport    source port
                             d  dst      destination address
                             D  dport    destination port
                             p  proto    protocol
                             s  state    state
-                            t  ttl      time to live
-                            b  bytes    bytes, both directions together
-                            P  packets  packets, both directions together
-                          Addresses sort numerically, IPv4 before IPv6; flows
-                          without ports sort together; ties break on the rest
-                          of the tuple, so the order is the same every time.
+                            t  ttl      seconds left before expiry
+                            b  bytes    bytes, both directions, biggest first
+                            P  packets  packets, both directions, biggest first
+                          Addresses sort numerically, IPv4 before IPv6. Flows
+                          without the sorted field (ports, a state, a timeout,
+                          counters) come last in both directions. Ties break
+                          on the rest of the tuple: the same order every time.
   -r, --reverse           reverse the order
   -1, --single            print one view and exit
   -R, --rate SECONDS      live screen: re-read every SECONDS (default 1;
@@ -33,10 +34,12 @@ iptstate's flags, with iptstate's letters:
                           only flows from this source address or network
   -d, --dst-filter ADDR[/PREFIX]
                           only flows to this destination address or network
-                          (an IPv4 filter never matches IPv6 flows, and the reverse)
+                          (an IPv4 filter never matches IPv6 flows, nor the
+                          reverse)
   -S, --srcpt-filter PORT only flows from this source port (1-65535)
   -D, --dstpt-filter PORT only flows to this destination port (1-65535)
-  -i, --invert-filters    show the flows that -s, -d, -S and -D would hide
+  -i, --invert-filters    -s, -d, -S and -D hide the flows they match instead
+                          of keeping them
   -f, --no-loopback       hide flows with 127.0.0.0/8 or ::1 at either end
   -L, --no-dns            hide DNS flows (port 53 at either end)
   -l, --lookup            show host names instead of addresses (implies -L,
