@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"os"
@@ -253,5 +254,64 @@ func BenchmarkDecode(b *testing.B) {
 		if err := decodeFlow(msgs[i%len(msgs)], &f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// nlDatagram frames payloads as netlink messages of the given types and flags.
+func nlDatagram(seq uint32, msgs ...struct {
+	typ, flags uint16
+	data       []byte
+}) []byte {
+	var b []byte
+	for _, m := range msgs {
+		start := len(b)
+		b = append(b, make([]byte, nlmsgHdrLen)...)
+		b = append(b, m.data...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		binary.NativeEndian.PutUint32(b[start:], uint32(nlmsgHdrLen+len(m.data)))
+		binary.NativeEndian.PutUint16(b[start+4:], m.typ)
+		binary.NativeEndian.PutUint16(b[start+6:], m.flags)
+		binary.NativeEndian.PutUint32(b[start+8:], seq)
+	}
+	return b
+}
+
+func TestDecodeDatagram(t *testing.T) {
+	type msg = struct {
+		typ, flags uint16
+		data       []byte
+	}
+	captured := nlCaptured(t)
+	const ctNew = unix.NFNL_SUBSYS_CTNETLINK << 8
+	enoent := binary.NativeEndian.AppendUint32(nil, uint32(0x100000000-int64(unix.ENOENT)))
+
+	var tab flow.Table
+	var intr bool
+	// Two good entries, one that cannot be decoded, one of an unknown type.
+	d := nlDatagram(7, msg{ctNew, unix.NLM_F_MULTI, captured[0]}, msg{ctNew, unix.NLM_F_MULTI, []byte{2, 0}},
+		msg{ctNew | 9, unix.NLM_F_MULTI, captured[1]}, msg{ctNew, unix.NLM_F_MULTI, captured[2]})
+	if done, err := decodeDatagram(d, 7, &tab, &intr); done || err != nil || intr {
+		t.Fatalf("first datagram: done %v err %v intr %v", done, err, intr)
+	}
+	if len(tab.Flows) != 2 || tab.Skipped != 2 || tab.Flows[1] != nlGolden[2] {
+		t.Fatalf("first datagram: %d rows, %d skipped", len(tab.Flows), tab.Skipped)
+	}
+	// A message of another request is ignored; the kernel flags the dump as
+	// interrupted; the end carries no error.
+	d = nlDatagram(6, msg{ctNew, unix.NLM_F_MULTI, captured[3]})
+	d = append(d, nlDatagram(7, msg{ctNew, unix.NLM_F_MULTI | unix.NLM_F_DUMP_INTR, captured[3]},
+		msg{unix.NLMSG_DONE, unix.NLM_F_MULTI, make([]byte, 4)})...)
+	if done, err := decodeDatagram(d, 7, &tab, &intr); !done || err != nil || !intr {
+		t.Fatalf("second datagram: done %v err %v intr %v", done, err, intr)
+	}
+	if len(tab.Flows) != 3 || tab.Skipped != 2 {
+		t.Fatalf("second datagram: %d rows, %d skipped", len(tab.Flows), tab.Skipped)
+	}
+	// A dump that ends in an error.
+	d = nlDatagram(8, msg{unix.NLMSG_DONE, unix.NLM_F_MULTI, enoent})
+	if done, err := decodeDatagram(d, 8, &tab, &intr); !done || !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("error datagram: done %v err %v", done, err)
 	}
 }

@@ -164,31 +164,43 @@ func (r *NetlinkReader) dumpTable(t *flow.Table) (intr bool, err error) {
 		if err != nil {
 			return intr, err
 		}
-		for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
-			if m.seq != seq {
-				continue // left over from a dump abandoned after an error
-			}
-			if m.flags&nlmFDumpIntr != 0 {
-				intr = true
-			}
-			switch {
-			case m.typ == nlmsgDone || m.typ == nlmsgError:
-				return intr, errnoOf(m.data)
-			case m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgNew && m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgGet:
-				t.Skipped++
-				continue
-			}
-			n := len(t.Flows)
-			if n == cap(t.Flows) {
-				t.Flows = slices.Grow(t.Flows, 1)
-			}
-			t.Flows = t.Flows[:n+1]
-			if decodeFlow(m.data, &t.Flows[n]) != nil {
-				t.Flows = t.Flows[:n]
-				t.Skipped++
-			}
+		done, err := decodeDatagram(d, seq, t, &intr)
+		if done || err != nil {
+			return intr, err
 		}
 	}
+}
+
+// decodeDatagram appends the entries in one datagram of the answer to dump
+// request seq to t.Flows, counting what it cannot decode in t.Skipped and
+// setting *intr when the kernel flags the dump as interrupted. done is true
+// at the dump's end; err is the error the kernel ended it with.
+func decodeDatagram(d []byte, seq uint32, t *flow.Table, intr *bool) (done bool, err error) {
+	for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
+		if m.seq != seq {
+			continue // left over from a dump abandoned after an error
+		}
+		if m.flags&nlmFDumpIntr != 0 {
+			*intr = true
+		}
+		switch {
+		case m.typ == nlmsgDone || m.typ == nlmsgError:
+			return true, errnoOf(m.data)
+		case m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgNew && m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgGet:
+			t.Skipped++
+			continue
+		}
+		n := len(t.Flows)
+		if n == cap(t.Flows) {
+			t.Flows = slices.Grow(t.Flows, 1)
+		}
+		t.Flows = t.Flows[:n+1]
+		if decodeFlow(m.data, &t.Flows[n]) != nil {
+			t.Flows = t.Flows[:n]
+			t.Skipped++
+		}
+	}
+	return false, nil
 }
 
 // refreshBatch is how many lookups Refresh sends in one write. Each answer
