@@ -403,3 +403,43 @@ func BenchmarkRefresh(b *testing.B) {
 		b.Fatal("a filled entry vanished")
 	}
 }
+
+// TestNetlinkConcurrent reads, refreshes and deletes at the same time, as the
+// live screen does (dumps off the UI goroutine, deletes and lookups on it);
+// run with -race it checks the reader's locking.
+func TestNetlinkConcurrent(t *testing.T) {
+	ns := nstest.New(t)
+	ns.Fill(t, 2000)
+	r := nlOpen(t, ns.Name())
+	var first flow.Table
+	if err := r.Read(&first); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var tab flow.Table
+		for range 5 {
+			if err := r.Read(&tab); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	rows := slices.Clone(first.Flows[:100])
+	gone := make([]bool, len(rows))
+	for i := range 20 {
+		if err := r.Refresh(rows[i*5:i*5+5], gone[i*5:i*5+5]); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Delete(&rows[i*5]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n := nlCount(t, ns); n != 2000-20 {
+		t.Errorf("count %d after 20 deletes, want %d", n, 2000-20)
+	}
+}
