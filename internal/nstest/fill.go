@@ -1,7 +1,6 @@
 package nstest
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -74,9 +73,9 @@ func FillNetNS(path string, n int, o FillOptions) (FillResult, error) {
 		o.Workers = 2
 	}
 
-	conns := make([]*conntrack.Conn, o.Workers)
+	conns := make([]*batcher, o.Workers)
 	for w := range conns {
-		c, err := Dial(path)
+		c, err := newBatcher(path)
 		if err != nil {
 			for _, c := range conns[:w] {
 				c.Close()
@@ -93,25 +92,40 @@ func FillNetNS(path string, n int, o FillOptions) (FillResult, error) {
 		firstErr          error
 		wg                sync.WaitGroup
 	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		stop.Store(true)
+	}
 	start := time.Now()
 	for w, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer c.Close()
-			for i := w; i < n && !stop.Load(); i += len(conns) {
-				err := c.Create(fillFlow(i, o.Proto, o.Timeout))
-				switch {
-				case err == nil:
-					created.Add(1)
-				case errors.Is(err, unix.EEXIST):
-					existing.Add(1)
-				case errors.Is(err, unix.ENOMEM):
-					full.Store(true)
-					stop.Store(true)
-				default:
-					errOnce.Do(func() { firstErr = fmt.Errorf("fill: insert entry %d: %w", i, err) })
-					stop.Store(true)
+			flows := make([]conntrack.Flow, 0, batchSize)
+			errs := make([]int32, batchSize)
+			// Worker w sends batches w, w+W, w+2W, ...
+			for lo := w * batchSize; lo < n && !stop.Load(); lo += len(conns) * batchSize {
+				flows = flows[:0]
+				for i := lo; i < min(lo+batchSize, n); i++ {
+					flows = append(flows, fillFlow(i, o.Proto, o.Timeout))
+				}
+				if err := c.insert(flows, errs); err != nil {
+					fail(fmt.Errorf("fill: %w", err))
+					return
+				}
+				for k, e := range errs[:len(flows)] {
+					switch unix.Errno(-e) {
+					case 0:
+						created.Add(1)
+					case unix.EEXIST:
+						existing.Add(1)
+					case unix.ENOMEM:
+						full.Store(true)
+						stop.Store(true)
+					default:
+						fail(fmt.Errorf("fill: insert entry %d: %w", lo+k, unix.Errno(-e)))
+					}
 				}
 			}
 		}()

@@ -135,6 +135,24 @@ func TestFill(t *testing.T) {
 	if got := ns.Count(t); got != n {
 		t.Errorf("count %d after filling %d", got, n)
 	}
+	// The hand-made netlink requests say what fillFlow says.
+	got := dump(t, ns)
+	for i := range n {
+		w := fillFlow(i, "mix", 3600)
+		g, ok := got[keyOf(w)]
+		switch {
+		case !ok:
+			t.Fatalf("entry %d (%v) missing", i, w.TupleOrig)
+		case g.TupleReply.IP != w.TupleReply.IP || g.TupleReply.Proto.SourcePort != w.TupleReply.Proto.SourcePort:
+			t.Fatalf("entry %d: reply tuple %v, want %v", i, g.TupleReply, w.TupleReply)
+		case g.Mark != w.Mark || g.Status != w.Status || g.Timeout > w.Timeout || g.Timeout+5 < w.Timeout:
+			t.Fatalf("entry %d: mark %d status %v timeout %d, want %d %v %d",
+				i, g.Mark, g.Status, g.Timeout, w.Mark, w.Status, w.Timeout)
+		case (w.ProtoInfo.TCP == nil) != (g.ProtoInfo.TCP == nil),
+			w.ProtoInfo.TCP != nil && g.ProtoInfo.TCP.State != w.ProtoInfo.TCP.State:
+			t.Fatalf("entry %d: TCP info %+v, want %+v", i, g.ProtoInfo.TCP, w.ProtoInfo.TCP)
+		}
+	}
 	// A second fill of the same namespace finds its entries there.
 	r, err := FillNetNS(ns.Path(), 100, FillOptions{Proto: "mix"})
 	if err != nil {

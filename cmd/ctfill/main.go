@@ -1,0 +1,180 @@
+// Command ctfill fills the conntrack table of a network namespace with
+// synthetic entries, fast, so that gostate (make demo) and its benchmarks
+// (make bench) have a busy table to read without touching the host's.
+//
+//	ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]
+//
+// -n names the namespace: a name under /var/run/netns or a path such as
+// /proc/PID/ns/net. ctfill never fills the namespace it runs in, nor the
+// init namespace, even when -n names them. With --create it first creates the
+// namespace (a fresh name when -n is not given) and prints its name alone on
+// standard output, for scripts; everything else goes to standard error.
+//
+// The entries are distinct TCP and UDP flows between documentation addresses
+// (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32), assured,
+// with TTLs between S/2 and S seconds. When the table is full (the global
+// nf_conntrack_max, which ctfill never changes) it stops and says so.
+//
+// Exit status: 0 when the entries are in (or the table filled up), 1 for a
+// usage error, 2 when the namespace cannot be created or filled.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/gostate/gostate/internal/nstest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ctfill", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]")
+		fs.PrintDefaults()
+	}
+	netns := fs.String("n", "", "namespace to fill: a name under /var/run/netns or a path")
+	create := fs.Bool("create", false, "create the namespace first (a fresh name without -n) and print its name")
+	count := fs.Int("N", 10000, "number of entries to insert")
+	proto := fs.String("proto", "mix", "protocols of the entries: tcp, udp or mix")
+	timeout := fs.Uint("timeout", 3600, "longest TTL in seconds (entries get between S/2 and S)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "ctfill: "+format+" (see ctfill -h)\n", a...)
+		return 1
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usage("unexpected argument %q", fs.Arg(0))
+	case *netns == "" && !*create:
+		return usage("name a namespace with -n NAME, or make one with --create: ctfill never fills this machine's own table")
+	case *create && strings.ContainsRune(*netns, '/'):
+		return usage("--create needs a name, not the path %s", *netns)
+	case *count < 0:
+		return usage("-N %d: the count cannot be negative", *count)
+	case *proto != "tcp" && *proto != "udp" && *proto != "mix":
+		return usage("-proto %q: want tcp, udp or mix", *proto)
+	case *timeout < 1 || *timeout > 1<<31:
+		return usage("-timeout %d: want 1 to %d seconds", *timeout, 1<<31)
+	}
+
+	name := *netns
+	if *create {
+		if name == "" {
+			name = "gostate-demo-" + randomSuffix()
+		}
+		if err := nstest.Usable(); err != nil {
+			fmt.Fprintf(stderr, "ctfill: cannot create a namespace: %v\n", err)
+			return 2
+		}
+		if err := nstest.Create(name); err != nil {
+			fmt.Fprintf(stderr, "ctfill: %v\n", err)
+			return 2
+		}
+		fmt.Fprintln(stdout, name)
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "ctfill: %v\n", err)
+		if *create {
+			if err := nstest.Remove(name); err != nil {
+				fmt.Fprintf(stderr, "ctfill: %v\n", err)
+			} else {
+				fmt.Fprintf(stderr, "ctfill: removed the namespace %s it had created\n", name)
+			}
+		}
+		return 2
+	}
+
+	path := nstest.Path(name)
+	if err := notOwnNamespace(path); err != nil {
+		return fail(err)
+	}
+	r, err := nstest.FillNetNS(path, *count, nstest.FillOptions{Proto: *proto, Timeout: uint32(*timeout)})
+	if err != nil {
+		return fail(err)
+	}
+	msg := fmt.Sprintf("ctfill: inserted %s entries into %s in %.2f s (%s entries/s)",
+		thousands(r.Created), name, r.Elapsed.Seconds(), thousands(int(r.Rate())))
+	if r.Existing > 0 {
+		msg += fmt.Sprintf("; %s were already there", thousands(r.Existing))
+	}
+	fmt.Fprintln(stderr, msg)
+	if r.Full {
+		fmt.Fprintf(stderr, "ctfill: the table is full (nf_conntrack_max is %s): the kernel refused entry %s of %s; stopped\n",
+			readMax(), thousands(r.Created+r.Existing+1), thousands(*count))
+	}
+	return 0
+}
+
+// notOwnNamespace refuses the namespace ctfill runs in and the init
+// namespace (the host's table), however -n names them.
+func notOwnNamespace(path string) error {
+	target, err := nsID(path)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", path, err)
+	}
+	for _, own := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+		if id, err := nsID(own); err == nil && id == target {
+			return fmt.Errorf("refusing to fill %s: it is this machine's own network namespace (%s)", path, own)
+		}
+	}
+	return nil
+}
+
+// nsID identifies a namespace by the device and inode of its file.
+func nsID(path string) ([2]uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return [2]uint64{}, err
+	}
+	return [2]uint64{st.Dev, st.Ino}, nil
+}
+
+// readMax returns nf_conntrack_max as the kernel prints it, or "unknown".
+func readMax() string {
+	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
+	if err != nil {
+		return "unknown"
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return "unknown"
+	}
+	return thousands(n)
+}
+
+// thousands formats a count with commas between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func randomSuffix() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

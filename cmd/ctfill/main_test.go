@@ -1,0 +1,89 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gostate/gostate/internal/nstest"
+)
+
+func ctfill(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "name a namespace with -n"},
+		{[]string{"-n", "x", "-proto", "sctp"}, `-proto "sctp"`},
+		{[]string{"-n", "x", "-N", "-5"}, "cannot be negative"},
+		{[]string{"-n", "x", "-timeout", "0"}, "-timeout 0"},
+		{[]string{"-n", "/proc/1/ns/net", "--create"}, "needs a name"},
+		{[]string{"-n", "x", "extra"}, `unexpected argument "extra"`},
+		{[]string{"-bogus"}, "flag provided but not defined"},
+	} {
+		code, stdout, stderr := ctfill(t, tc.args...)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("ctfill %q: exit %d, stdout %q, stderr %q; want exit 1 and %q",
+				tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+}
+
+// However -n names it, the namespace ctfill runs in is never filled.
+func TestRefusesOwnNamespace(t *testing.T) {
+	code, _, stderr := ctfill(t, "-n", "/proc/self/ns/net", "-N", "1")
+	if code != 2 || !strings.Contains(stderr, "refusing to fill") {
+		t.Errorf("ctfill -n /proc/self/ns/net: exit %d, stderr %q; want a refusal", code, stderr)
+	}
+	// In a container even root may not open init's namespace; either way,
+	// nothing is filled.
+	code, _, stderr = ctfill(t, "-n", "/proc/1/ns/net", "-N", "1")
+	if code != 2 || strings.Contains(stderr, "inserted") {
+		t.Errorf("ctfill -n /proc/1/ns/net: exit %d, stderr %q; want a refusal", code, stderr)
+	}
+}
+
+func TestFillsNamedNamespace(t *testing.T) {
+	ns := nstest.New(t)
+	code, stdout, stderr := ctfill(t, "-n", ns.Name(), "-N", "3000", "-proto", "udp", "-timeout", "600")
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "inserted 3,000 entries into "+ns.Name()) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if got := ns.Count(t); got != 3000 {
+		t.Errorf("namespace holds %d entries, want 3000", got)
+	}
+	if out := ns.Exec(t, "conntrack", "-L", "-p", "tcp"); strings.TrimSpace(out) != "" {
+		t.Errorf("-proto udp inserted TCP entries:\n%s", out)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	if err := nstest.Usable(); err != nil {
+		t.Skip(err)
+	}
+	code, stdout, stderr := ctfill(t, "--create", "-N", "100")
+	name := strings.TrimSpace(stdout)
+	if name != "" {
+		t.Cleanup(func() { nstest.Remove(name) })
+	}
+	if code != 0 || !strings.HasPrefix(name, "gostate-demo-") || strings.Contains(name, "\n") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want the new namespace's name alone", code, stdout, stderr)
+	}
+	if n, err := nstest.Count(nstest.Path(name)); err != nil || n != 100 {
+		t.Errorf("new namespace holds %d entries (%v), want 100", n, err)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 200000: "200,000", 1234567: "1,234,567"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
