@@ -83,25 +83,22 @@ type attrs struct {
 	bad bool
 }
 
+// next is kept small enough for the compiler to inline: it runs for every
+// attribute of every entry.
 func (a *attrs) next() bool {
-	if len(a.b) < 4 {
-		// Anything shorter than a header that is not padding is garbage.
-		a.bad = a.bad || len(a.b) != 0
-		return false
+	b := a.b
+	if len(b) >= 4 {
+		l := int(binary.NativeEndian.Uint16(b))
+		if l >= 4 && l <= len(b) {
+			a.typ = binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask
+			a.val = b[4:l]
+			a.b = b[min((l+3)&^3, len(b)):]
+			return true
+		}
 	}
-	l := int(binary.NativeEndian.Uint16(a.b))
-	if l < 4 || l > len(a.b) {
-		a.bad = true
-		return false
-	}
-	a.typ = binary.NativeEndian.Uint16(a.b[2:]) & nlaTypeMask
-	a.val = a.b[4:l]
-	al := (l + 3) &^ 3
-	if al > len(a.b) {
-		al = len(a.b)
-	}
-	a.b = a.b[al:]
-	return true
+	// Anything left that is not a whole attribute is garbage.
+	a.bad = len(b) != 0
+	return false
 }
 
 // decodeFlow decodes one ctnetlink conntrack message (struct nfgenmsg followed
@@ -339,28 +336,34 @@ func decodeTimestamp(b []byte, f *flow.Flow) error {
 
 func u8(b []byte) (uint8, error) {
 	if len(b) != 1 {
-		return 0, fmt.Errorf("%w: %d bytes for an 8-bit value", errBadMessage, len(b))
+		return 0, sizeError(len(b), 8)
 	}
 	return b[0], nil
 }
 
 func be16(b []byte) (uint16, error) {
 	if len(b) != 2 {
-		return 0, fmt.Errorf("%w: %d bytes for a 16-bit value", errBadMessage, len(b))
+		return 0, sizeError(len(b), 16)
 	}
 	return binary.BigEndian.Uint16(b), nil
 }
 
 func be32(b []byte) (uint32, error) {
 	if len(b) != 4 {
-		return 0, fmt.Errorf("%w: %d bytes for a 32-bit value", errBadMessage, len(b))
+		return 0, sizeError(len(b), 32)
 	}
 	return binary.BigEndian.Uint32(b), nil
 }
 
 func be64(b []byte) (uint64, error) {
 	if len(b) != 8 {
-		return 0, fmt.Errorf("%w: %d bytes for a 64-bit value", errBadMessage, len(b))
+		return 0, sizeError(len(b), 64)
 	}
 	return binary.BigEndian.Uint64(b), nil
+}
+
+// sizeError is out of line so that the readers above stay small enough to
+// inline.
+func sizeError(n, bits int) error {
+	return fmt.Errorf("%w: %d bytes for a %d-bit value", errBadMessage, n, bits)
 }
