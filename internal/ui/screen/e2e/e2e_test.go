@@ -1,0 +1,191 @@
+// Package e2e runs the built gostate binary in a real terminal (tmux) on a
+// private network namespace. It is apart from package screen so that the
+// screen's unit tests do not depend on the namespace helpers.
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gostate/gostate/internal/nstest"
+)
+
+// tmuxSession is the built gostate running in a detached tmux session on a
+// private tmux server, so that the test never touches the user's own.
+type tmuxSession struct {
+	t      *testing.T
+	socket string
+}
+
+func (s *tmuxSession) tmux(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", s.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) capture() string { return s.tmux("capture-pane", "-p", "-t", "e2e") }
+
+// keys sends keys as tmux send-keys names them ("o", "Enter", "Escape").
+func (s *tmuxSession) keys(k ...string) { s.tmux(append([]string{"send-keys", "-t", "e2e"}, k...)...) }
+
+// waitFor polls the pane until cond holds.
+func (s *tmuxSession) waitFor(what string, cond func(pane string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pane := s.capture()
+		if cond(pane) {
+			return pane
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s; pane:\n%s", what, pane)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// flowRows returns the table rows of a pane: the lines after the column
+// header, up to the status line.
+func flowRows(pane string) [][]string {
+	lines := strings.Split(pane, "\n")
+	var rows [][]string
+	in := false
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if !in {
+			in = len(f) > 1 && strings.HasPrefix(f[0], "Source")
+			continue
+		}
+		if len(f) < 3 {
+			break
+		}
+		rows = append(rows, f)
+	}
+	return rows
+}
+
+// endpoint parses "addr:port", "[addr]:port" or a bare address.
+func endpoint(t *testing.T, s string) netip.AddrPort {
+	t.Helper()
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatalf("not an endpoint: %q", s)
+	}
+	return netip.AddrPortFrom(a, 0)
+}
+
+// TestEndToEndInTmux runs the built binary in a real terminal (tmux) on a
+// private namespace with synthetic entries: order, count and max, a filter,
+// a delete that the kernel sees, a resize, and a clean exit with q.
+func TestEndToEndInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	ns := nstest.New(t)
+	const n = 300
+	ns.Fill(t, n)
+
+	bin := filepath.Join(t.TempDir(), "gostate")
+	// go test puts its own go command first in PATH.
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build gostate with")
+	}
+	if out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/gostate/gostate/cmd/gostate").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	maxText, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
+	if err != nil {
+		t.Skipf("cannot read nf_conntrack_max: %v", err)
+	}
+	maxEntries, _ := strconv.Atoi(strings.TrimSpace(string(maxText)))
+
+	s := &tmuxSession{t: t, socket: "gostate-e2e-" + strconv.Itoa(os.Getpid())}
+	cmd := fmt.Sprintf("TERM=xterm-256color %s -n %s -R 0.5; echo gostate-exit=$?; sleep 60", bin, ns.Name())
+	s.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", cmd)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+
+	// The header's count and max.
+	s.waitFor("the header", func(p string) bool {
+		return strings.Contains(p, fmt.Sprintf("Entries %s / %s", fmtCount(n), fmtCount(maxEntries)))
+	})
+
+	// Sorted by destination with o d: addresses ascending, IPv4 first.
+	s.keys("o", "d")
+	pane := s.waitFor("the sort by destination", func(p string) bool { return strings.Contains(p, "Destination▲") })
+	rows := flowRows(pane)
+	if len(rows) < 10 {
+		t.Fatalf("only %d rows on screen:\n%s", len(rows), pane)
+	}
+	for i := 1; i < len(rows); i++ {
+		a, b := endpoint(t, rows[i-1][1]).Addr(), endpoint(t, rows[i][1]).Addr()
+		if a.Compare(b) > 0 {
+			t.Errorf("row %d: destination %v after %v", i, b, a)
+		}
+	}
+
+	// A destination port filter.
+	s.keys("D")
+	s.waitFor("the port prompt", func(p string) bool { return strings.Contains(p, "Destination port filter") })
+	s.keys("4", "4", "3", "Enter")
+	pane = s.waitFor("the filter", func(p string) bool { return strings.Contains(p, "hidden by filters") })
+	for _, r := range flowRows(pane) {
+		if endpoint(t, r[1]).Port() != 443 {
+			t.Errorf("filter dport 443 shows %v", r)
+		}
+	}
+
+	// Delete the first flow: the kernel's count drops by one.
+	first := flowRows(pane)[0]
+	s.keys("g", "x")
+	s.waitFor("the delete question", func(p string) bool {
+		return strings.Contains(p, "Delete ") && strings.Contains(p, first[0]+" -> "+first[1]+"? (y/n)")
+	})
+	s.keys("y")
+	s.waitFor("the delete's result", func(p string) bool { return strings.Contains(p, "deleted ") })
+	if got := ns.Count(t); got != n-1 {
+		t.Errorf("the kernel counts %d entries after a delete, want %d", got, n-1)
+	}
+	s.waitFor("the new count", func(p string) bool { return strings.Contains(p, "Entries "+fmtCount(n-1)+" ") })
+
+	// Resize to 60x15: every line fits, the header and rows stay.
+	s.tmux("resize-window", "-t", "e2e", "-x", "60", "-y", "15")
+	pane = s.waitFor("the resize", func(p string) bool {
+		lines := strings.Split(strings.TrimRight(p, "\n"), "\n")
+		return len(lines) <= 15 && strings.Contains(p, "Entries") && len(flowRows(p)) > 0
+	})
+	for _, l := range strings.Split(pane, "\n") {
+		if len([]rune(l)) > 60 {
+			t.Errorf("line wider than 60 columns: %q", l)
+		}
+	}
+
+	// q ends gostate with status 0 and gives the terminal back.
+	s.keys("q")
+	s.waitFor("a clean exit", func(p string) bool { return strings.Contains(p, "gostate-exit=0") })
+}
+
+// fmtCount writes n with thousands separators, as the header does.
+func fmtCount(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
