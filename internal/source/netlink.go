@@ -134,7 +134,8 @@ func (r *NetlinkReader) Read(t *flow.Table) error {
 		t.Stats = flow.Stats{}
 		t.Warnings = append(t.Warnings, "table health: "+err.Error())
 	}
-	if want := t.Stats.Entries + t.Stats.Entries/16 + 64; cap(t.Flows) < want {
+	// A table that shrank a lot gives its memory back too.
+	if want := t.Stats.Entries + t.Stats.Entries/16 + 64; cap(t.Flows) < want || cap(t.Flows) > 4*want {
 		t.Flows = make([]flow.Flow, 0, want)
 	}
 	intr, err := r.dumpTable(t)
