@@ -60,6 +60,9 @@ type Clock interface {
 	After(d time.Duration) <-chan time.Time
 }
 
+// SystemClock is the real time; Run uses it.
+var SystemClock Clock = realClock{}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time                         { return time.Now() }
@@ -77,7 +80,7 @@ func Run(r source.Reader, d source.Deleter, cfg Config) error {
 	// so a collection costs little: collect early rather than let garbage
 	// from the first reads double the resident size.
 	defer debug.SetGCPercent(debug.SetGCPercent(25))
-	u, err := newUI(r, d, cfg, realClock{})
+	u, err := newUI(r, d, cfg, SystemClock)
 	if err != nil {
 		return err
 	}

@@ -88,8 +88,6 @@ type model struct {
 
 	// Health figures derived when a frame is installed.
 	stale     bool
-	readErr   error
-	staleAt   time.Time
 	delta     flow.CPUStats
 	haveDelta bool
 
@@ -237,7 +235,7 @@ func (u *model) install(f *frame) *frame {
 		u.delta = cpuDelta(f.t.Stats.CPU, old.t.Stats.CPU)
 	}
 	if u.stale {
-		u.stale, u.readErr = false, nil
+		u.stale = false
 		if u.statusErr {
 			u.setStatus("", false)
 		}
@@ -250,10 +248,7 @@ func (u *model) install(f *frame) *frame {
 // readFailed keeps the last good frame, marks it stale and says why; the
 // reader retries after the interval.
 func (u *model) readFailed(err error, took time.Duration) {
-	if !u.stale {
-		u.staleAt = u.clock.Now()
-	}
-	u.stale, u.readErr = true, err
+	u.stale = true
 	u.setStatus("read failed: "+sanitizeErr(err)+" (showing the last good read; retrying)", true)
 	now := u.clock.Now()
 	u.mu.Lock()
