@@ -117,8 +117,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, msg)
 	if r.Full {
-		fmt.Fprintf(stderr, "ctfill: the table is full (nf_conntrack_max is %s): the kernel refused entry %s of %s; stopped\n",
-			readMax(), thousands(r.Created+r.Existing+1), thousands(*count))
+		fmt.Fprintf(stderr, "ctfill: the table is full (nf_conntrack_max is %s): the kernel refused the rest after %s of %s entries; stopped\n",
+			readMax(), thousands(r.Created+r.Existing), thousands(*count))
 	}
 	return 0
 }
