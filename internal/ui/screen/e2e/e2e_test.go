@@ -38,14 +38,20 @@ func (s *tmuxSession) capture() string { return s.tmux("capture-pane", "-p", "-t
 // keys sends keys as tmux send-keys names them ("o", "Enter", "Escape").
 func (s *tmuxSession) keys(k ...string) { s.tmux(append([]string{"send-keys", "-t", "e2e"}, k...)...) }
 
-// waitFor polls the pane until cond holds.
+// waitFor polls the pane until cond holds on a settled pane: a capture can
+// catch the terminal half-way through a redraw, so the pane must read the
+// same twice in a row.
 func (s *tmuxSession) waitFor(what string, cond func(pane string) bool) string {
 	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		pane := s.capture()
 		if cond(pane) {
-			return pane
+			time.Sleep(50 * time.Millisecond)
+			if again := s.capture(); again == pane {
+				return pane
+			}
+			continue
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("timed out waiting for %s; pane:\n%s", what, pane)
