@@ -10,8 +10,8 @@ import (
 
 // batchSize is how many create requests go to the kernel in one sendmsg. The
 // kernel handles them one after the other and answers each with an ack, so
-// a batch costs two system calls instead of two per entry; 256 requests
-// (about 40 KiB) and their acks (9 KiB) fit the default socket buffers.
+// a batch costs a few system calls instead of two per entry; 256 requests
+// take about 40 KiB of the default 208 KiB send buffer.
 const batchSize = 256
 
 // Netlink constants not in x/sys/unix (linux/netfilter/nfnetlink*.h).
@@ -72,6 +72,12 @@ func newBatcher(path string) (*batcher, error) {
 	}
 	// Error acks then carry only the failed request's header, not all of it.
 	unix.SetsockoptInt(b.fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	// Each ack is a small buffer of its own that costs the receive buffer
+	// about 768 bytes: a batch's acks nearly fill the default 208 KiB, and an
+	// ack that does not fit is lost. This socket's buffer only, not a sysctl.
+	if err := unix.SetsockoptInt(b.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20); err != nil {
+		unix.SetsockoptInt(b.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	}
 	return b, nil
 }
 
