@@ -240,3 +240,25 @@ func describe(f *flow.Flow) string {
 		f.Orig.Src.Netip(f.Family), f.Orig.SrcPort, f.Orig.Dst.Netip(f.Family), f.Orig.DstPort,
 		f.Orig.ICMPType, f.Orig.ICMPCode, f.Zone)
 }
+
+// A table large enough to take many netlink datagrams and many /proc reads:
+// neither source drops, duplicates or invents a row.
+func TestSourcesReadWholeFilledTable(t *testing.T) {
+	const n = 10000
+	ns := nstest.New(t)
+	ns.Fill(t, n)
+	nl := index(t, "netlink", read(t, source.KindNetlink, ns.Name()))
+	pr := index(t, "proc", read(t, source.KindProc, ns.Name()))
+	if len(nl) != n || len(pr) != n {
+		t.Fatalf("netlink read %d distinct rows, proc %d; the namespace holds %d", len(nl), len(pr), n)
+	}
+	for k, a := range nl {
+		b, ok := pr[k]
+		if !ok {
+			t.Fatalf("only netlink has %s", describe(a))
+		}
+		if diff := compare(a, b); diff != "" {
+			t.Fatalf("%s: netlink and proc differ: %s", describe(a), diff)
+		}
+	}
+}
