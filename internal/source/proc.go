@@ -29,7 +29,8 @@ func openNet(root, name string) (*os.File, error) {
 
 // ProcReader implements Reader over /proc/net/nf_conntrack, falling back to
 // /proc/net/ip_conntrack. Each Read reads the file and the table's health
-// again, in the network namespace of the calling thread.
+// again, in the network namespace of the calling thread. Reads reuse one
+// buffer, so one goroutine reads at a time.
 type ProcReader struct {
 	root string
 	name string // "nf_conntrack" or "ip_conntrack"
