@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -132,15 +133,27 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 	took := clock.Now().Sub(start)
 	_, u.lightOK = r.(refresher)
 	u.prepare(u.front, &u.opts, u.optVer, took, u.lightOK)
-	// The reader fills the spare frame next: give it room for the whole
-	// table now rather than growing it row by row.
-	u.spare.t.Flows = make([]flow.Flow, 0, len(u.front.t.Flows)+len(u.front.t.Flows)/8)
+	u.sizeFrames()
 	if cfg.Lookup {
 		u.setLookup(true)
 	}
 	u.build()
 	u.reselect()
 	return u, nil
+}
+
+// sizeFrames gives both frames room for the table as first read plus an
+// eighth, so that neither grows row by row (growing by doubling leaves up to
+// half of a slice unused, and the old copies as garbage), and hands what the
+// first read left over back to the system before the second frame is made.
+func (u *model) sizeFrames() {
+	n := len(u.front.t.Flows)
+	want := n + n/8
+	if cap(u.front.t.Flows) > want {
+		u.front.t.Flows = append(make([]flow.Flow, 0, want), u.front.t.Flows...)
+	}
+	debug.FreeOSMemory()
+	u.spare.t.Flows = make([]flow.Flow, 0, want)
 }
 
 // build creates the tview primitives: a Grid of header, table (or help) and
