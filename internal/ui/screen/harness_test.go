@@ -409,18 +409,11 @@ func (h *harness) pending() {
 	}
 }
 
-// refreshingReader is a fakeReader that can also refresh single rows (as
-// the netlink source does), and whose whole-table reads take cost on the
-// manual clock.
+// refreshingReader is a slowReader that can also refresh single rows, as
+// the netlink source does.
 type refreshingReader struct {
-	*fakeReader
-	cost      time.Duration
+	*slowReader
 	refreshes int
-}
-
-func (r *refreshingReader) Read(t *flow.Table) error {
-	r.clock.(*manualClock).Advance(r.cost)
-	return r.fakeReader.Read(t)
 }
 
 func (r *refreshingReader) Refresh(rows []flow.Flow, gone []bool) error {

@@ -520,7 +520,7 @@ func TestDiffSorted(t *testing.T) {
 func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 	clk := newManualClock()
 	fr := &fakeReader{clock: clk, table: sampleTable()}
-	rr := &refreshingReader{fakeReader: fr, cost: 600 * time.Millisecond}
+	rr := &refreshingReader{slowReader: &slowReader{fr, 600 * time.Millisecond}}
 	h := startReader(t, fr, rr, nil, Config{}, 120, 30)
 	h.contains("every 1s (whole table every 3s: a read takes 0.6s)")
 	reads := fr.readCount()
@@ -549,4 +549,31 @@ func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 		clk.Advance(time.Second)
 		h.sync()
 	}
+}
+
+// A source without single-row refreshes whose reads outlast the interval
+// stretches the interval, and the header says so.
+func TestSlowReadStretchesInterval(t *testing.T) {
+	clk := newManualClock()
+	fr := &fakeReader{clock: clk, table: sampleTable()}
+	h := startReader(t, fr, &slowReader{fr, 1500 * time.Millisecond}, nil, Config{}, 120, 30)
+	h.contains("every 1s (a read takes 1.5s: every 2.25s)")
+	reads := fr.readCount()
+	h.pending()
+	clk.Advance(500 * time.Millisecond) // 1 s after the read began: not yet
+	h.sync()
+	if fr.readCount() != reads {
+		t.Fatal("a read began before the stretched interval ended")
+	}
+}
+
+// slowReader is a fakeReader whose reads take cost on the manual clock.
+type slowReader struct {
+	*fakeReader
+	cost time.Duration
+}
+
+func (r *slowReader) Read(t *flow.Table) error {
+	r.clock.(*manualClock).Advance(r.cost)
+	return r.fakeReader.Read(t)
 }
