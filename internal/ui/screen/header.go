@@ -296,7 +296,14 @@ func fmtRate(r float64) string {
 	return strconv.FormatFloat(r, 'f', 1, 64)
 }
 
-// fmtDuration writes an interval in seconds: "1s", "0.5s", "2.25s".
+// fmtDuration writes an interval in seconds to the hundredth: "1s", "0.5s",
+// "2.25s".
 func fmtDuration(d time.Duration) string {
-	return strconv.FormatFloat(d.Round(10*time.Millisecond).Seconds(), 'f', -1, 64) + "s"
+	cs := int64(d.Round(10*time.Millisecond) / (10 * time.Millisecond))
+	s := strconv.FormatInt(cs/100, 10)
+	if frac := cs % 100; frac != 0 {
+		f := strconv.FormatInt(100+frac, 10)[1:] // two digits
+		s += "." + strings.TrimRight(f, "0")
+	}
+	return s + "s"
 }

@@ -577,3 +577,15 @@ func (r *slowReader) Read(t *flow.Table) error {
 	r.clock.(*manualClock).Advance(r.cost)
 	return r.fakeReader.Read(t)
 }
+
+func TestFmtDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Second: "1s", 500 * time.Millisecond: "0.5s", 2250 * time.Millisecond: "2.25s",
+		4810 * time.Millisecond: "4.81s", 4814999 * time.Microsecond: "4.81s", 100 * time.Millisecond: "0.1s",
+		time.Hour: "3600s", 1050 * time.Millisecond: "1.05s",
+	} {
+		if got := fmtDuration(d); got != want {
+			t.Errorf("fmtDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
