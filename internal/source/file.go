@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +29,7 @@ type FileReader struct {
 func NewFileReader(path string, stdin io.Reader) (*FileReader, error) {
 	fr := &FileReader{name: path, readAt: time.Now()}
 	r := stdin
+	var flows []flow.Flow
 	if path == "-" {
 		fr.name = "standard input"
 	} else {
@@ -38,10 +40,20 @@ func NewFileReader(path string, stdin io.Reader) (*FileReader, error) {
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			fr.readAt = fi.ModTime()
+			// Counting lines first sizes the rows exactly: growing by
+			// doubling would leave as much again behind as garbage.
+			lines, err := countLines(f)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			flows = make([]flow.Flow, 0, lines)
 		}
 		r = f
 	}
-	flows, skipped, err := ParseConntrack(r, fr.readAt, nil)
+	flows, skipped, err := ParseConntrack(r, fr.readAt, flows)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fr.name, err)
 	}
@@ -50,6 +62,29 @@ func NewFileReader(path string, stdin io.Reader) (*FileReader, error) {
 	}
 	fr.flows, fr.skipped = flows, skipped
 	return fr, nil
+}
+
+// countLines returns the number of lines in r, a last one without a newline
+// included.
+func countLines(r io.Reader) (int, error) {
+	buf := make([]byte, 64<<10)
+	lines, last := 0, byte('\n')
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			lines += bytes.Count(buf[:n], []byte{'\n'})
+			last = buf[n-1]
+		}
+		if err == io.EOF {
+			if last != '\n' {
+				lines++
+			}
+			return lines, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // Path returns the file read, or "standard input".

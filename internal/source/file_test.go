@@ -105,3 +105,11 @@ func TestFileReaderNotDump(t *testing.T) {
 		t.Error("a directory: got no error")
 	}
 }
+
+func TestCountLines(t *testing.T) {
+	for in, want := range map[string]int{"": 0, "a": 1, "a\n": 1, "a\nb": 2, "\n\n": 2, strings.Repeat("x\n", 70000): 70000} {
+		if got, err := countLines(strings.NewReader(in)); got != want || err != nil {
+			t.Errorf("countLines(%.10q…) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}

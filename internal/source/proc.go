@@ -80,6 +80,12 @@ func (p *ProcReader) Read(t *flow.Table) error {
 		return fmt.Errorf("%s: %w", p.Path(), bareErr(err))
 	}
 	defer f.Close()
+	// The count, read first, sizes the rows: growing a slice of 200,000
+	// rows by doubling would leave as much again behind as garbage.
+	stats, healthErr := ReadHealth(p.root)
+	if want := stats.Entries + stats.Entries/8; cap(t.Flows) < want {
+		t.Flows = make([]flow.Flow, 0, want)
+	}
 	p.br.Reset(f)
 	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0])
 	p.br.Reset(nil)
@@ -91,10 +97,10 @@ func (p *ProcReader) Read(t *flow.Table) error {
 	t.Source = p.Path()
 	t.Frozen = false
 	t.Warnings = t.Warnings[:0]
-	t.Stats, err = ReadHealth(p.root)
-	if err != nil {
+	t.Stats = stats
+	if healthErr != nil {
 		t.Stats.Entries = len(flows)
-		t.Warnings = append(t.Warnings, err.Error())
+		t.Warnings = append(t.Warnings, healthErr.Error())
 	}
 	t.Timeouts, err = ReadTimeouts(p.root)
 	if err != nil {
