@@ -59,9 +59,6 @@ func describeTuple(f *flow.Flow, t flow.Tuple) string {
 	case t.SrcPort != 0 || t.DstPort != 0:
 		s += fmt.Sprintf(" %d>%d", t.SrcPort, t.DstPort)
 	}
-	if t.DstPort == 0 && t.SrcPort == 0 && (t.ICMPType != 0 || t.ICMPCode != 0) && !f.IsICMP() {
-		s += " stray-icmp-fields"
-	}
 	return s
 }
 
@@ -91,7 +88,7 @@ func describeStatus(s flow.Status) string {
 
 // The fixtures were captured on Linux 6.18 with conntrack-tools 1.4.7 from one
 // private namespace with accounting and timestamps on (*-acct.txt) and one
-// with both off; each set was captured in the same second. ip_conntrack.txt
+// with both off; each set within two seconds. ip_conntrack.txt
 // is written from the legacy format; odd.txt holds hand-made lines for what
 // the capture could not produce (offload flags, secctx, compressed and
 // IPv4-mapped IPv6, CRLF, unknown fields) and lines that must be skipped.
