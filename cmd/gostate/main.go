@@ -30,11 +30,14 @@ var version = ""
 
 // Exit statuses, as iptstate's.
 const (
-	exitOK       = 0
-	exitUsage    = 1
-	exitFailure  = 2
-	outputBuffer = 256 << 10
+	exitOK      = 0
+	exitUsage   = 1
+	exitFailure = 2
 )
+
+// outputBuffer is the size of the buffer in front of standard output: one
+// write system call per 256 KiB rather than per row.
+const outputBuffer = 256 << 10
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
