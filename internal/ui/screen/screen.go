@@ -282,6 +282,8 @@ func (u *model) waitForRead() (forced bool, err error) {
 		case <-u.refreshNow:
 			return true, nil
 		case <-u.intervalChanged:
+		case <-u.scrolled:
+			return false, nil
 		case <-u.clock.After(step):
 			if tick && !u.onUI(u.tick) {
 				return false, errQuit

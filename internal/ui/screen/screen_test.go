@@ -589,3 +589,18 @@ func TestFmtDuration(t *testing.T) {
 		}
 	}
 }
+
+// Rows that scroll into view are refreshed at once, not at the next tick.
+func TestScrolledRowsRefreshAtOnce(t *testing.T) {
+	clk := newManualClock()
+	tb := sampleTable()
+	for i := range 100 {
+		tb.Flows = append(tb.Flows, mkFlow(flow.ProtoTCP, "192.0.2.1", uint16(1000+i), "198.51.100.1", 80))
+	}
+	fr := &fakeReader{clock: clk, table: tb}
+	rr := &refreshingReader{slowReader: &slowReader{fr, 600 * time.Millisecond}}
+	h := startReader(t, fr, rr, nil, Config{}, 120, 30)
+	n := rr.refreshCount()
+	h.key(tcell.KeyRune, 'G', 0)
+	h.waitFor("a refresh of the rows scrolled into view", func(*model) bool { return rr.refreshCount() > n })
+}

@@ -48,6 +48,10 @@ type model struct {
 	quit            chan struct{}
 	refreshNow      chan struct{}
 	intervalChanged chan struct{}
+	// scrolled asks the reader to refresh the rows on screen now (only
+	// with a source that can): other rows came into view.
+	scrolled chan struct{}
+	lastOff  int
 
 	// mu guards the fields the reader goroutine shares with the UI.
 	mu       sync.Mutex
@@ -116,6 +120,7 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 		quit:            make(chan struct{}),
 		refreshNow:      make(chan struct{}, 1),
 		intervalChanged: make(chan struct{}, 1),
+		scrolled:        make(chan struct{}, 1),
 		interval:        cfg.Interval,
 		opts:            cfg.View,
 		counters:        cfg.Counters,
@@ -215,8 +220,17 @@ func (u *model) beforeDraw(scr tcell.Screen) bool {
 	return false
 }
 
-// afterDraw places the cursor at the end of a prompt.
+// afterDraw notices scrolling and places the cursor at the end of a prompt.
 func (u *model) afterDraw(scr tcell.Screen) {
+	if off, _ := u.table.GetOffset(); off != u.lastOff {
+		u.lastOff = off
+		if u.lightOK {
+			select {
+			case u.scrolled <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if u.mode != modePrompt {
 		scr.HideCursor()
 		return
