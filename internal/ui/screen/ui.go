@@ -148,7 +148,7 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 }
 
 // sizeFrames gives both frames room for the table as first read plus an
-// eighth, so that neither grows row by row (growing by doubling leaves up to
+// eighth (more than the netlink source's own margin, so it keeps them), so that neither grows row by row (growing by doubling leaves up to
 // half of a slice unused, and the old copies as garbage), and hands what the
 // first read left over back to the system before the second frame is made.
 func (u *model) sizeFrames() {
