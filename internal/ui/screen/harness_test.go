@@ -3,6 +3,7 @@ package screen
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -314,8 +315,16 @@ func (h *harness) refresh() {
 }
 
 // lines returns the screen as text, one string per row, trailing blanks cut.
+// It reads the screen on the UI goroutine, the only one that draws.
 func (h *harness) lines() []string {
-	cells, w, ht := h.sim.GetContents()
+	var (
+		cells []tcell.SimCell
+		w, ht int
+	)
+	h.onUI(func() {
+		c, cw, ch := h.sim.GetContents()
+		cells, w, ht = slices.Clone(c), cw, ch
+	})
 	out := make([]string, ht)
 	for y := range ht {
 		var b strings.Builder

@@ -33,6 +33,9 @@ const (
 // frozen screen.
 const maxInterval = time.Hour
 
+// msgRefreshing stays in the status line until the read it asked for arrives.
+const msgRefreshing = "refreshing…"
+
 // wheelRows is how far one mouse wheel step moves the selection.
 const wheelRows = 3
 
@@ -132,7 +135,7 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.applyColors()
 	case ' ':
 		u.refresh()
-		u.setStatus("refreshing…", false)
+		u.setStatus(msgRefreshing, false)
 	case 'x':
 		u.startDelete()
 	}

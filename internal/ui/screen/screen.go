@@ -100,15 +100,26 @@ func Run(r source.Reader, d source.Deleter, cfg Config) error {
 }
 
 // RunScreen is Run on a given screen and clock, for tests: scr is usually a
-// tcell.SimulationScreen (not yet initialised) and clock a manual one.
+// tcell.SimulationScreen, initialised and sized or not, and clock a manual
+// one (or SystemClock).
 func RunScreen(r source.Reader, d source.Deleter, cfg Config, scr tcell.Screen, clock Clock) error {
 	u, err := newUI(r, d, cfg, clock)
 	if err != nil {
 		return err
 	}
+	if w, _ := scr.Size(); w > 0 {
+		// Already initialised (a test may have sized it): tview would
+		// initialise it again and undo that.
+		scr = initialised{scr}
+	}
 	u.app.SetScreen(scr)
 	return u.run()
 }
+
+// initialised is a screen whose Init has already been called.
+type initialised struct{ tcell.Screen }
+
+func (initialised) Init() error { return nil }
 
 // frame is one read of the table with the view built on it. The reader
 // goroutine owns one frame, the UI the other.

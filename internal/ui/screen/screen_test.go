@@ -2,7 +2,9 @@ package screen
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -423,9 +425,16 @@ func TestResize(t *testing.T) {
 
 func TestNoColor(t *testing.T) {
 	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	contents := func() (cells []tcell.SimCell, w int) {
+		h.onUI(func() {
+			c, cw, _ := h.sim.GetContents()
+			cells, w = slices.Clone(c), cw
+		})
+		return cells, w
+	}
 	fg := func(s string) tcell.Color {
 		y := h.rowOf(s)
-		cells, w, _ := h.sim.GetContents()
+		cells, w := contents()
 		line := h.lines()[y]
 		x := strings.Index(line, s)
 		c, _, _ := cells[y*w+len([]rune(line[:x]))].Style.Decompose()
@@ -439,7 +448,7 @@ func TestNoColor(t *testing.T) {
 		t.Errorf("udp row colour %v after c, want none", c)
 	}
 	// The selected row stays visible without colours: reverse video.
-	cells, w, _ := h.sim.GetContents()
+	cells, w := contents()
 	y := h.rowOf("192.0.2.3:5353")
 	if _, _, a := cells[y*w].Style.Decompose(); a&tcell.AttrReverse == 0 {
 		t.Errorf("selected row is not in reverse video without colours")
@@ -603,4 +612,68 @@ func TestScrolledRowsRefreshAtOnce(t *testing.T) {
 	n := rr.refreshCount()
 	h.key(tcell.KeyRune, 'G', 0)
 	h.waitFor("a refresh of the rows scrolled into view", func(*model) bool { return rr.refreshCount() > n })
+}
+
+// snapScreen is a simulation screen that keeps a copy of what each Show
+// put on screen, taken on the drawing goroutine, for tests to read safely.
+type snapScreen struct {
+	tcell.SimulationScreen
+	mu   sync.Mutex
+	text string
+	w, h int
+}
+
+func (s *snapScreen) Show() {
+	s.SimulationScreen.Show()
+	cells, w, h := s.SimulationScreen.GetContents()
+	var b strings.Builder
+	for _, c := range cells {
+		b.WriteString(string(c.Runes))
+	}
+	s.mu.Lock()
+	s.text, s.w, s.h = b.String(), w, h
+	s.mu.Unlock()
+}
+
+func (s *snapScreen) snapshot() (string, int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.text, s.w, s.h
+}
+
+// RunScreen keeps the size of a screen the caller initialised itself, and
+// ends on q.
+func TestRunScreenOnInitialisedScreen(t *testing.T) {
+	clk := newManualClock()
+	r := &fakeReader{clock: clk, table: sampleTable()}
+	sim := &snapScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8")}
+	if err := sim.Init(); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetSize(60, 15)
+	done := make(chan error, 1)
+	go func() { done <- RunScreen(r, nil, Config{}, sim, clk) }()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		text, w, h := sim.snapshot()
+		if strings.Contains(text, "192.0.2.10:40000") {
+			if w != 60 || h != 15 {
+				t.Fatalf("screen resized to %dx%d", w, h)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("RunScreen drew no flows")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	sim.InjectKey(tcell.KeyRune, 'q', 0)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("RunScreen: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("q did not end RunScreen")
+	}
 }

@@ -261,6 +261,9 @@ func (u *model) install(f *frame) *frame {
 	if u.haveDelta {
 		u.delta = cpuDelta(f.t.Stats.CPU, old.t.Stats.CPU)
 	}
+	if u.statusMsg == msgRefreshing {
+		u.setStatus("", false)
+	}
 	if u.stale {
 		u.stale = false
 		if u.statusErr {
