@@ -73,9 +73,6 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // deleting is impossible. The first read happens before the terminal is
 // touched, so a table that cannot be read is reported as a plain error.
 func Run(r source.Reader, d source.Deleter, cfg Config) error {
-	if os.Getenv("NO_COLOR") != "" {
-		cfg.NoColor = true
-	}
 	// The heap is nearly all the two frames' rows, which hold no pointers,
 	// so a collection costs little: collect early rather than let the
 	// garbage of redraws grow the heap by more than a tenth (the default

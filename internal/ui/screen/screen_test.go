@@ -455,6 +455,16 @@ func TestNoColor(t *testing.T) {
 	}
 }
 
+func TestNoColorEnvironment(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	var noColor bool
+	h.onUI(func() { noColor = h.u.noColor })
+	if !noColor {
+		t.Error("NO_COLOR did not turn colours off")
+	}
+}
+
 func TestTotalsLine(t *testing.T) {
 	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
 	h.lacks("States:")

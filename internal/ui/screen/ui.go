@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -109,6 +110,9 @@ type model struct {
 // newUI reads the table once and builds the primitives; the terminal is not
 // touched yet.
 func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, error) {
+	if os.Getenv("NO_COLOR") != "" {
+		cfg.NoColor = true
+	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
 	}
