@@ -35,6 +35,17 @@ func TestHeader(t *testing.T) {
 	}
 }
 
+func TestHeaderEstimatesAndUnknowns(t *testing.T) {
+	tb := sampleTable()
+	tb.Stats = flow.Stats{Entries: 4, BytesPerEntry: 320, BytesPerEntryEstimated: true}
+	tb.Skipped = 2
+	h := startScreen(t, tb, nil, Config{}, 140, 30)
+	h.contains("Entries 4 / ? (max unknown)")
+	h.contains("Memory ~1.2KB (320 B/entry, estimated)")
+	h.contains("drop/insert_failed/early_drop: not available from this source")
+	h.contains("skipped 2 unreadable")
+}
+
 func TestRowsAndColumns(t *testing.T) {
 	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
 	h.contains("Source▲")
