@@ -31,7 +31,8 @@ const helpKeys = `Keys
   x               delete the selected flow from the kernel's table (asks y/n)
   Up/Down, k/j    move one row          PgUp/PgDn, Ctrl-B/Ctrl-F  one page
   Ctrl-U/Ctrl-D   half a page           Home/End, g/G             first / last
-  mouse           wheel moves, click selects
+  mouse           wheel moves, a click selects a row; a click on a column's
+                  title sorts by it (again: reverses)
 
 `
 

@@ -224,6 +224,10 @@ func (u *model) onMouse(ev *tcell.EventMouse, action tview.MouseAction) (*tcell.
 	case tview.MouseScrollDown:
 		u.selectRow(u.selRow + wheelRows)
 		return nil, action
+	case tview.MouseLeftDoubleClick:
+		// Two quick clicks are two clicks here: on two rows, or on a
+		// title to sort and then reverse.
+		return ev, tview.MouseLeftClick
 	}
 	return ev, action
 }

@@ -216,6 +216,16 @@ func TestMovementKeys(t *testing.T) {
 	h.u.app.QueueEvent(tcell.NewEventMouse(5, ty+5, tcell.Button1, 0))
 	h.u.app.QueueEvent(tcell.NewEventMouse(5, ty+5, tcell.ButtonNone, 0))
 	h.waitFor("the click", func(u *model) bool { return u.selRow == 5 })
+
+	// A click on a column's title sorts by it; a second one reverses.
+	hy := h.rowOf("Destination")
+	hx := strings.Index(h.lines()[hy], "Destination")
+	for i, want := range []string{"Destination▲", "Destination▼"} {
+		h.u.app.QueueEvent(tcell.NewEventMouse(hx+1, hy, tcell.Button1, 0))
+		h.u.app.QueueEvent(tcell.NewEventMouse(hx+1, hy, tcell.ButtonNone, 0))
+		h.waitFor("the title click", func(u *model) bool { return u.opts.Sort == sortby.Dst && u.opts.Reverse == (i == 1) })
+		h.contains(want)
+	}
 }
 
 func TestFilterPrompts(t *testing.T) {

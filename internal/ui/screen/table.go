@@ -58,6 +58,8 @@ type flowContent struct {
 
 	title   [numCols]tview.TableCell
 	titleAt uint64
+	// clicks sort by a column when its title is clicked.
+	clicks  [numCols]func() bool
 	cells   [cacheRows][numCols]tview.TableCell
 	slotRow [cacheRows]int
 	slotGen [cacheRows]uint64
@@ -68,6 +70,12 @@ func newFlowContent(u *model) *flowContent {
 	c := &flowContent{u: u, buf: make([]byte, 0, 128)}
 	for i := range c.slotRow {
 		c.slotRow[i] = -1
+	}
+	for col := range numCols {
+		c.clicks[col] = func() bool {
+			u.sortByColumn(col)
+			return true // a title is not a row to select
+		}
 	}
 	return c
 }
@@ -124,6 +132,24 @@ func sortColumn(k sortby.Key) column {
 	return colSrc
 }
 
+// columnKeys are the orderings a click on a column's title chooses.
+var columnKeys = [numCols]sortby.Key{colSrc: sortby.Src, colDst: sortby.Dst, colProto: sortby.Proto,
+	colState: sortby.State, colTTL: sortby.TTL, colBytes: sortby.Bytes, colPackets: sortby.Packets}
+
+// sortByColumn sorts by a column whose title was clicked; a second click
+// reverses the order. The NAT column has no ordering.
+func (u *model) sortByColumn(col column) {
+	if col == colNAT {
+		return
+	}
+	if sortColumn(u.opts.Sort) == col {
+		u.opts.Reverse = !u.opts.Reverse
+	} else {
+		u.opts.Sort, u.opts.Reverse = columnKeys[col], false
+	}
+	u.optionsChanged()
+}
+
 // sortArrow returns ▲ for an ascending order and ▼ for a descending one.
 // Bytes and packets sort biggest first unless reversed.
 func sortArrow(k sortby.Key, reverse bool) string {
@@ -156,6 +182,7 @@ func (c *flowContent) fillTitles() {
 			Text:          c.titleText(col),
 			Style:         st,
 			NotSelectable: true,
+			Clicked:       c.clicks[col],
 		}
 		if col >= colTTL {
 			c.title[col].Align = tview.AlignRight
