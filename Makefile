@@ -27,11 +27,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# Short fuzzing runs of every parser; the seed corpus lives in testdata/fuzz.
+# Short fuzzing runs of every fuzz test; seed corpora live in each package's
+# testdata/fuzz and run as plain tests in `make test`.
 FUZZTIME ?= 20s
 fuzz:
-	@for f in $$($(GO) test -list 'Fuzz.*' ./internal/source | grep ^Fuzz); do \
-		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/source || exit 1; done
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 # Go benchmarks, then whole-process timings on a private namespace of N entries
 # beside conntrack -L and iptstate (see docs/performance.md).
