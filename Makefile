@@ -4,11 +4,13 @@ BIN      := bin/gostate
 FILL     := bin/ctfill
 N        ?= 200000
 STATICCHECK_VERSION := v0.8.2
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X main.version=$(VERSION)
 
 .PHONY: build run test deps lint fuzz bench bench-1m demo clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/gostate
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gostate
 	$(GO) build -o $(FILL) ./cmd/ctfill
 
 # The live table of this machine (needs root or CAP_NET_ADMIN).
