@@ -131,6 +131,19 @@ func (p *procInNS) Read(t *flow.Table) error {
 	return err
 }
 
+// ReadStats reads the table's health inside the namespace.
+func (p *procInNS) ReadStats(s *flow.Stats) error {
+	return p.ns.run(func() error { return p.r.ReadStats(s) })
+}
+
+func (p *procInNS) readSummary(t *flow.Table) error {
+	err := p.ns.run(func() error { return p.r.readSummary(t) })
+	if p.warning != "" {
+		t.Warnings = append(t.Warnings, p.warning)
+	}
+	return err
+}
+
 func (p *procInNS) Close() error {
 	err := p.r.Close()
 	if cerr := p.ns.close(); err == nil {

@@ -82,8 +82,8 @@ func (p *ProcReader) Read(t *flow.Table) error {
 	defer f.Close()
 	// The count, read first, sizes the rows: growing a slice of 200,000
 	// rows by doubling would leave as much again behind as garbage.
-	stats, healthErr := ReadHealth(p.root)
-	if want := stats.Entries + stats.Entries/8; cap(t.Flows) < want {
+	healthErr := p.readSummary(t)
+	if want := t.Stats.Entries + t.Stats.Entries/8; cap(t.Flows) < want {
 		t.Flows = make([]flow.Flow, 0, want)
 	}
 	p.br.Reset(f)
@@ -94,19 +94,37 @@ func (p *ProcReader) Read(t *flow.Table) error {
 	}
 	t.Flows, t.Skipped = flows, skipped
 	t.ReadAt = time.Now()
-	t.Source = p.Path()
-	t.Frozen = false
-	t.Warnings = t.Warnings[:0]
-	t.Stats = stats
 	if healthErr != nil {
 		t.Stats.Entries = len(flows)
 		t.Warnings = append(t.Warnings, healthErr.Error())
 	}
+	return nil
+}
+
+// ReadStats reads the table's health in the calling thread's network
+// namespace, as Read does before it reads the rows.
+func (p *ProcReader) ReadStats(s *flow.Stats) error {
+	var err error
+	*s, err = ReadHealth(p.root)
+	return err
+}
+
+// readSummary fills t but for the rows and returns the health error, which
+// Read turns into a warning. Timeouts that cannot be read are a warning.
+func (p *ProcReader) readSummary(t *flow.Table) error {
+	t.Flows = t.Flows[:0]
+	t.Skipped = 0
+	t.ReadAt = time.Now()
+	t.Source = p.Path()
+	t.Frozen = false
+	t.Warnings = t.Warnings[:0]
+	healthErr := p.ReadStats(&t.Stats)
+	var err error
 	t.Timeouts, err = ReadTimeouts(p.root)
 	if err != nil {
 		t.Warnings = append(t.Warnings, "timeouts: "+err.Error())
 	}
-	return nil
+	return healthErr
 }
 
 // Close releases nothing: files are opened and closed within each Read.

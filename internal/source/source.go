@@ -19,6 +19,36 @@ type Reader interface {
 	Close() error
 }
 
+// StatsReader reads the table's health (flow.Stats) without reading its rows:
+// cheap enough to call every second on a table of a million entries. Every
+// Reader of this package is one.
+type StatsReader interface {
+	ReadStats(s *flow.Stats) error
+}
+
+// summaryReader fills a Table with everything Read gives but the rows. Every
+// Reader of this package is one; see ReadSummary.
+type summaryReader interface {
+	readSummary(t *flow.Table) error
+}
+
+// ReadSummary replaces t's contents with what r.Read would give except the
+// rows: health (through ReadStats, so the table is not dumped), source name,
+// warnings, timeouts and, for a saved dump, the count of skipped lines.
+// t.Flows is left empty. A Reader from outside this package is read whole.
+// Unlike Read, a health figure that cannot be read is an error: without rows
+// there is no count to fall back on.
+func ReadSummary(r Reader, t *flow.Table) error {
+	if s, ok := r.(summaryReader); ok {
+		return s.readSummary(t)
+	}
+	if err := r.Read(t); err != nil {
+		return err
+	}
+	t.Flows = t.Flows[:0]
+	return nil
+}
+
 // Deleter removes an entry from the kernel's table. Only the live netlink
 // source can; ErrNotFound from Delete means the entry was already gone.
 type Deleter interface {

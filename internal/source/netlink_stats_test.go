@@ -1,0 +1,92 @@
+package source
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/nstest"
+)
+
+// A table of 5,000 entries: ReadStats and ReadSummary (what gostate --stats
+// uses) must count them without sending a dump request, which is what made
+// --stats take as long as a full read.
+func TestNetlinkReadStatsDoesNotDump(t *testing.T) {
+	const n = 5000
+	ns := nstest.New(t)
+	ns.Fill(t, n)
+	r := nlOpen(t, ns.Name())
+
+	var s flow.Stats
+	if err := r.ReadStats(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Entries != n || s.Max == 0 || !s.HaveCPU {
+		t.Errorf("ReadStats: %+v, want %d entries, a max and per-CPU statistics", s, n)
+	}
+
+	tab := flow.Table{Flows: make([]flow.Flow, 3)}
+	if err := ReadSummary(r, &tab); err != nil {
+		t.Fatal(err)
+	}
+	if tab.Stats.Entries != n || len(tab.Flows) != 0 || tab.Source != "netlink" || len(tab.Timeouts) == 0 {
+		t.Errorf("ReadSummary: %d entries, %d rows, source %q, %d timeouts; want %d, 0, netlink, some",
+			tab.Stats.Entries, len(tab.Flows), tab.Source, len(tab.Timeouts), n)
+	}
+	if r.dumps != 0 {
+		t.Fatalf("ReadStats and ReadSummary sent %d dump requests, want none", r.dumps)
+	}
+
+	// The counter counts: a Read dumps once.
+	if err := r.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	if r.dumps != 1 || len(tab.Flows) != n {
+		t.Errorf("Read: %d dumps, %d rows; want 1 and %d", r.dumps, len(tab.Flows), n)
+	}
+}
+
+// The /proc reader in a namespace counts the namespace's entries, not the
+// caller's, and reads no rows.
+func TestProcReadSummaryInNetNS(t *testing.T) {
+	const n = 300
+	ns := nstest.New(t)
+	ns.Fill(t, n)
+	r, err := Open(Options{Kind: KindProc, NetNS: ns.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var tab flow.Table
+	if err := ReadSummary(r, &tab); err != nil {
+		t.Fatal(err)
+	}
+	if tab.Stats.Entries != n || len(tab.Flows) != 0 || tab.Source != "/proc/net/nf_conntrack" {
+		t.Errorf("ReadSummary: %d entries, %d rows, source %q; want %d, 0, /proc/net/nf_conntrack",
+			tab.Stats.Entries, len(tab.Flows), tab.Source, n)
+	}
+	var s flow.Stats
+	if err := r.(StatsReader).ReadStats(&s); err != nil || s.Entries != n {
+		t.Errorf("ReadStats: %d entries, %v; want %d", s.Entries, err, n)
+	}
+}
+
+// A saved dump's summary keeps what a Read of it says about the file: rows
+// counted, lines skipped, frozen.
+func TestFileReadSummary(t *testing.T) {
+	r, err := NewFileReader(filepath.Join("testdata", "odd.txt"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full, sum flow.Table
+	if err := r.Read(&full); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReadSummary(r, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Stats != full.Stats || sum.Skipped != full.Skipped || !sum.Frozen || sum.Source != full.Source || len(sum.Flows) != 0 {
+		t.Errorf("summary %+v (skipped %d, frozen %v, source %q, %d rows), read %+v (skipped %d, source %q)",
+			sum.Stats, sum.Skipped, sum.Frozen, sum.Source, len(sum.Flows), full.Stats, full.Skipped, full.Source)
+	}
+}
