@@ -35,7 +35,8 @@ var rightAligned = [numCols]bool{colTTL: true, colBytes: true, colPackets: true}
 // alone cannot fit.
 var dropOrder = []column{colPackets, colBytes, colTTL, colNAT, colProto, colState}
 
-// cells formats the cells of one row into a reused buffer.
+// cells formats the cells of a row. buf is scratch for measuring the cells
+// whose width takes formatting them.
 type cells struct {
 	names Namer
 	buf   []byte

@@ -21,14 +21,30 @@ import (
 // states, ttl unless the flow is offloaded (then "offload" is true), id, start
 // (Unix seconds) and the counters only when the source supplied them. Counters
 // are exact 64-bit integers.
+//
+// A large view is formatted on every core; the output is the same either way.
+// WriteJSON stops at the first write error (a closed pipe) and returns it.
 func WriteJSON(w *bufio.Writer, t *flow.Table, idx []int32) error {
-	b := make([]byte, 0, 1024)
-	for _, i := range idx {
-		b = appendFlowJSON(b[:0], &t.Flows[i])
-		b = append(b, '\n')
-		if _, err := w.Write(b); err != nil {
-			return err
+	return writeJSONPlan(w, t, idx, planFor(len(idx), jsonBlockRows))
+}
+
+// jsonRowBytes is about the longest object of a flow with counters over IPv6,
+// so that a block's buffer rarely grows.
+const jsonRowBytes = 512
+
+func writeJSONPlan(w *bufio.Writer, t *flow.Table, idx []int32, p plan) error {
+	p.rowBytes = jsonRowBytes
+	err := writeBlocks(w, idx, p, func() blockFormatter {
+		return func(b []byte, idx []int32) []byte {
+			for _, i := range idx {
+				b = appendFlowJSON(b, &t.Flows[i])
+				b = append(b, '\n')
+			}
+			return b
 		}
+	})
+	if err != nil {
+		return err
 	}
 	return w.Flush()
 }

@@ -2,13 +2,15 @@
 // aligned text table for people and line-oriented tools (grep, awk), and JSON
 // Lines for programs.
 //
-// The writers format every row into one reused buffer, so a view of 200,000
-// flows allocates nothing per row.
+// The writers format rows in blocks into reused buffers, so a view of 200,000
+// flows allocates nothing per row, and a large view is formatted on every
+// core while earlier blocks are written.
 package text
 
 import (
 	"bufio"
 	"strconv"
+	"sync"
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/ui"
@@ -64,10 +66,15 @@ type layout struct {
 }
 
 // WriteText writes the health line, the column header and the rows of v, as
-// o says. It stops at the first write error (a closed pipe) and returns it.
+// o says. A large view is measured and formatted on every core (o.Names must
+// then be safe for concurrent use); the output is the same either way. It
+// stops at the first write error (a closed pipe) and returns it.
 func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
-	c := &cells{names: o.Names, buf: make([]byte, 0, 512)}
-	lay := fit(c, t.Flows, v.Idx, o)
+	return writeTextPlan(w, t, v, o, planFor(len(v.Idx), textBlockRows))
+}
+
+func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p plan) error {
+	lay := fit(naturalWidths(o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
 		if o.Totals {
@@ -75,7 +82,16 @@ func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 		}
 		writeTitles(w, &lay)
 	}
-	if err := writeRows(w, c, t.Flows, v.Idx, &lay, o.Color); err != nil {
+	// A line is never longer than the layout plus its colour codes, unless
+	// host names hold multi-byte characters: then the buffer grows once.
+	p.rowBytes = lay.total() + len(ansiYellow) + len(ansiReset) + 1
+	err := writeBlocks(w, v.Idx, p, func() blockFormatter {
+		c := &cells{names: o.Names}
+		return func(b []byte, idx []int32) []byte {
+			return appendRows(b, c, t.Flows, idx, &lay, o.Color)
+		}
+	})
+	if err != nil {
 		return err
 	}
 	if o.NoHeader && o.Totals {
@@ -84,36 +100,59 @@ func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 	return w.Flush()
 }
 
-// fit chooses the columns and their widths: natural widths first; when a
-// width is set and they do not fit, narrower separators, then columns dropped
-// in dropOrder, then the address columns shrunk (truncating only the
-// addresses that are longer than their share).
-func fit(c *cells, flows []flow.Flow, idx []int32, o *Options) layout {
+// measured are the columns whose width depends on the rows. The counters
+// need no measuring: no value is wider than their titles (humanMaxWidth).
+var measured = [...]column{colSrc, colDst, colProto, colState, colTTL, colNAT}
+
+// naturalWidths returns the widest cell of each measured column over the rows
+// idx; the NAT column's is 0 when no flow is NATed. With several workers each
+// measures a contiguous share of the rows, the caller's goroutine the last.
+func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [numCols]int {
+	parts := make([][numCols]int, max(workers, 1))
+	share := (len(idx) + len(parts) - 1) / len(parts)
+	var wg sync.WaitGroup
+	for k := range parts {
+		rows := idx[min(k*share, len(idx)):min((k+1)*share, len(idx))]
+		measure := func() {
+			c := cells{names: names}
+			for _, i := range rows {
+				f := &flows[i]
+				for _, col := range measured {
+					parts[k][col] = max(parts[k][col], c.width(col, f))
+				}
+			}
+		}
+		if k == len(parts)-1 {
+			measure()
+		} else {
+			wg.Go(measure)
+		}
+	}
+	wg.Wait()
+	var width [numCols]int
+	for _, part := range parts {
+		for col, n := range part {
+			width[col] = max(width[col], n)
+		}
+	}
+	return width
+}
+
+// fit chooses the columns and their widths from the natural widths: all of
+// them first; when a width is set and they do not fit, narrower separators,
+// then columns dropped in dropOrder, then the address columns shrunk
+// (truncating only the addresses that are longer than their share).
+func fit(natural [numCols]int, o *Options) layout {
 	lay := layout{ascii: o.Names == nil}
 	lay.cols = append(lay.cols, colSrc, colDst, colProto, colState, colTTL)
 	if o.Counters {
 		lay.cols = append(lay.cols, colBytes, colPackets)
 	}
-	nat := false
-	for _, i := range idx {
-		if flows[i].NATed() {
-			nat = true
-			break
-		}
-	}
-	if nat {
+	if natural[colNAT] > 0 {
 		lay.cols = append(lay.cols, colNAT)
 	}
 	for _, col := range lay.cols {
-		lay.width[col] = len(titles[col])
-	}
-	for _, i := range idx {
-		f := &flows[i]
-		for _, col := range lay.cols {
-			if n := c.width(col, f); n > lay.width[col] {
-				lay.width[col] = n
-			}
-		}
+		lay.width[col] = max(len(titles[col]), natural[col])
 	}
 	lay.sep = wideSep
 	if o.Width <= 0 || lay.total() <= o.Width {
@@ -185,64 +224,66 @@ func (l *layout) insert(col column) {
 	l.cols[i] = col
 }
 
-// writeRows writes one line per flow. It checks for a write error after every
-// row so that a closed pipe stops the output at once.
-func writeRows(w *bufio.Writer, c *cells, flows []flow.Flow, idx []int32, lay *layout, color bool) error {
-	line := make([]byte, 0, 256)
+// appendRows appends one line per flow of idx. Each cell is formatted in
+// place, then cut and padded to its column.
+func appendRows(b []byte, c *cells, flows []flow.Flow, idx []int32, lay *layout, color bool) []byte {
 	for _, i := range idx {
 		f := &flows[i]
-		line = line[:0]
+		start := len(b)
 		if color {
-			line = appendColor(line, f.Proto)
+			b = appendColor(b, f.Proto)
 		}
-		start := len(line)
+		text := len(b)
 		for k, col := range lay.cols {
-			c.buf = c.appendCell(c.buf[:0], col, f)
-			line = lay.place(line, k, col, c.buf)
+			cell := len(b)
+			b = c.appendCell(b, col, f)
+			b = lay.place(b, cell, k, col)
 		}
-		line = trimRight(line, start)
-		if start > 0 { // a colour was switched on
-			line = append(line, ansiReset...)
+		b = trimRight(b, text)
+		if text > start { // a colour was switched on
+			b = append(b, ansiReset...)
 		}
-		line = append(line, '\n')
-		if _, err := w.Write(line); err != nil {
-			return err
-		}
+		b = append(b, '\n')
 	}
-	return nil
+	return b
 }
 
-// place appends cell as the k-th column: truncated to the column's width,
-// aligned, followed by the separator unless it is the last column.
-func (l *layout) place(line []byte, k int, col column, cell []byte) []byte {
-	width, n := l.width[col], len(cell)
+// place makes the cell b[cell:] the k-th column: truncated to the column's
+// width, aligned, followed by the separator unless it is the last column.
+func (l *layout) place(b []byte, cell, k int, col column) []byte {
+	width, n := l.width[col], len(b)-cell
 	if !l.ascii {
-		n = displayWidth(cell)
+		n = displayWidth(b[cell:])
 	}
 	if n > width {
-		cell = truncate(cell, width)
-		n = displayWidth(cell)
+		// truncate shortens the cell where it lies, at the end of b.
+		b = b[:cell+len(truncate(b[cell:], width))]
+		n = displayWidth(b[cell:])
 	}
 	pad := width - n
-	if rightAligned[col] {
-		line = appendSpaces(line, pad)
-		line = append(line, cell...)
+	if rightAligned[col] && pad > 0 {
+		end := len(b)
+		b = appendSpaces(b, pad)
+		copy(b[cell+pad:], b[cell:end])
+		for i := cell; i < cell+pad; i++ {
+			b[i] = ' '
+		}
 	} else {
-		line = append(line, cell...)
-		line = appendSpaces(line, pad)
+		b = appendSpaces(b, pad)
 	}
 	if k < len(l.cols)-1 {
-		line = appendSpaces(line, l.sep)
+		b = appendSpaces(b, l.sep)
 	}
-	return line
+	return b
 }
 
 func writeTitles(w *bufio.Writer, lay *layout) {
 	line := make([]byte, 0, 128)
 	for k, col := range lay.cols {
-		line = lay.place(line, k, col, []byte(titles[col]))
+		cell := len(line)
+		line = append(line, titles[col]...)
+		line = lay.place(line, cell, k, col)
 	}
-	line = trimRight(line, 0)
 	w.Write(append(trimRight(line, 0), '\n'))
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -280,20 +281,22 @@ type errWriter struct{ n int }
 func (e *errWriter) Write(p []byte) (int, error) { e.n++; return 0, io.ErrClosedPipe }
 
 // TestStopsOnWriteError: after the first failed write the writers return
-// instead of formatting the rest of the table.
+// instead of formatting the rest of the table, on one goroutine or several.
 func TestStopsOnWriteError(t *testing.T) {
 	tab := bigTable(20000)
 	v := allRows(tab)
-	for name, write := range map[string]func(w *bufio.Writer) error{
-		"text": func(w *bufio.Writer) error { return WriteText(w, tab, v, &Options{}) },
-		"json": func(w *bufio.Writer) error { return WriteJSON(w, tab, v.Idx) },
-	} {
-		ew := &errWriter{}
-		if err := write(bufio.NewWriterSize(ew, 4096)); err == nil {
-			t.Errorf("%s: no error from a closed pipe", name)
-		}
-		if ew.n != 1 {
-			t.Errorf("%s: %d writes after the pipe closed, want 1", name, ew.n)
+	for _, p := range []plan{{workers: 1, blockRows: 100}, {workers: 2, blockRows: 100}} {
+		for name, write := range map[string]func(w *bufio.Writer) error{
+			"text": func(w *bufio.Writer) error { return writeTextPlan(w, tab, v, &Options{}, p) },
+			"json": func(w *bufio.Writer) error { return writeJSONPlan(w, tab, v.Idx, p) },
+		} {
+			ew := &errWriter{}
+			if err := write(bufio.NewWriterSize(ew, 4096)); err == nil {
+				t.Errorf("%s, %d workers: no error from a closed pipe", name, p.workers)
+			}
+			if ew.n != 1 {
+				t.Errorf("%s, %d workers: %d writes after the pipe closed, want 1", name, p.workers, ew.n)
+			}
 		}
 	}
 }
@@ -348,6 +351,83 @@ func TestWidthWithoutFormatting(t *testing.T) {
 			if got != len(cell) {
 				t.Fatalf("%s of %+v: width %d, cell %q", titles[col], f, got, cell)
 			}
+		}
+	}
+}
+
+// variedTable mixes every kind of row the writers format: IPv4 and IPv6, TCP,
+// UDP, ICMP and GRE, source and destination NAT, flows with and without
+// timeouts, states and counters.
+func variedTable(n int) *flow.Table {
+	tab := bigTable(n)
+	for i := range tab.Flows {
+		f := &tab.Flows[i]
+		switch i % 13 {
+		case 1:
+			f.Proto = flow.ProtoGRE
+			f.Present &^= flow.HasState
+		case 4:
+			f.Present &^= flow.HasTimeout | flow.HasCounters
+		case 6:
+			f.Status |= flow.StatusSrcNAT
+			f.Reply.Dst = flow.AddrFromSlice([]byte{203, 0, 113, byte(i >> 3)})
+		case 8:
+			f.Timeout = 4000000000
+		}
+	}
+	tab.Flows = append(tab.Flows, testTable().Flows...)
+	return tab
+}
+
+// TestParallelSameOutput: formatting on several goroutines in small blocks
+// writes exactly what one goroutine writes in one block.
+func TestParallelSameOutput(t *testing.T) {
+	tab := variedTable(5000)
+	v := allRows(tab)
+	// Names for some addresses, some long enough to be cut and some not
+	// ASCII; the map is only read, so it is safe for concurrent use.
+	names := map[flow.Addr]string{}
+	for i := range tab.Flows {
+		switch i % 5 {
+		case 0:
+			names[tab.Flows[i].Orig.Src] = "höst-" + strconv.Itoa(i) + ".example"
+		case 2:
+			names[tab.Flows[i].Orig.Dst] = "a-rather-long-host-name-" + strconv.Itoa(i) + ".example.org"
+		}
+	}
+	namer := func(_ flow.Family, a flow.Addr) (string, bool) {
+		s, ok := names[a]
+		return s, ok
+	}
+	one := plan{workers: 1, blockRows: len(v.Idx)}
+	many := []plan{{workers: 2, blockRows: 1000}, {workers: 3, blockRows: 7}}
+	output := func(write func(w *bufio.Writer) error) string {
+		var buf bytes.Buffer
+		if err := write(bufio.NewWriter(&buf)); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	for _, width := range []int{0, 72, 200} {
+		for _, o := range []Options{
+			{Width: width},
+			{Width: width, Color: true, Counters: true, Totals: true},
+			{Width: width, Names: namer, NoHeader: true, Totals: true},
+		} {
+			want := output(func(w *bufio.Writer) error { return writeTextPlan(w, tab, v, &o, one) })
+			for _, p := range many {
+				got := output(func(w *bufio.Writer) error { return writeTextPlan(w, tab, v, &o, p) })
+				if got != want {
+					t.Errorf("text, width %d, color %v, names %v, %+v: output differs from one goroutine's",
+						width, o.Color, o.Names != nil, p)
+				}
+			}
+		}
+	}
+	want := output(func(w *bufio.Writer) error { return writeJSONPlan(w, tab, v.Idx, one) })
+	for _, p := range many {
+		if got := output(func(w *bufio.Writer) error { return writeJSONPlan(w, tab, v.Idx, p) }); got != want {
+			t.Errorf("json, %+v: output differs from one goroutine's", p)
 		}
 	}
 }
