@@ -138,21 +138,51 @@ func decimalDigits(n uint32) int {
 // appendEndpoint appends one end of the original tuple: the host name when -l
 // found one, else the address, then the port when the protocol has ports.
 func (c *cells) appendEndpoint(b []byte, f *flow.Flow, a flow.Addr, port uint16) []byte {
-	if c.names == nil {
+	if c.names != nil {
+		if name, ok := c.names(f.Family, a); ok {
+			b = append(b, name...)
+			if f.HasPorts() {
+				b = append(b, ':')
+				b = appendDecimal(b, uint32(port))
+			}
+			return b
+		}
+	}
+	if f.Family != flow.FamilyIPv4 {
 		t := flow.Tuple{Src: a, SrcPort: port}
 		return ui.AppendEndpoint(b, f, &t, true)
 	}
-	name, ok := c.names(f.Family, a)
-	if !ok {
-		t := flow.Tuple{Src: a, SrcPort: port}
-		return ui.AppendEndpoint(b, f, &t, true)
+	// IPv4, most rows of most tables, is spelled here without the detour
+	// through netip that ui.AppendEndpoint takes: the same text, faster.
+	for k, octet := range a[12:] {
+		if k > 0 {
+			b = append(b, '.')
+		}
+		b = appendDecimal(b, uint32(octet))
 	}
-	b = append(b, name...)
 	if f.HasPorts() {
 		b = append(b, ':')
-		b = strconv.AppendUint(b, uint64(port), 10)
+		b = appendDecimal(b, uint32(port))
 	}
 	return b
+}
+
+// appendDecimal appends n in decimal as strconv.AppendUint does, faster for
+// the numbers of octets and ports.
+func appendDecimal(b []byte, n uint32) []byte {
+	switch {
+	case n < 10:
+		return append(b, byte('0'+n))
+	case n < 100:
+		return append(b, byte('0'+n/10), byte('0'+n%10))
+	case n < 1000:
+		return append(b, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	case n < 10000:
+		return append(b, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+	case n < 100000:
+		return append(b, byte('0'+n/10000), byte('0'+n/1000%10), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return strconv.AppendUint(b, uint64(n), 10)
 }
 
 // appendNAT appends what the kernel rewrote, read from the reply tuple:

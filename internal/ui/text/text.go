@@ -260,20 +260,24 @@ func (l *layout) place(b []byte, cell, k int, col column) []byte {
 		b = b[:cell+len(truncate(b[cell:], width))]
 		n = displayWidth(b[cell:])
 	}
-	pad := width - n
-	if rightAligned[col] && pad > 0 {
-		end := len(b)
-		b = appendSpaces(b, pad)
-		copy(b[cell+pad:], b[cell:end])
-		for i := cell; i < cell+pad; i++ {
-			b[i] = ' '
+	pad, last := width-n, k == len(l.cols)-1
+	switch {
+	case rightAligned[col]:
+		if pad > 0 {
+			end := len(b)
+			b = appendSpaces(b, pad)
+			copy(b[cell+pad:], b[cell:end])
+			for i := cell; i < cell+pad; i++ {
+				b[i] = ' '
+			}
 		}
-	} else {
-		b = appendSpaces(b, pad)
+		if !last {
+			b = appendSpaces(b, l.sep)
+		}
+	case !last:
+		b = appendSpaces(b, pad+l.sep)
 	}
-	if k < len(l.cols)-1 {
-		b = appendSpaces(b, l.sep)
-	}
+	// A left-aligned last column needs no padding: the line ends there.
 	return b
 }
 

@@ -431,3 +431,11 @@ func TestParallelSameOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendDecimal(t *testing.T) {
+	for _, n := range []uint32{0, 9, 10, 99, 100, 255, 999, 1000, 9999, 10000, 65535, 99999, 100000, 1 << 31} {
+		if got, want := string(appendDecimal(nil, n)), strconv.FormatUint(uint64(n), 10); got != want {
+			t.Errorf("appendDecimal(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
