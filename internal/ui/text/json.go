@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gostate/gostate/internal/flow"
-	"github.com/gostate/gostate/internal/ui"
 )
 
 // WriteJSON writes one JSON object per flow of idx, one per line (JSON Lines),
@@ -113,9 +112,9 @@ func appendTupleJSON(b []byte, f *flow.Flow, t *flow.Tuple) []byte {
 		b = append(b, ',')
 	}
 	b = append(b, `"src":"`...)
-	b = ui.AppendAddr(b, f.Family, t.Src)
+	b = appendAddr(b, f.Family, &t.Src)
 	b = append(b, `","dst":"`...)
-	b = ui.AppendAddr(b, f.Family, t.Dst)
+	b = appendAddr(b, f.Family, &t.Dst)
 	b = append(b, '"')
 	if f.HasPorts() {
 		b = appendUintField(b, "sport", uint64(t.SrcPort))
@@ -128,6 +127,9 @@ func appendUintField(b []byte, name string, v uint64) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
+	if v < 100000 {
+		return appendDecimal(b, uint32(v))
+	}
 	return strconv.AppendUint(b, v, 10)
 }
 

@@ -439,3 +439,19 @@ func TestAppendDecimal(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendAddr: the direct IPv4 spelling is ui.AppendAddr's.
+func TestAppendAddr(t *testing.T) {
+	for _, a := range []flow.Addr{
+		flow.AddrFromSlice([]byte{0, 0, 0, 0}),
+		flow.AddrFromSlice([]byte{192, 0, 2, 9}),
+		flow.AddrFromSlice([]byte{10, 100, 255, 99}),
+		flow.AddrFromSlice([]byte{255, 255, 255, 255}),
+	} {
+		for _, fam := range []flow.Family{flow.FamilyIPv4, flow.FamilyIPv6} {
+			if got, want := string(appendAddr(nil, fam, &a)), string(ui.AppendAddr(nil, fam, a)); got != want {
+				t.Errorf("appendAddr(%v, %v) = %q, want %q", fam, a, got, want)
+			}
+		}
+	}
+}
