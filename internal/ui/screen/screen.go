@@ -146,6 +146,13 @@ func (u *model) run() (err error) {
 		defer wg.Done()
 		u.readLoop()
 	}()
+	if sr, ok := u.r.(source.StatsReader); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.healthLoop(sr)
+		}()
+	}
 	defer func() {
 		close(u.quit)
 		wg.Wait()
@@ -224,6 +231,30 @@ func (u *model) readLoop() {
 			return
 		}
 		back = old
+	}
+}
+
+// healthLoop reads the table's health figures every interval on its own
+// goroutine, beside the whole-table reads, so that the header's counts are
+// never older than the interval even when a dump takes several seconds or
+// runs only every few intervals. Reading them costs a few small /proc
+// files, whatever the table's size. A source whose figures cannot be read
+// on their own leaves the header to the whole-table reads.
+func (u *model) healthLoop(sr source.StatsReader) {
+	var s flow.Stats
+	for {
+		select {
+		case <-u.quit:
+			return
+		case <-u.clock.After(u.currentInterval()):
+		}
+		at := u.clock.Now()
+		if sr.ReadStats(&s) != nil {
+			return
+		}
+		if !u.onUI(func() { u.applyStats(&s, at) }) {
+			return
+		}
 	}
 }
 

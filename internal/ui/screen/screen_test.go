@@ -708,3 +708,90 @@ func TestRunScreenOnInitialisedScreen(t *testing.T) {
 		t.Fatal("q did not end RunScreen")
 	}
 }
+
+// statsReader is a slowReader whose health figures can be read without a
+// dump, as every source's can.
+type statsReader struct {
+	*slowReader
+	statsReads int
+}
+
+func (r *statsReader) ReadStats(s *flow.Stats) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.statsReads++
+	*s = r.table.Stats
+	return nil
+}
+
+func (r *statsReader) statsCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.statsReads
+}
+
+// While a slow source's whole-table reads are stretched, the header's
+// health figures are still read every interval.
+func TestHealthBetweenDumps(t *testing.T) {
+	clk := newManualClock()
+	fr := &fakeReader{clock: clk, table: sampleTable()}
+	fr.table.Stats.CPU.Drop = 10
+	sr := &statsReader{slowReader: &slowReader{fr, 3 * time.Second}}
+	h := startReader(t, fr, sr, nil, Config{}, 120, 30)
+	h.contains("every 1s (a read takes 3s: every 4.5s)")
+	h.contains("drop 10 ")
+	reads := fr.readCount()
+
+	fr.set(func(t *flow.Table) {
+		t.Stats.Entries, t.Stats.CPU.Drop = 60000, 13
+	})
+	// Both the reader (its once-a-second redraw) and the health reads
+	// wait on the clock.
+	for deadline := time.Now().Add(waitLimit); ; time.Sleep(time.Millisecond) {
+		clk.mu.Lock()
+		n := len(clk.timers)
+		clk.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reader and the health reads never both waited on the clock")
+		}
+	}
+	clk.Advance(time.Second)
+	h.waitFor("the health figures", func(u *model) bool { return u.front.t.Stats.Entries == 60000 })
+	if fr.readCount() != reads || sr.statsCount() != 1 {
+		t.Fatalf("1 s after a read that took 3 s: %d whole-table and %d health reads, want 0 and 1",
+			fr.readCount()-reads, sr.statsCount())
+	}
+	h.contains("Entries 60,000 / 65,536")
+	h.contains("drop 13 (+3)")
+	h.contains("TABLE FULL: new connections are being dropped")
+	h.contains("Flows 4:") // the rows wait for the next dump
+}
+
+// A dump that began before the latest health read does not put its older
+// figures back on screen.
+func TestDumpKeepsNewerHealth(t *testing.T) {
+	clk := newManualClock()
+	r := &fakeReader{clock: clk, table: sampleTable()}
+	u, err := newUI(r, nil, Config{}, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := clk.Now().Add(time.Second)
+	newer := flow.Stats{Entries: 50000, Max: 65536, HaveCPU: true}
+	newer.CPU.Drop = 7
+	u.applyStats(&newer, began.Add(time.Second))
+
+	f := &frame{}
+	if err := r.Read(&f.t); err != nil {
+		t.Fatal(err)
+	}
+	f.t.ReadAt = began
+	u.prepare(f, &u.opts, u.optVer, 0, false)
+	u.install(f)
+	if got := u.front.t.Stats; got != newer {
+		t.Errorf("after the dump the header shows %+v, want the newer %+v", got, newer)
+	}
+}

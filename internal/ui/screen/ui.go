@@ -92,7 +92,9 @@ type model struct {
 	statusMsg string
 	statusErr bool
 
-	// Health figures derived when a frame is installed.
+	// Health figures derived when a frame is installed or the figures are
+	// read on their own; statsAt is when the figures shown were read.
+	statsAt   time.Time
 	stale     bool
 	delta     flow.CPUStats
 	haveDelta bool
@@ -261,9 +263,11 @@ func (u *model) install(f *frame) *frame {
 	if f.optVer != u.optVer {
 		u.rebuild()
 	}
-	u.haveDelta = f.t.Stats.HaveCPU && old.t.Stats.HaveCPU && !u.stale
-	if u.haveDelta {
-		u.delta = cpuDelta(f.t.Stats.CPU, old.t.Stats.CPU)
+	if f.t.ReadAt.Before(u.statsAt) {
+		// The figures read on their own during the dump are newer.
+		f.t.Stats = old.t.Stats
+	} else {
+		u.setStats(&f.t.Stats, &old.t.Stats, f.t.ReadAt)
 	}
 	if u.statusMsg == msgRefreshing {
 		u.setStatus("", false)
@@ -289,6 +293,28 @@ func (u *model) readFailed(err error, took time.Duration) {
 	u.nextRead = now.Add(effectiveInterval(u.interval, took) - took)
 	u.mu.Unlock()
 	u.gen++
+}
+
+// applyStats shows health figures read at a time between whole-table reads.
+func (u *model) applyStats(s *flow.Stats, at time.Time) {
+	cur := &u.front.t.Stats
+	if at.Before(u.statsAt) {
+		return
+	}
+	prev := *cur
+	*cur = *s
+	u.setStats(cur, &prev, at)
+	u.gen++
+}
+
+// setStats notes that the figures s, read at a time, replace prev: the
+// kernel's counters' changes are since the figures shown before.
+func (u *model) setStats(s, prev *flow.Stats, at time.Time) {
+	u.statsAt = at
+	u.haveDelta = s.HaveCPU && prev.HaveCPU && !u.stale
+	if u.haveDelta {
+		u.delta = cpuDelta(s.CPU, prev.CPU)
+	}
 }
 
 // tick redraws between reads: the clock and the TTLs move on.
