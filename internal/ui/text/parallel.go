@@ -20,12 +20,13 @@ type plan struct {
 // 10 ms on one core).
 const parallelRows = 20000
 
-// Rows per block: about 1 MiB of output whether text (~90 bytes a row) or
-// JSON (~420 bytes), so that the two buffers of each worker stay a few MiB in
-// all however large the view is.
+// Rows per block: about half a MiB of output whether text (~80 bytes a row)
+// or JSON (~400 bytes), so that the two buffers of each worker add only a
+// few MiB however large the view is, and a block is still large enough that
+// handing it over costs nothing next to formatting it.
 const (
-	textBlockRows = 8192
-	jsonBlockRows = 2048
+	textBlockRows = 6144
+	jsonBlockRows = 1024
 )
 
 // planFor uses every core the process may run on when the view is large, and

@@ -83,7 +83,7 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 		writeTitles(w, &lay)
 	}
 	// A line is never longer than the layout plus its colour codes, unless
-	// host names hold multi-byte characters: then the buffer grows once.
+	// host names hold multi-byte characters: then the buffers grow.
 	p.rowBytes = lay.total() + len(ansiYellow) + len(ansiReset) + 1
 	err := writeBlocks(w, v.Idx, p, func() blockFormatter {
 		c := &cells{names: o.Names}
@@ -114,13 +114,17 @@ func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [nu
 	for k := range parts {
 		rows := idx[min(k*share, len(idx)):min((k+1)*share, len(idx))]
 		measure := func() {
+			// Widths are kept in a local array so that the goroutines do
+			// not write to the same cache line row after row.
+			var width [numCols]int
 			c := cells{names: names}
 			for _, i := range rows {
 				f := &flows[i]
 				for _, col := range measured {
-					parts[k][col] = max(parts[k][col], c.width(col, f))
+					width[col] = max(width[col], c.width(col, f))
 				}
 			}
+			parts[k] = width
 		}
 		if k == len(parts)-1 {
 			measure()
