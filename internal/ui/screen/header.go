@@ -202,7 +202,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 
 	// Totals of the shown flows, per protocol, then per state with t.
 	tot := &f.v.Totals
-	l5 := line{{"Flows ", lab}, {fmtCount(len(f.v.Idx)), plain}}
+	l5 := line{{"Flows ", lab}, {fmtCount(tot.Shown), plain}}
 	if tot.Hidden > 0 {
 		l5 = append(l5, seg{" (" + fmtCount(tot.Hidden) + " hidden by filters)", plain})
 	}

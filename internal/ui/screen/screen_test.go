@@ -579,6 +579,8 @@ func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 	h.contains("0:08:20")
 	h.lacks("192.0.2.3:5353")
 	h.contains("Entries 4 ") // whole-table figures wait for the next dump
+	// and the flows' totals agree with themselves until then.
+	h.contains("Flows 4: icmp 1  tcp 2  udp 1")
 
 	// The whole table is read again within its period.
 	for i := 0; fr.readCount() == reads; i++ {
