@@ -197,7 +197,10 @@ func (u *model) buildHeader(ls []line, w int) []line {
 
 	// The banner: the table is (about to be) full.
 	if b := u.banner(); b != "" {
-		ls = append(ls, line{{b, u.styleAlert()}})
+		// Two fields, so that a narrow screen shows the command on a line
+		// of its own rather than cutting it off.
+		msg, fix, _ := strings.Cut(b, "  ")
+		ls = append(ls, line{{msg, u.styleAlert()}, {"  " + fix, u.styleAlert()}})
 	}
 
 	// Totals of the shown flows, per protocol, then per state with t.
@@ -233,6 +236,40 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	return ls
 }
 
+// wrapLines breaks the lines wider than w between their fields (a field
+// begins with a segment that starts with two spaces), so that what does not
+// fit moves to the next line instead of being cut off; a field wider than w
+// alone is still cut. The lines are appended to out.
+func wrapLines(out, ls []line, w int) []line {
+	for _, l := range ls {
+		cur, width := line{}, 0
+		for i := 0; i < len(l); {
+			// The field that starts at i ends where the next one starts.
+			j := i + 1
+			for j < len(l) && !strings.HasPrefix(l[j].text, "  ") {
+				j++
+			}
+			field, fw := l[i:j], 0
+			for _, sg := range field {
+				fw += uniseg.StringWidth(sg.text)
+			}
+			if width > 0 && width+fw > w {
+				out = append(out, cur)
+				lead := field[0]
+				lead.text = strings.TrimLeft(lead.text, " ")
+				cur = append(line{lead}, field[1:]...)
+				width = fw - (len(field[0].text) - len(lead.text))
+			} else {
+				cur = append(cur, field...)
+				width += fw
+			}
+			i = j
+		}
+		out = append(out, cur)
+	}
+	return out
+}
+
 // banner returns the warning shown when new connections are being, or are
 // about to be, dropped, with the command that raises the limit; "" when the
 // table is healthy.
@@ -247,7 +284,7 @@ func (u *model) banner() string {
 	if !grew {
 		msg = "TABLE " + strconv.Itoa(int(pct)) + "% FULL: new connections are about to be dropped"
 	}
-	return msg + ". Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=" +
+	return msg + ".  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=" +
 		strconv.Itoa(suggestMax(s.Entries, s.Max))
 }
 

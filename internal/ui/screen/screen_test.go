@@ -797,3 +797,46 @@ func TestDumpKeepsNewerHealth(t *testing.T) {
 		t.Errorf("after the dump the header shows %+v, want the newer %+v", got, newer)
 	}
 }
+
+// On an 80-column terminal the header's fields that do not fit move to the
+// next line: the source, and the banner's command, are not cut off.
+func TestHeaderWrapsFields(t *testing.T) {
+	tb := sampleTable()
+	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
+	tb.Source = "/proc/net/nf_conntrack"
+	h := startScreen(t, tb, nil, Config{Hostname: "fw1.example.org", Version: "v0.1.0-15-g8ab7812"}, 80, 30)
+	h.contains("source: /proc/net/nf_conntrack")
+	h.contains("TABLE 91% FULL: new connections are about to be dropped.")
+	h.contains("\nRaise the limit: sysctl -w net.netfilter.nf_conntrack_max=131072")
+	h.order("gostate v0.1.0", "source:", "Entries", "TABLE 91%", "Raise the limit", "Flows 4")
+}
+
+func TestWrapLines(t *testing.T) {
+	st := tcell.StyleDefault
+	l := line{{"a", st}, {"bc", st}, {"  de", st}, {"f", st}, {"  gh", st}}
+	text := func(ls []line) []string {
+		var out []string
+		for _, l := range ls {
+			var b strings.Builder
+			for _, s := range l {
+				b.WriteString(s.text)
+			}
+			out = append(out, b.String())
+		}
+		return out
+	}
+	for _, c := range []struct {
+		w    int
+		want []string
+	}{
+		{20, []string{"abc  def  gh"}},
+		{12, []string{"abc  def  gh"}},
+		{11, []string{"abc  def", "gh"}},
+		{7, []string{"abc", "def  gh"}},
+		{2, []string{"abc", "def", "gh"}}, // a field wider than the screen is cut when drawn
+	} {
+		if got := text(wrapLines(nil, []line{l}, c.w)); !slices.Equal(got, c.want) {
+			t.Errorf("width %d: %q, want %q", c.w, got, c.want)
+		}
+	}
+}

@@ -102,6 +102,9 @@ type model struct {
 	// gen changes whenever what a cell shows may have changed.
 	gen uint64
 
+	// rawHeader are the header's lines as composed, headerLines as wrapped
+	// to the screen's width.
+	rawHeader   []line
 	headerLines []line
 	fallbacks   bool
 
@@ -209,7 +212,8 @@ func (u *model) beforeDraw(scr tcell.Screen) bool {
 		scr.RegisterRuneFallback('…', "~")
 	}
 	w, h := scr.Size()
-	u.headerLines = u.buildHeader(u.headerLines[:0], w)
+	u.rawHeader = u.buildHeader(u.rawHeader[:0], w)
+	u.headerLines = wrapLines(u.headerLines[:0], u.rawHeader, w)
 	n := len(u.headerLines)
 	// The table keeps at least three rows (its column header and two flows)
 	// when the terminal is tiny: the header gives way first.
