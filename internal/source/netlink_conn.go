@@ -48,7 +48,8 @@ const (
 type nlConn struct {
 	c   *netlink.Conn
 	raw syscall.RawConn
-	buf []byte // receive buffer
+	buf []byte // receive buffer of recv
+	in  []byte // buffer of the receive in progress
 	req []byte // request being built
 	seq uint32
 
@@ -141,6 +142,12 @@ func (c *nlConn) writeRaw(fd uintptr) bool {
 // recv reads one datagram into c.buf and returns it. The slice is valid
 // until the next recv.
 func (c *nlConn) recv() ([]byte, error) {
+	return c.recvInto(c.buf)
+}
+
+// recvInto reads one datagram into b and returns it (a prefix of b).
+func (c *nlConn) recvInto(b []byte) ([]byte, error) {
+	c.in = b
 	if err := c.c.SetReadDeadline(time.Now().Add(ioTimeout)); err != nil {
 		return nil, err
 	}
@@ -153,18 +160,18 @@ func (c *nlConn) recv() ([]byte, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	if c.n > len(c.buf) {
-		return nil, fmt.Errorf("netlink datagram of %d bytes exceeds the %d-byte buffer", c.n, len(c.buf))
+	if c.n > len(b) {
+		return nil, fmt.Errorf("netlink datagram of %d bytes exceeds the %d-byte buffer", c.n, len(b))
 	}
-	return c.buf[:c.n], nil
+	return b[:c.n], nil
 }
 
 func (c *nlConn) readRaw(fd uintptr) bool {
 	// recvfrom with MSG_TRUNC reports a datagram's true length, so a
 	// too-small buffer is noticed; unix.Recvfrom would allocate a sockaddr
 	// on every call.
-	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.buf[0])),
-		uintptr(len(c.buf)), unix.MSG_TRUNC, 0, 0)
+	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.in[0])),
+		uintptr(len(c.in)), unix.MSG_TRUNC, 0, 0)
 	c.n, c.err = int(r), nil
 	if e != 0 {
 		c.err = e

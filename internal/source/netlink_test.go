@@ -350,7 +350,9 @@ func nlExecutableCopy(t *testing.T) string {
 
 // BenchmarkDump reads a namespace of 10,000 entries; ns/op is one whole dump
 // (divide by 10,000 for an entry). The sub-benchmarks vary the size of each
-// receive, which sets the size of the datagrams the kernel sends.
+// receive, which sets the size of the datagrams the kernel sends, and the
+// number of receive buffers: with one, receiving and decoding take turns;
+// with more, they overlap.
 func BenchmarkDump(b *testing.B) {
 	const n = 10000
 	ns := nstest.New(b)
@@ -361,19 +363,24 @@ func BenchmarkDump(b *testing.B) {
 	}
 	defer r.Close()
 	for _, size := range []int{4 << 10, 8 << 10, 16 << 10, recvBufferSize} {
-		b.Run(fmt.Sprintf("buf=%dK", size>>10), func(b *testing.B) {
-			r.dump.buf = make([]byte, size)
-			var tab flow.Table
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := r.Read(&tab); err != nil {
-					b.Fatal(err)
+		for _, ring := range []int{1, dumpRing} {
+			b.Run(fmt.Sprintf("buf=%dK/ring=%d", size>>10, ring), func(b *testing.B) {
+				r.free = make(chan []byte, ring)
+				for range ring {
+					r.free <- make([]byte, size)
 				}
-				if len(tab.Flows) != n {
-					b.Fatalf("read %d rows, want %d", len(tab.Flows), n)
+				var tab flow.Table
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := r.Read(&tab); err != nil {
+						b.Fatal(err)
+					}
+					if len(tab.Flows) != n {
+						b.Fatalf("read %d rows, want %d", len(tab.Flows), n)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
