@@ -43,7 +43,8 @@ type cells struct {
 }
 
 // Namer returns a host name for an address, or false when it has none (yet).
-// It is how -l shows names instead of addresses.
+// It is how -l shows names instead of addresses. WriteText calls it from
+// several goroutines at once when the view is large.
 type Namer func(fam flow.Family, a flow.Addr) (string, bool)
 
 // appendCell appends the text of column c for flow f.
