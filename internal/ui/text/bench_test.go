@@ -61,6 +61,21 @@ func BenchmarkWriteText(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchRows, "ns/row")
 }
 
+// BenchmarkWriteTextPlain is what gostate -1 writes by default: no counters,
+// no totals.
+func BenchmarkWriteTextPlain(b *testing.B) {
+	tab := bigTable(benchRows)
+	v := allRows(tab)
+	w := bufio.NewWriterSize(io.Discard, 256<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteText(w, tab, v, &Options{Sort: "dst"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchRows, "ns/row")
+}
+
 func BenchmarkWriteJSON(b *testing.B) {
 	tab := bigTable(benchRows)
 	v := allRows(tab)

@@ -95,8 +95,7 @@ func (c *cells) width(col column, f *flow.Flow) int {
 			if col == colDst {
 				a, port = &f.Orig.Dst, f.Orig.DstPort
 			}
-			n := len("...") + decimalDigits(uint32(a[12])) + decimalDigits(uint32(a[13])) +
-				decimalDigits(uint32(a[14])) + decimalDigits(uint32(a[15]))
+			n := len("...") + int(octets[a[12]].n+octets[a[13]].n+octets[a[14]].n+octets[a[15]].n)
 			if f.HasPorts() {
 				n += len(":") + decimalDigits(uint32(port))
 			}
@@ -173,10 +172,26 @@ func appendAddr(b []byte, fam flow.Family, a *flow.Addr) []byte {
 		if k > 0 {
 			b = append(b, '.')
 		}
-		b = appendDecimal(b, uint32(octet))
+		// Three bytes appended, then cut to the octet's length: no branch
+		// on the number of digits, which varies at random from row to row.
+		t := &octets[octet]
+		b = append(b, t.text[0], t.text[1], t.text[2])
+		b = b[:len(b)-3+int(t.n)]
 	}
 	return b
 }
+
+// octets holds the decimal text of every byte value, left-aligned, and its
+// length.
+var octets = func() (t [256]struct {
+	text [3]byte
+	n    uint8
+}) {
+	for i := range t {
+		t[i].n = uint8(copy(t[i].text[:], strconv.Itoa(i)))
+	}
+	return t
+}()
 
 // appendDecimal appends n in decimal as strconv.AppendUint does, faster for
 // the numbers of octets and ports.
