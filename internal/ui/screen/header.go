@@ -147,11 +147,13 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		if pct >= fullPercent {
 			fillSt = u.styleAlert()
 		}
+		// The percentage before the bar, so that a narrow screen cuts
+		// the bar rather than the figure.
 		barW := 20
-		if w < 72 {
+		if w < 100 {
 			barW = 10
 		}
-		l2 = append(l2, seg{fillBar(pct, barW), fillSt}, seg{" " + strconv.FormatFloat(pct, 'f', 1, 64) + "%", fillSt})
+		l2 = append(l2, seg{strconv.FormatFloat(pct, 'f', 1, 64) + "% ", fillSt}, seg{fillBar(pct, barW), fillSt})
 	}
 	if s.BytesPerEntry > 0 {
 		mem := string(ui.AppendHuman(nil, s.MemoryBytes())) + "B"

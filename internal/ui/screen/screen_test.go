@@ -840,3 +840,11 @@ func TestWrapLines(t *testing.T) {
 		}
 	}
 }
+
+// A narrow screen cuts the fill bar, not the fill percentage.
+func TestFillPercentOnNarrowScreen(t *testing.T) {
+	tb := sampleTable()
+	tb.Stats.Entries, tb.Stats.Max = 200000, 262144
+	h := startScreen(t, tb, nil, Config{}, 40, 12)
+	h.contains("Entries 200,000 / 262,144 76.3% [")
+}
