@@ -341,6 +341,10 @@ func (u *model) submitPrompt(s string) {
 			}
 		}
 	case promptRate:
+		if s == "" {
+			u.setStatus("interval unchanged: "+fmtDuration(u.currentInterval()), false)
+			return
+		}
 		var d time.Duration
 		d, err = parseInterval(s)
 		if err == nil {

@@ -296,6 +296,11 @@ func TestRatePrompt(t *testing.T) {
 	}
 	h.typeKeys("R2\x1b")
 	h.contains("every 0.5s")
+	// An empty answer keeps the interval, as Esc does: it is not an error.
+	h.typeKeys("R\n")
+	h.contains("every 0.5s")
+	h.contains("interval unchanged: 0.5s")
+	h.lacks("refused")
 }
 
 func TestIntervalDrivesReads(t *testing.T) {
