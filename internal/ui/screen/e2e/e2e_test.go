@@ -123,7 +123,9 @@ func TestEndToEndInTmux(t *testing.T) {
 	maxEntries, _ := strconv.Atoi(strings.TrimSpace(string(maxText)))
 
 	s := &tmuxSession{t: t, socket: "gostate-e2e-" + strconv.Itoa(os.Getpid())}
-	cmd := fmt.Sprintf("TERM=xterm-256color %s -n %s -R 0.5; echo gostate-exit=$?; sleep 60", bin, ns.Name())
+	// timeout ends gostate, and so the session and its server, even when
+	// this test is killed before its cleanup runs (go test -timeout, ^C).
+	cmd := fmt.Sprintf("TERM=xterm-256color timeout --foreground 300 %s -n %s -R 0.5; echo gostate-exit=$?; sleep 60", bin, ns.Name())
 	s.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", cmd)
 	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
 
