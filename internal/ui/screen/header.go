@@ -60,7 +60,8 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 	st := tcell.StyleDefault
 	switch u.mode {
 	case modePrompt:
-		drawSegs(scr, x, y, w, line{{u.promptLabel(), st.Bold(true)}, {string(u.promptText), st}})
+		label, text, _ := u.promptLine(w)
+		drawSegs(scr, x, y, w, line{{label, st.Bold(true)}, {text, st}})
 	default:
 		if u.statusErr && !u.noColor {
 			st = st.Foreground(tcell.ColorRed)

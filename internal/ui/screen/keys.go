@@ -276,6 +276,24 @@ func (u *model) promptLabel() string {
 	return "Refresh interval in seconds (now " + fmtDuration(u.currentInterval()) + "): "
 }
 
+// promptLine is what a status line w columns wide shows of the prompt, and
+// the cursor's column. When the question and the answer do not fit, the
+// question gives way from its start, then the answer from its start, so
+// that the end of what is typed and the cursor stay in view.
+func (u *model) promptLine(w int) (label, text string, cursor int) {
+	lr, tr := []rune(u.promptLabel()), u.promptText
+	room := max(w-1, 1) // the last column holds the cursor
+	if over := len(lr) + len(tr) - room; over > 0 {
+		if over < len(lr) {
+			lr = append([]rune{'…'}, lr[over+1:]...)
+		} else {
+			lr = nil
+			tr = tr[max(len(tr)-room, 0):]
+		}
+	}
+	return string(lr), string(tr), len(lr) + len(tr)
+}
+
 func nowIs(cur string) string {
 	if cur == "" {
 		return ""

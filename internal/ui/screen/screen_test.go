@@ -853,3 +853,26 @@ func TestFillPercentOnNarrowScreen(t *testing.T) {
 	h := startScreen(t, tb, nil, Config{}, 40, 12)
 	h.contains("Entries 200,000 / 262,144 76.3% [")
 }
+
+// On a narrow screen the prompt's question gives way, so that what is typed
+// and the cursor stay in view.
+func TestPromptOnNarrowScreen(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, Config{}, 30, 12)
+	h.typeKeys("s198.51.100.0/2")
+	last := func() string { l := h.lines(); return l[len(l)-1] }
+	if got := last(); !strings.HasSuffix(got, "): 198.51.100.0/2") || !strings.HasPrefix(got, "…") {
+		t.Errorf("status line %q, want the end of the question and the answer", got)
+	}
+	var x, y int
+	h.onUI(func() { x, y, _ = h.sim.GetCursor() })
+	if x != 29 || y != 11 {
+		t.Errorf("cursor at %d,%d, want 29,11", x, y)
+	}
+	// An answer wider than the screen shows its end.
+	h.typeKeys("4 and then some more text")
+	if got := last(); got != ".0/24 and then some more text" {
+		t.Errorf("status line %q, want the answer's last 29 characters", got)
+	}
+	h.typeKeys("\x1b")
+	h.contains("cancelled")
+}

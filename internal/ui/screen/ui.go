@@ -246,11 +246,8 @@ func (u *model) afterDraw(scr tcell.Screen) {
 		return
 	}
 	x, y, w, _ := u.status.GetRect()
-	cx := x + len(u.promptLabel()) + len(u.promptText)
-	if cx >= x+w {
-		cx = x + w - 1
-	}
-	scr.ShowCursor(cx, y)
+	_, _, cx := u.promptLine(w)
+	scr.ShowCursor(x+cx, y)
 }
 
 func (u *model) applyColors() {
