@@ -130,6 +130,9 @@ type frame struct {
 	// readTook is how long the read took; fullEvery is the time until the
 	// next whole-table read.
 	readTook, fullEvery time.Duration
+	// readFrom is when the read began: the sources read the health
+	// figures first, so it is when t.Stats were read.
+	readFrom time.Time
 	// born and gone count flows that appeared and vanished since the
 	// previous read, over elapsed.
 	born, gone int
@@ -218,6 +221,7 @@ func (u *model) readLoop() {
 		start := u.clock.Now()
 		err = u.r.Read(&back.t)
 		took := u.clock.Now().Sub(start)
+		back.readFrom = start
 		if err != nil {
 			if !u.onUI(func() { u.readFailed(err, took) }) {
 				return

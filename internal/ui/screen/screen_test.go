@@ -795,7 +795,8 @@ func TestDumpKeepsNewerHealth(t *testing.T) {
 	if err := r.Read(&f.t); err != nil {
 		t.Fatal(err)
 	}
-	f.t.ReadAt = began
+	f.t.ReadAt = began.Add(2 * time.Second) // when the dump ended
+	f.readFrom = began
 	u.prepare(f, &u.opts, u.optVer, 0, false)
 	u.install(f)
 	if got := u.front.t.Stats; got != newer {

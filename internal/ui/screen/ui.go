@@ -145,6 +145,7 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 		return nil, err
 	}
 	took := clock.Now().Sub(start)
+	u.front.readFrom = start
 	_, u.lightOK = r.(refresher)
 	u.prepare(u.front, &u.opts, u.optVer, took, u.lightOK)
 	u.sizeFrames()
@@ -264,11 +265,11 @@ func (u *model) install(f *frame) *frame {
 	if f.optVer != u.optVer {
 		u.rebuild()
 	}
-	if f.t.ReadAt.Before(u.statsAt) {
+	if f.readFrom.Before(u.statsAt) {
 		// The figures read on their own during the dump are newer.
 		f.t.Stats = old.t.Stats
 	} else {
-		u.setStats(&f.t.Stats, &old.t.Stats, f.t.ReadAt)
+		u.setStats(&f.t.Stats, &old.t.Stats, f.readFrom)
 	}
 	if u.statusMsg == msgRefreshing {
 		u.setStatus("", false)
