@@ -108,17 +108,26 @@ var measured = [...]column{colSrc, colDst, colProto, colState, colTTL, colNAT}
 // idx; the NAT column's is 0 when no flow is NATed. With several workers each
 // measures a contiguous share of the rows, the caller's goroutine the last.
 func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [numCols]int {
+	// A view lists a row at most once, so a view as long as the table holds
+	// every row: then the rows are measured in the table's order, which
+	// gives the same widths but reads memory in sequence rather than one
+	// cache miss per row in sorted order.
+	inOrder := len(idx) == len(flows)
 	parts := make([][numCols]int, max(workers, 1))
 	share := (len(idx) + len(parts) - 1) / len(parts)
 	var wg sync.WaitGroup
 	for k := range parts {
-		rows := idx[min(k*share, len(idx)):min((k+1)*share, len(idx))]
+		lo, hi := min(k*share, len(idx)), min((k+1)*share, len(idx))
 		measure := func() {
 			// Widths are kept in a local array so that the goroutines do
 			// not write to the same cache line row after row.
 			var width [numCols]int
 			c := cells{names: names}
-			for _, i := range rows {
+			for j := lo; j < hi; j++ {
+				i := j
+				if !inOrder {
+					i = int(idx[j])
+				}
 				f := &flows[i]
 				for _, col := range measured {
 					width[col] = max(width[col], c.width(col, f))

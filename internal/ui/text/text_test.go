@@ -455,3 +455,32 @@ func TestAppendAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestNaturalWidthsOfView: the widths measured on several goroutines, in the
+// table's order when the view holds every row, are those of the view's rows.
+func TestNaturalWidthsOfView(t *testing.T) {
+	tab := variedTable(5000)
+	n := len(tab.Flows)
+	tab.Flows[n/2].Orig.Src = flow.Addr{0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} // widest
+	var permuted, subset []int32
+	for i := range n {
+		permuted = append(permuted, int32(i*7919%n))
+		if i%3 == 0 && i != n/2 {
+			subset = append(subset, int32(i))
+		}
+	}
+	for name, idx := range map[string][]int32{"all": allRows(tab).Idx, "permuted": permuted, "subset": subset} {
+		var want [numCols]int
+		c := &cells{}
+		for _, i := range idx {
+			for _, col := range measured {
+				want[col] = max(want[col], c.width(col, &tab.Flows[i]))
+			}
+		}
+		for _, workers := range []int{1, 3} {
+			if got := naturalWidths(nil, tab.Flows, idx, workers); got != want {
+				t.Errorf("%s, %d workers: %v, want %v", name, workers, got, want)
+			}
+		}
+	}
+}
