@@ -158,13 +158,16 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 }
 
 // sizeFrames gives both frames room for the table as first read plus an
-// eighth (more than the netlink source's own margin, so it keeps them), so that neither grows row by row (growing by doubling leaves up to
-// half of a slice unused, and the old copies as garbage), and hands what the
-// first read left over back to the system before the second frame is made.
+// eighth, more than the netlink source's own margin (a sixteenth), so that
+// it keeps them while the table grows a little: the first read's rows, sized
+// by the source with its margin, are moved into a frame of that size too.
+// Neither frame then grows row by row (growing by doubling leaves up to half
+// of a slice unused, and the old copies as garbage). What the first read
+// left over goes back to the system before the second frame is made.
 func (u *model) sizeFrames() {
 	n := len(u.front.t.Flows)
 	want := n + n/8
-	if cap(u.front.t.Flows) > want {
+	if cap(u.front.t.Flows) != want {
 		u.front.t.Flows = append(make([]flow.Flow, 0, want), u.front.t.Flows...)
 	}
 	debug.FreeOSMemory()
