@@ -55,7 +55,7 @@ ip -n "$NS" link set lo up
 echo "== filling namespace $NS with $N entries" >&2
 "$CTFILL" -n "$NS" -N "$N" -timeout 7200 >&2
 
-inns() { ip netns exec "$NS" "$@"; }
+inns=(ip netns exec "$NS")
 
 # measure NAME CMD...: one run; appends "wall user sys maxrss_kib" to $WORK/NAME.
 measure() {
@@ -67,10 +67,10 @@ measure() {
 
 echo "== $RUNS runs each, alternating" >&2
 for _ in $(seq "$RUNS"); do
-	measure conntrack inns conntrack -L
-	measure gostate-text inns "$GOSTATE" -1 -b d
-	measure gostate-json inns "$GOSTATE" -1 -b d --json
-	measure iptstate inns env COLS=$COLS_WIDTH iptstate -1 -b d
+	measure conntrack "${inns[@]}" conntrack -L
+	measure gostate-text "${inns[@]}" "$GOSTATE" -1 -b d
+	measure gostate-json "${inns[@]}" "$GOSTATE" -1 -b d --json
+	measure iptstate "${inns[@]}" env COLS=$COLS_WIDTH iptstate -1 -b d
 done
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
