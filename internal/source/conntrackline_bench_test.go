@@ -14,7 +14,7 @@ import (
 func BenchmarkParseConntrack(b *testing.B) {
 	for _, file := range []string{"proc-nf_conntrack-acct.txt", "proc-nf_conntrack.txt", "conntrack-L-extended-id-acct.txt"} {
 		b.Run(file, func(b *testing.B) {
-			one, err := os.ReadFile("testdata/" + file)
+			one, err := os.ReadFile("../../testdata/" + file)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -113,7 +113,7 @@ var fixtures = []struct {
 func TestParseConntrackGolden(t *testing.T) {
 	for _, fx := range fixtures {
 		t.Run(fx.file, func(t *testing.T) {
-			in, err := os.ReadFile(filepath.Join("testdata", fx.file))
+			in, err := os.ReadFile(filepath.Join("../../testdata", fx.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +125,7 @@ func TestParseConntrackGolden(t *testing.T) {
 				t.Errorf("skipped %d lines, want %d", skipped, fx.skipped)
 			}
 			got := describe(flows)
-			golden := filepath.Join("testdata", "golden", strings.TrimSuffix(fx.file, ".txt")+".golden")
+			golden := filepath.Join("../../testdata", "golden", strings.TrimSuffix(fx.file, ".txt")+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -201,7 +201,7 @@ func TestParseConntrackFormatsAgree(t *testing.T) {
 	} {
 		var ref map[flow.Key]flow.Flow
 		for _, file := range set {
-			in, err := os.ReadFile(filepath.Join("testdata", file))
+			in, err := os.ReadFile(filepath.Join("../../testdata", file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -311,7 +311,7 @@ func TestParseConntrackEmpty(t *testing.T) {
 // TestParseConntrackReusesStorage checks that flows given back are appended
 // to in place, so a refreshing reader allocates nothing once warm.
 func TestParseConntrackReusesStorage(t *testing.T) {
-	in, err := os.ReadFile("testdata/proc-nf_conntrack-acct.txt")
+	in, err := os.ReadFile("../../testdata/proc-nf_conntrack-acct.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // table a moment later (its TTLs are a second lower).
 func nlCaptured(t testing.TB) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/netlink-dump.bin")
+	b, err := os.ReadFile("../../testdata/netlink-dump.bin")
 	if err != nil {
 		t.Fatal(err)
 	}

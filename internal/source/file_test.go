@@ -13,7 +13,7 @@ import (
 )
 
 func TestFileReader(t *testing.T) {
-	path := "testdata/conntrack-L-extended-id-acct.txt"
+	path := "../../testdata/conntrack-L-extended-id-acct.txt"
 	fr, err := NewFileReader(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestFileReaderStart(t *testing.T) {
 }
 
 func TestFileReaderStdin(t *testing.T) {
-	in, err := os.ReadFile("testdata/ip_conntrack.txt")
+	in, err := os.ReadFile("../../testdata/ip_conntrack.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestFileReaderEmpty(t *testing.T) {
 }
 
 func TestFileReaderNotDump(t *testing.T) {
-	for _, path := range []string{"file.go", "testdata/proc-6.18/slabinfo", "testdata/proc-6.18/thread-self/net/stat/nf_conntrack"} {
+	for _, path := range []string{"file.go", "../../testdata/proc-6.18/slabinfo", "../../testdata/proc-6.18/thread-self/net/stat/nf_conntrack"} {
 		_, err := NewFileReader(path, nil)
 		if !errors.Is(err, ErrNotDump) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: got %v, want ErrNotDump naming the file", path, err)
@@ -98,10 +98,10 @@ func TestFileReaderNotDump(t *testing.T) {
 	if _, err := NewFileReader("-", strings.NewReader("\x7fELF\x02\x01\x01\x00\x00\x00\n\xff\xfe")); !errors.Is(err, ErrNotDump) {
 		t.Errorf("binary stdin: got %v, want ErrNotDump", err)
 	}
-	if _, err := NewFileReader("testdata/no-such-file", nil); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := NewFileReader("../../testdata/no-such-file", nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: got %v, want ErrNotExist", err)
 	}
-	if _, err := NewFileReader("testdata", nil); err == nil {
+	if _, err := NewFileReader("../../testdata", nil); err == nil {
 		t.Error("a directory: got no error")
 	}
 }

@@ -15,12 +15,12 @@ func TestReadHealth(t *testing.T) {
 		root string
 		want flow.Stats
 	}{
-		{"testdata/proc-6.18", flow.Stats{
+		{"../../testdata/proc-6.18", flow.Stats{
 			Entries: 28, Max: 262144, BytesPerEntry: 256, HaveCPU: true,
 			CPU: flow.CPUStats{Insert: 24, HasClashResolve: true, HasChainTooLong: true},
 		}},
 		// No slabinfo, legacy paths, no thread-self.
-		{"testdata/proc-legacy", flow.Stats{
+		{"../../testdata/proc-legacy", flow.Stats{
 			Entries: 7, Max: 32760, BytesPerEntry: EstimatedBytesPerEntry, BytesPerEntryEstimated: true, HaveCPU: true,
 			CPU: flow.CPUStats{Found: 0x540, Invalid: 4, Ignore: 0x32, Insert: 0x15, InsertFailed: 1, Drop: 3, EarlyDrop: 1},
 		}},
@@ -52,7 +52,7 @@ func TestReadHealthPartial(t *testing.T) {
 }
 
 func TestReadTimeouts(t *testing.T) {
-	got, err := ReadTimeouts("testdata/proc-6.18")
+	got, err := ReadTimeouts("../../testdata/proc-6.18")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestReadTimeouts(t *testing.T) {
 	}
 	checkTimeouts(t, got, want)
 
-	got, err = ReadTimeouts("testdata/proc-legacy")
+	got, err = ReadTimeouts("../../testdata/proc-legacy")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func TestProcReadSummaryInNetNS(t *testing.T) {
 // A saved dump's summary keeps what a Read of it says about the file: rows
 // counted, lines skipped, frozen.
 func TestFileReadSummary(t *testing.T) {
-	r, err := NewFileReader(filepath.Join("testdata", "odd.txt"), nil)
+	r, err := NewFileReader(filepath.Join("../../testdata", "odd.txt"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestOpenFile(t *testing.T) {
-	r, err := Open(Options{File: "testdata/conntrack-L.txt", Kind: KindNetlink, NetNS: "ignored-with-a-file"})
+	r, err := Open(Options{File: "../../testdata/conntrack-L.txt", Kind: KindNetlink, NetNS: "ignored-with-a-file"})
 	if err != nil {
 		t.Fatal(err)
 	}

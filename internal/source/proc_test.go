@@ -18,8 +18,8 @@ func TestProcReader(t *testing.T) {
 		entries    int
 		timeouts   int
 	}{
-		{"testdata/proc-6.18", "testdata/proc-6.18/net/nf_conntrack", 28, 28, 25},
-		{"testdata/proc-legacy", "testdata/proc-legacy/net/ip_conntrack", 7, 7, 6},
+		{"../../testdata/proc-6.18", "../../testdata/proc-6.18/net/nf_conntrack", 28, 28, 25},
+		{"../../testdata/proc-legacy", "../../testdata/proc-legacy/net/ip_conntrack", 7, 7, 6},
 	} {
 		p, err := NewProcReader(tc.root)
 		if err != nil {

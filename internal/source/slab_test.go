@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseSlabinfo(t *testing.T) {
-	f, err := os.Open("testdata/proc-6.18/slabinfo")
+	f, err := os.Open("../../testdata/proc-6.18/slabinfo")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,12 @@ func TestParseStat(t *testing.T) {
 		want flow.CPUStats
 	}{
 		// Linux 6.18, two CPUs; of the counters only insert had moved.
-		{"testdata/proc-6.18/thread-self/net/stat/nf_conntrack", flow.CPUStats{
+		{"../../testdata/proc-6.18/thread-self/net/stat/nf_conntrack", flow.CPUStats{
 			Insert: 0xd + 0xb, HasClashResolve: true, HasChainTooLong: true,
 		}},
 		// Old column names: searched and delete_list are not clash_resolve
 		// and chaintoolong, and search_restart does not exist yet.
-		{"testdata/proc-legacy/net/stat/ip_conntrack", flow.CPUStats{
+		{"../../testdata/proc-legacy/net/stat/ip_conntrack", flow.CPUStats{
 			Found: 0x340 + 0x200, Invalid: 3 + 1, Ignore: 0x22 + 0x10, Insert: 0x10 + 5,
 			InsertFailed: 1, Drop: 2 + 1, EarlyDrop: 1,
 		}},
