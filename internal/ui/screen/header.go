@@ -69,9 +69,23 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 		if u.statusErr || u.mode != modeNormal {
 			st = st.Bold(true)
 		}
-		drawSegs(scr, x, y, w, line{{u.statusMsg, st}})
+		msg := u.statusMsg
+		if u.mode == modeConfirm {
+			msg = keepEnd(msg, w)
+		}
+		drawSegs(scr, x, y, w, line{{msg, st}})
 	}
 	return x, y, w, h
+}
+
+// keepEnd shortens s to w cells from its start, so that the end of a
+// question (its "(y/n)") stays in view on a narrow screen.
+func keepEnd(s string, w int) string {
+	r := []rune(s)
+	if len(r) <= w || w < 2 {
+		return s
+	}
+	return "…" + string(r[len(r)-w+1:])
 }
 
 // styles of the header.

@@ -894,3 +894,10 @@ func TestFramesSizedAfterFirstRead(t *testing.T) {
 		t.Errorf("frames hold %d and %d rows, want %d each", f, b, want)
 	}
 }
+
+func TestDeleteQuestionOnNarrowScreen(t *testing.T) {
+	h := startScreen(t, sampleTable(), &fakeDeleter{}, Config{}, 40, 15)
+	h.key(tcell.KeyDown, 0, 0)
+	h.key(tcell.KeyRune, 'x', 0)
+	h.contains("443? (y/n)")
+}
