@@ -47,7 +47,8 @@ iptstate's flags, with iptstate's letters:
   -C, --counters          add Bytes and Packets columns (both directions,
                           human units; exact numbers in --json)
   -t, --totals            add totals per protocol and per state, and how many
-                          flows the filters hid
+                          flows the filters hid (the live screen always shows
+                          them in its header; t there hides the state line)
   -c, --no-color          no colours (nor when NO_COLOR is set, or when
                           standard output is not a terminal)
   -h, --help              show this help and exit

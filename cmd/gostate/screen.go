@@ -22,7 +22,9 @@ func runScreen(cfg *config, stderr *os.File) int {
 		View:     cfg.view,
 		Interval: cfg.rate,
 		Counters: cfg.counters,
-		Totals:   cfg.totals,
+		// The header shows the flows per state at a glance from the start;
+		// t hides that line.
+		Totals:   true,
 		NoColor:  cfg.noColor,
 		Lookup:   cfg.lookup,
 		ReadOnly: cfg.readOnly,
