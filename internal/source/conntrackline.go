@@ -29,12 +29,14 @@ const maxLineLen = 64 << 10
 // summary (present when a dump was saved with 2>&1) are neither rows nor
 // skipped.
 func ParseConntrack(r io.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow, int, error) {
-	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows)
+	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows, nil)
 }
 
 // parseConntrack is ParseConntrack over a caller's buffered reader, so that a
-// reader refreshing every second reuses one buffer.
-func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow, int, error) {
+// reader refreshing every second reuses one buffer. When each is set, the rows
+// are handed to it whenever flows is full (and flows emptied) instead of
+// growing flows; the rows of the last, partial batch are returned.
+func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, each func([]flow.Flow)) ([]flow.Flow, int, error) {
 	skipped := 0
 	nowSec := now.Unix()
 	var scratch []byte
@@ -50,6 +52,10 @@ func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow) ([]flow.
 		}
 		line, scratch = spacesOnly(line, scratch)
 		if len(line) > 0 {
+			if each != nil && len(flows) == cap(flows) && len(flows) > 0 {
+				each(flows)
+				flows = flows[:0]
+			}
 			flows = append(flows, flow.Flow{})
 			switch parseLine(line, nowSec, &flows[len(flows)-1]) {
 			case lineFlow:

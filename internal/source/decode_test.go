@@ -294,7 +294,7 @@ func TestDecodeDatagram(t *testing.T) {
 	// Two good entries, one that cannot be decoded, one of an unknown type.
 	d := nlDatagram(7, msg{ctNew, unix.NLM_F_MULTI, captured[0]}, msg{ctNew, unix.NLM_F_MULTI, []byte{2, 0}},
 		msg{ctNew | 9, unix.NLM_F_MULTI, captured[1]}, msg{ctNew, unix.NLM_F_MULTI, captured[2]})
-	if done, err := decodeDatagram(d, 7, &tab, &intr); done || err != nil || intr || endsDump(d, 7) {
+	if done, err := decodeDatagram(d, 7, &dumpInto{t: &tab}, &intr); done || err != nil || intr || endsDump(d, 7) {
 		t.Fatalf("first datagram: done %v err %v intr %v ends %v", done, err, intr, endsDump(d, 7))
 	}
 	if len(tab.Flows) != 2 || tab.Skipped != 2 || tab.Flows[1] != nlGolden[2] {
@@ -305,7 +305,7 @@ func TestDecodeDatagram(t *testing.T) {
 	d = nlDatagram(6, msg{ctNew, unix.NLM_F_MULTI, captured[3]})
 	d = append(d, nlDatagram(7, msg{ctNew, unix.NLM_F_MULTI | unix.NLM_F_DUMP_INTR, captured[3]},
 		msg{unix.NLMSG_DONE, unix.NLM_F_MULTI, make([]byte, 4)})...)
-	if done, err := decodeDatagram(d, 7, &tab, &intr); !done || err != nil || !intr || !endsDump(d, 7) {
+	if done, err := decodeDatagram(d, 7, &dumpInto{t: &tab}, &intr); !done || err != nil || !intr || !endsDump(d, 7) {
 		t.Fatalf("second datagram: done %v err %v intr %v ends %v", done, err, intr, endsDump(d, 7))
 	}
 	if len(tab.Flows) != 3 || tab.Skipped != 2 {
@@ -313,7 +313,7 @@ func TestDecodeDatagram(t *testing.T) {
 	}
 	// A dump that ends in an error.
 	d = nlDatagram(8, msg{unix.NLMSG_DONE, unix.NLM_F_MULTI, enoent})
-	if done, err := decodeDatagram(d, 8, &tab, &intr); !done || !errors.Is(err, unix.ENOENT) || !endsDump(d, 8) {
+	if done, err := decodeDatagram(d, 8, &dumpInto{t: &tab}, &intr); !done || !errors.Is(err, unix.ENOENT) || !endsDump(d, 8) {
 		t.Fatalf("error datagram: done %v err %v ends %v", done, err, endsDump(d, 8))
 	}
 	// The end of another request's dump does not end this one: the

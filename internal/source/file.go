@@ -99,6 +99,15 @@ func (fr *FileReader) Read(t *flow.Table) error {
 	return nil
 }
 
+func (fr *FileReader) readBatches(t *flow.Table, each func([]flow.Flow)) error {
+	fr.readSummary(t)
+	batch := max(cap(t.Flows), 1)
+	for s := 0; s < len(fr.flows); s += batch {
+		each(fr.flows[s:min(s+batch, len(fr.flows))])
+	}
+	return nil
+}
+
 // ReadStats gives the dump's health: the number of rows, nothing else known.
 func (fr *FileReader) ReadStats(s *flow.Stats) error {
 	*s = flow.Stats{Entries: len(fr.flows)}

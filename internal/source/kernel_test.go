@@ -262,3 +262,69 @@ func TestSourcesReadWholeFilledTable(t *testing.T) {
 		}
 	}
 }
+
+// ReadBatches hands over exactly the rows Read gives, in batches no bigger
+// than asked, and keeps none of them: for each kind of source, on a table of
+// many datagrams and many /proc reads, and for a saved dump.
+func TestReadBatchesGivesWhatReadGives(t *testing.T) {
+	const n = 3000
+	ns := nstest.New(t)
+	ns.Fill(t, n)
+	for _, kind := range []source.Kind{source.KindNetlink, source.KindProc} {
+		t.Run(string(kind), func(t *testing.T) {
+			r, err := source.Open(source.Options{Kind: kind, NetNS: ns.Name()})
+			if err != nil {
+				t.Fatalf("open %s source: %v", kind, err)
+			}
+			defer r.Close()
+			checkBatches(t, r, n)
+		})
+	}
+	t.Run("file", func(t *testing.T) {
+		r, err := source.Open(source.Options{File: "../../testdata/conntrack-L-extended-id-acct.txt"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		checkBatches(t, r, 28)
+	})
+}
+
+func checkBatches(t *testing.T, r source.Reader, n int) {
+	t.Helper()
+	const batch = 97
+	var whole flow.Table
+	if err := r.Read(&whole); err != nil {
+		t.Fatal(err)
+	}
+	want := index(t, "Read", &whole)
+	var tb flow.Table
+	got := map[flow.Key]bool{}
+	calls := 0
+	err := source.ReadBatches(r, &tb, batch, func(rows []flow.Flow) {
+		calls++
+		if len(rows) == 0 || len(rows) > batch {
+			t.Errorf("a batch of %d rows; want 1 to %d", len(rows), batch)
+		}
+		for i := range rows {
+			k := rows[i].Key()
+			if _, ok := want[k]; !ok || got[k] {
+				t.Errorf("ReadBatches gave %s, which Read did not, or twice", describe(&rows[i]))
+			}
+			got[k] = true
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n || len(want) != n {
+		t.Fatalf("ReadBatches gave %d rows, Read %d; the table holds %d", len(got), len(want), n)
+	}
+	if calls < n/batch {
+		t.Errorf("%d batches for %d rows of at most %d", calls, n, batch)
+	}
+	if len(tb.Flows) != 0 || tb.Stats.Entries != n || tb.Source != whole.Source {
+		t.Errorf("after ReadBatches: %d rows kept, Stats.Entries %d, source %q; want 0, %d, %q",
+			len(tb.Flows), tb.Stats.Entries, tb.Source, n, whole.Source)
+	}
+}

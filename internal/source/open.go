@@ -131,6 +131,14 @@ func (p *procInNS) Read(t *flow.Table) error {
 	return err
 }
 
+func (p *procInNS) readBatches(t *flow.Table, each func([]flow.Flow)) error {
+	err := p.ns.run(func() error { return p.r.readBatches(t, each) })
+	if p.warning != "" {
+		t.Warnings = append(t.Warnings, p.warning)
+	}
+	return err
+}
+
 // ReadStats reads the table's health inside the namespace.
 func (p *procInNS) ReadStats(s *flow.Stats) error {
 	return p.ns.run(func() error { return p.r.ReadStats(s) })

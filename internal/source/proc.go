@@ -74,7 +74,15 @@ func (p *ProcReader) Path() string {
 // Read replaces t's contents with a fresh read of the table, reusing the
 // storage of t.Flows. Health figures that cannot be read are left unknown and
 // reported in t.Warnings; the entries count then falls back to the rows read.
-func (p *ProcReader) Read(t *flow.Table) error {
+func (p *ProcReader) Read(t *flow.Table) error { return p.read(t, nil) }
+
+func (p *ProcReader) readBatches(t *flow.Table, each func([]flow.Flow)) error {
+	return p.read(t, each)
+}
+
+// read is Read, handing the rows to each in batches of cap(t.Flows) when
+// each is set.
+func (p *ProcReader) read(t *flow.Table, each func([]flow.Flow)) error {
 	f, err := openNet(p.root, p.name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Path(), bareErr(err))
@@ -83,19 +91,32 @@ func (p *ProcReader) Read(t *flow.Table) error {
 	// The count, read first, sizes the rows: growing a slice of 200,000
 	// rows by doubling would leave as much again behind as garbage.
 	healthErr := p.readSummary(t)
-	if want := t.Stats.Entries + t.Stats.Entries/8; cap(t.Flows) < want {
+	if want := t.Stats.Entries + t.Stats.Entries/8; each == nil && cap(t.Flows) < want {
 		t.Flows = make([]flow.Flow, 0, want)
 	}
 	p.br.Reset(f)
-	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0])
+	rows := 0
+	count := func(batch []flow.Flow) {
+		rows += len(batch)
+		each(batch)
+	}
+	if each == nil {
+		count = nil
+	}
+	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0], count)
 	p.br.Reset(nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Path(), err)
 	}
+	rows += len(flows)
 	t.Flows, t.Skipped = flows, skipped
+	if each != nil && len(flows) > 0 {
+		each(flows)
+		t.Flows = flows[:0]
+	}
 	t.ReadAt = time.Now()
 	if healthErr != nil {
-		t.Stats.Entries = len(flows)
+		t.Stats.Entries = rows
 		t.Warnings = append(t.Warnings, healthErr.Error())
 	}
 	return nil

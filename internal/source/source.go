@@ -49,6 +49,39 @@ func ReadSummary(r Reader, t *flow.Table) error {
 	return nil
 }
 
+// batchReader reads as Read does but hands the rows over in batches. Every
+// Reader of this package is one; see ReadBatches.
+type batchReader interface {
+	readBatches(t *flow.Table, each func(rows []flow.Flow)) error
+}
+
+// ReadBatches reads the table as r.Read would, except that the rows are
+// handed to each, in the order read, in batches of at most batch rows as
+// they arrive, and not kept: t receives everything else (health, source,
+// warnings, skipped lines) and is left with no rows. A batch is only valid
+// during the call and must not be modified. The live screen keeps its one
+// copy of the table this way: reading into a second copy would double its
+// memory. A Reader from outside this package is read whole first.
+func ReadBatches(r Reader, t *flow.Table, batch int, each func(rows []flow.Flow)) error {
+	batch = max(batch, 1)
+	if br, ok := r.(batchReader); ok {
+		if cap(t.Flows) != batch {
+			t.Flows = make([]flow.Flow, 0, batch)
+		}
+		err := br.readBatches(t, each)
+		t.Flows = t.Flows[:0]
+		return err
+	}
+	if err := r.Read(t); err != nil {
+		return err
+	}
+	for s := 0; s < len(t.Flows); s += batch {
+		each(t.Flows[s:min(s+batch, len(t.Flows))])
+	}
+	t.Flows = t.Flows[:0]
+	return nil
+}
+
 // Deleter removes an entry from the kernel's table. Only the live netlink
 // source can; ErrNotFound from Delete means the entry was already gone.
 type Deleter interface {

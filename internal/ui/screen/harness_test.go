@@ -310,7 +310,7 @@ func (h *harness) refresh() {
 	n := h.r.readCount()
 	h.key(tcell.KeyRune, ' ', 0)
 	h.waitFor("a new read", func(u *model) bool {
-		return h.r.readCount() > n && (u.stale || u.front.t.ReadAt.Equal(h.clk.Now()))
+		return h.r.readCount() > n && (u.stale || u.shown.t.LastRead.Equal(h.clk.Now()))
 	})
 }
 

@@ -107,8 +107,8 @@ func (u *model) styleWarn() tcell.Style {
 
 // buildHeader composes the header's lines for a screen w columns wide.
 func (u *model) buildHeader(ls []line, w int) []line {
-	t := &u.front.t
-	f := u.front
+	t := &u.shown.t
+	f := &u.shown
 	s := &t.Stats
 	now := u.clock.Now()
 	plain := tcell.StyleDefault
@@ -135,7 +135,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		}
 	}
 	if u.stale {
-		l1 = append(l1, seg{"  STALE: data from " + t.ReadAt.Format("15:04:05") + ", read failing", u.styleAlert()})
+		l1 = append(l1, seg{"  STALE: data from " + t.LastRead.Format("15:04:05") + ", read failing", u.styleAlert()})
 	}
 	l1 = append(l1, seg{"  source: ", lab}, seg{ui.Sanitize(t.Source), plain})
 	if t.Frozen {
@@ -291,7 +291,7 @@ func wrapLines(out, ls []line, w int) []line {
 // about to be, dropped, with the command that raises the limit; "" when the
 // table is healthy.
 func (u *model) banner() string {
-	s := &u.front.t.Stats
+	s := &u.shown.t.Stats
 	grew := u.haveDelta && (u.delta.Drop > 0 || u.delta.InsertFailed > 0 || u.delta.EarlyDrop > 0)
 	pct := s.FillPercent()
 	if !grew && pct < fullPercent {

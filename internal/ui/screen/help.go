@@ -57,20 +57,20 @@ func (u *model) helpText() string {
 	line("colours", onOff(!u.noColor, "on", "off"))
 	line("name lookups", onOff(u.lookup, "on", "off"))
 	line("deleting", onOff(u.cfg.ReadOnly, "off (--read-only)", onOff(u.d != nil, "on (x)", "not possible with this source")))
-	line("source", ui.Sanitize(u.front.t.Source))
+	line("source", ui.Sanitize(u.shown.t.Source))
 	b.WriteString("\n")
 
 	b.WriteString("Kernel timeouts (seconds; /proc/sys/net/netfilter/nf_conntrack_*_timeout*)\n")
-	if len(u.front.t.Timeouts) == 0 {
+	if len(u.shown.t.Timeouts) == 0 {
 		b.WriteString("  not available from this source\n")
 	}
-	for i, t := range u.front.t.Timeouts {
+	for i, t := range u.shown.t.Timeouts {
 		if i%3 == 0 {
 			b.WriteString(" ")
 		}
 		cell := " " + ui.Sanitize(t.Name) + " " + strconv.Itoa(t.Seconds)
 		b.WriteString(cell + strings.Repeat(" ", max(26-len(cell), 1)))
-		if i%3 == 2 || i == len(u.front.t.Timeouts)-1 {
+		if i%3 == 2 || i == len(u.shown.t.Timeouts)-1 {
 			b.WriteString("\n")
 		}
 	}

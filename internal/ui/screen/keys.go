@@ -86,13 +86,13 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.showHelp()
 	case 'b':
 		o.Sort = o.Sort.Next()
-		u.optionsChanged()
+		u.rebuild()
 	case 'B':
 		o.Sort = o.Sort.Prev()
-		u.optionsChanged()
+		u.rebuild()
 	case 'r':
 		o.Reverse = !o.Reverse
-		u.optionsChanged()
+		u.rebuild()
 	case 'o':
 		u.mode = modeSort
 		u.setStatus("sort by: "+sortLetters()+"  (Esc cancels)", false)
@@ -108,15 +108,15 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.startPrompt(promptRate)
 	case 'i':
 		o.Filter.Invert = !o.Filter.Invert
-		u.optionsChanged()
+		u.rebuild()
 		u.setStatus("filters "+onOff(o.Filter.Invert, "inverted", "not inverted"), false)
 	case 'f':
 		o.Filter.NoLoopback = !o.Filter.NoLoopback
-		u.optionsChanged()
+		u.rebuild()
 		u.setStatus("loopback flows "+onOff(o.Filter.NoLoopback, "hidden", "shown"), false)
 	case 'L':
 		o.Filter.NoDNS = !o.Filter.NoDNS
-		u.optionsChanged()
+		u.rebuild()
 		u.setStatus("DNS flows "+onOff(o.Filter.NoDNS, "hidden", "shown"), false)
 	case 'l':
 		u.setLookup(!u.lookup)
@@ -169,7 +169,7 @@ func (u *model) pageRows() int {
 // moveKey moves the selection; it reports whether ev was a movement key.
 func (u *model) moveKey(ev *tcell.EventKey) bool {
 	row, page := u.selRow, u.pageRows()
-	last := len(u.front.v.Idx) - 1
+	last := len(u.shown.v.Idx) - 1
 	switch ev.Key() {
 	case tcell.KeyUp:
 		row--
@@ -241,7 +241,7 @@ func (u *model) sortKey(ev *tcell.EventKey) {
 	for _, k := range sortby.Keys() {
 		if k.Letter() == string(ev.Rune()) {
 			u.opts.Sort = k
-			u.optionsChanged()
+			u.rebuild()
 			return
 		}
 	}
@@ -378,7 +378,7 @@ func (u *model) submitPrompt(s string) {
 		u.setStatus("refused: "+ui.Sanitize(err.Error())+"; filter unchanged", true)
 		return
 	}
-	u.optionsChanged()
+	u.rebuild()
 	u.setStatus("filters: "+onOff(u.opts.Filter.Active(), ui.Sanitize(u.opts.Filter.Describe()), "none"), false)
 }
 

@@ -2,10 +2,11 @@
 // header with the table's health, the flows (filtered and sorted as the
 // one-shot view does), and a status line for prompts and messages.
 //
-// Data flows one way: a reader goroutine fills a flow.Table and builds its
-// view off the UI goroutine, then hands the finished frame to the UI, which
-// only draws. Two frames alternate, so the UI never reads a table that is
-// being written.
+// Data flows one way: a reader goroutine reads the table in batches and hands
+// each to the UI goroutine, which merges it into the one copy of the table
+// it shows (live.Table) and, when the read ends, rebuilds the view. Only the
+// UI goroutine touches that copy, so nothing is locked, and the screen never
+// holds a second copy of a table of a million rows.
 package screen
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/live"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -73,11 +75,10 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // deleting is impossible. The first read happens before the terminal is
 // touched, so a table that cannot be read is reported as a plain error.
 func Run(r source.Reader, d source.Deleter, cfg Config) error {
-	// The heap is nearly all the two frames' rows, which hold no pointers,
-	// so a collection costs little: collect early rather than let the
-	// garbage of redraws grow the heap by more than a tenth (the default
-	// lets it grow by the whole live heap). At 200,000 rows: ~86 instead
-	// of ~150 MiB.
+	// The heap is nearly all the table's rows, which hold no pointers, so
+	// a collection costs little: collect early rather than let the garbage
+	// of redraws grow the heap by more than a tenth (the default lets it
+	// grow by the whole live heap).
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	u, err := newUI(r, d, cfg, SystemClock)
 	if err != nil {
@@ -118,27 +119,31 @@ type initialised struct{ tcell.Screen }
 
 func (initialised) Init() error { return nil }
 
-// frame is one read of the table with the view built on it. The reader
-// goroutine owns one frame, the UI the other.
-type frame struct {
-	t flow.Table
+// shownTable is the table on screen: its one copy of the rows, kept current
+// by the reads merged into it, and the view built on them. Only the UI
+// goroutine touches it.
+type shownTable struct {
+	t live.Table
 	v view.View
-	// optVer is the version of the view options v was built with.
-	optVer uint64
 	// hasNAT is true when a shown flow is NAT'd, so the NAT column appears.
 	hasNAT bool
-	// readTook is how long the read took; fullEvery is the time until the
-	// next whole-table read.
+	// readTook is how long the last whole-table read took; fullEvery is the
+	// time between whole-table reads.
 	readTook, fullEvery time.Duration
-	// readFrom is when the read began: the sources read the health
-	// figures first, so it is when t.Stats were read.
-	readFrom time.Time
-	// born and gone count flows that appeared and vanished since the
-	// previous read, over elapsed.
+	// born and gone count flows that appeared and vanished between the last
+	// two whole-table reads, elapsed apart.
 	born, gone int
 	elapsed    time.Duration
 	churnKnown bool
+	// reads counts completed whole-table reads: rows change their indices
+	// in t.Flows only when one completes.
+	reads uint64
 }
+
+// readBatch is how many rows a whole-table read hands to the UI goroutine at a
+// time: 557 KB of rows, small beside the table and large enough that the
+// hand-overs cost little (49 of them at 200,000 rows).
+const readBatch = 4096
 
 // run starts the reader goroutine and the UI loop, on the screen given to
 // the application or else on the terminal, and returns when the user quits.
@@ -179,12 +184,22 @@ var errQuit = errors.New("quit")
 
 // onUI runs f on the UI goroutine, redraws, and waits for it. It returns
 // false, without running f, when the screen is closing.
-func (u *model) onUI(f func()) bool {
+func (u *model) onUI(f func()) bool { return u.queue(f, true) }
+
+// onUIQuiet is onUI without the redraw, for work the screen need not show at
+// once (a batch of rows merged during a read).
+func (u *model) onUIQuiet(f func()) bool { return u.queue(f, false) }
+
+func (u *model) queue(f func(), draw bool) bool {
 	done := make(chan struct{})
 	go func() {
-		// QueueUpdateDraw never returns once the event loop has ended;
-		// this goroutine is then abandoned, and the select below gives up.
-		u.app.QueueUpdateDraw(f)
+		// QueueUpdate never returns once the event loop has ended; this
+		// goroutine is then abandoned, and the select below gives up.
+		if draw {
+			u.app.QueueUpdateDraw(f)
+		} else {
+			u.app.QueueUpdate(f)
+		}
 		close(done)
 	}()
 	select {
@@ -196,7 +211,7 @@ func (u *model) onUI(f func()) bool {
 }
 
 // readLoop reads the table on its own goroutine: one read at a time, every
-// interval, or at once when the user asks. It owns the back frame.
+// interval, or at once when the user asks.
 func (u *model) readLoop() {
 	defer func() {
 		if p := recover(); p != nil {
@@ -204,8 +219,6 @@ func (u *model) readLoop() {
 			u.app.Stop()
 		}
 	}()
-	back := u.spare
-	u.spare = nil
 	rf, _ := u.r.(refresher)
 	for {
 		forced, err := u.waitForRead()
@@ -219,23 +232,36 @@ func (u *model) readLoop() {
 			continue
 		}
 		start := u.clock.Now()
-		err = u.r.Read(&back.t)
+		err = u.readTable(u.onUIQuiet)
 		took := u.clock.Now().Sub(start)
-		back.readFrom = start
 		if err != nil {
-			if !u.onUI(func() { u.readFailed(err, took) }) {
+			if !u.onUI(func() { u.shown.t.Abort(); u.readFailed(err, took) }) {
 				return
 			}
 			continue
 		}
-		opts, ver := u.sharedOptions()
-		u.prepare(back, &opts, ver, took, rf != nil)
-		var old *frame
-		if !u.onUI(func() { old = u.install(back) }) {
+		fullEvery := u.schedule(took, rf != nil)
+		if !u.onUI(func() { u.endRead(start, took, fullEvery); u.readShown() }) {
 			return
 		}
-		back = old
 	}
+}
+
+// readTable reads the whole table into u.stage batch by batch, and has run
+// merge each batch into the table on screen: run is onUIQuiet, or, before
+// the screen runs, a direct call.
+func (u *model) readTable(run func(func()) bool) error {
+	st := &u.stage
+	return source.ReadBatches(u.r, st, readBatch, func(rows []flow.Flow) {
+		at := u.clock.Now()
+		run(func() {
+			if !u.shown.t.Reading() {
+				// The source read the health first: room for the count.
+				u.shown.t.Begin(st.Stats.Entries)
+			}
+			u.shown.t.Merge(rows, at)
+		})
+	})
 }
 
 // healthLoop reads the table's health figures every interval on its own
@@ -274,8 +300,8 @@ type refresher interface {
 // closing.
 func (u *model) refreshVisible(rf refresher) bool {
 	lr := &u.light
-	var fr *frame
-	if !u.onUI(func() { fr = u.visibleRows(lr) }) {
+	var reads uint64
+	if !u.onUI(func() { reads = u.visibleRows(lr) }) {
 		return false
 	}
 	err := rf.Refresh(lr.rows, lr.gone)
@@ -289,7 +315,7 @@ func (u *model) refreshVisible(rf refresher) bool {
 			u.forceFull()
 			return
 		}
-		if fr == u.front {
+		if reads == u.shown.reads {
 			u.applyRefresh(lr, at)
 		}
 	})
@@ -344,16 +370,11 @@ func (u *model) nextFullRead() time.Time {
 	return u.nextFull
 }
 
-// prepare builds the view of a fresh read and counts the flows that came and
-// went, on the reader goroutine, and schedules the next read. light says
-// whether the rows on screen can be refreshed between whole-table reads.
-func (u *model) prepare(f *frame, opts *view.Options, ver uint64, took time.Duration, light bool) {
-	view.Build(&f.t, opts, &f.v)
-	f.optVer = ver
-	f.hasNAT = anyNAT(&f.t, f.v.Idx)
-	f.readTook = took
-	u.churn.update(&f.t)
-	f.born, f.gone, f.elapsed, f.churnKnown = u.churn.born, u.churn.gone, u.churn.elapsed, u.churn.known
+// schedule sets the time of the next read after a whole-table read that took
+// took, and returns the time between whole-table reads. light says whether
+// the rows on screen can be refreshed between whole-table reads. It runs on
+// the reader goroutine.
+func (u *model) schedule(took time.Duration, light bool) (fullEvery time.Duration) {
 	now := u.clock.Now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -365,7 +386,7 @@ func (u *model) prepare(f *frame, opts *view.Options, ver uint64, took time.Dura
 		u.nextRead = now.Add(u.interval)
 		u.nextFull = start.Add(max(eff, fullInterval(u.interval, took)))
 	}
-	f.fullEvery = u.nextFull.Sub(start)
+	return u.nextFull.Sub(start)
 }
 
 // Whole-table reads cost CPU in proportion to the table (mostly the

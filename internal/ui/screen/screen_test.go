@@ -2,6 +2,8 @@ package screen
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -553,13 +555,6 @@ func TestEscapeTags(t *testing.T) {
 	}
 }
 
-func TestDiffSorted(t *testing.T) {
-	born, gone := diffSorted([]uint64{1, 2, 3, 5}, []uint64{2, 3, 4, 6, 7})
-	if born != 3 || gone != 2 {
-		t.Errorf("born %d gone %d, want 3 and 2", born, gone)
-	}
-}
-
 // With a source that refreshes single rows, the rows on screen are re-read
 // every interval and the whole table less often.
 func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
@@ -577,7 +572,7 @@ func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 	h.pending()
 	clk.Advance(time.Second)
 	h.waitFor("a refresh of the rows on screen", func(*model) bool { return rr.refreshCount() == 1 })
-	h.waitFor("the refreshed rows", func(u *model) bool { return len(u.front.v.Idx) == 3 })
+	h.waitFor("the refreshed rows", func(u *model) bool { return len(u.shown.v.Idx) == 3 })
 	if fr.readCount() != reads {
 		t.Fatalf("a whole-table read happened 1 s after one that took 0.6 s")
 	}
@@ -766,7 +761,7 @@ func TestHealthBetweenDumps(t *testing.T) {
 		}
 	}
 	clk.Advance(time.Second)
-	h.waitFor("the health figures", func(u *model) bool { return u.front.t.Stats.Entries == 60000 })
+	h.waitFor("the health figures", func(u *model) bool { return u.shown.t.Stats.Entries == 60000 })
 	if fr.readCount() != reads || sr.statsCount() != 1 {
 		t.Fatalf("1 s after a read that took 3 s: %d whole-table and %d health reads, want 0 and 1",
 			fr.readCount()-reads, sr.statsCount())
@@ -791,15 +786,13 @@ func TestDumpKeepsNewerHealth(t *testing.T) {
 	newer.CPU.Drop = 7
 	u.applyStats(&newer, began.Add(time.Second))
 
-	f := &frame{}
-	if err := r.Read(&f.t); err != nil {
+	direct := func(f func()) bool { f(); return true }
+	if err := u.readTable(direct); err != nil {
 		t.Fatal(err)
 	}
-	f.t.ReadAt = began.Add(2 * time.Second) // when the dump ended
-	f.readFrom = began
-	u.prepare(f, &u.opts, u.optVer, 0, false)
-	u.install(f)
-	if got := u.front.t.Stats; got != newer {
+	u.stage.ReadAt = began.Add(2 * time.Second) // when the dump ended
+	u.endRead(began, 0, 0)
+	if got := u.shown.t.Stats; got != newer {
 		t.Errorf("after the dump the header shows %+v, want the newer %+v", got, newer)
 	}
 }
@@ -878,20 +871,36 @@ func TestPromptOnNarrowScreen(t *testing.T) {
 	h.contains("cancelled")
 }
 
-// Both frames have room for the table as first read plus an eighth, so that
-// a table that grows a little after the start is not read into a fresh
-// allocation (at 200,000 rows, 29 MB more peak RSS), whatever margin the
-// source's first read left.
-func TestFramesSizedAfterFirstRead(t *testing.T) {
-	clk := newManualClock()
-	r := &fakeReader{clock: clk, table: bigTable(8000)}
-	u, err := newUI(r, nil, Config{}, clk)
+// The screen holds one copy of the table: a read arrives in batches merged
+// into it, with room for the count the source reported plus an eighth, so
+// that a table that grows a little is not copied into a fresh allocation.
+func TestOneCopyOfTheTable(t *testing.T) {
+	const n = 9000
+	var dump strings.Builder
+	for i := range n {
+		fmt.Fprintf(&dump, "ipv4 2 udp 17 30 src=192.0.2.%d dst=198.51.100.1 sport=%d dport=53 [UNREPLIED] src=198.51.100.1 dst=192.0.2.%d sport=53 dport=%d mark=0 use=1\n",
+			i%250, 1024+i, i%250, 1024+i)
+	}
+	path := filepath.Join(t.TempDir(), "dump")
+	if err := os.WriteFile(path, []byte(dump.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := source.NewFileReader(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = 8000 + 8000/8
-	if f, b := cap(u.front.t.Flows), cap(u.spare.t.Flows); f != want || b != want {
-		t.Errorf("frames hold %d and %d rows, want %d each", f, b, want)
+	u, err := newUI(r, nil, Config{}, newManualClock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(u.shown.t.Flows); got != n {
+		t.Fatalf("%d rows on screen, want %d", got, n)
+	}
+	if got, want := cap(u.shown.t.Flows), n+n/8; got != want {
+		t.Errorf("the table has room for %d rows, want %d", got, want)
+	}
+	if got := cap(u.stage.Flows); got > readBatch {
+		t.Errorf("the reader kept room for %d rows, more than a batch (%d)", got, readBatch)
 	}
 }
 

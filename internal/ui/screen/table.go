@@ -81,14 +81,14 @@ func newFlowContent(u *model) *flowContent {
 }
 
 // GetRowCount implements tview.TableContent.
-func (c *flowContent) GetRowCount() int { return len(c.u.front.v.Idx) + 1 }
+func (c *flowContent) GetRowCount() int { return len(c.u.shown.v.Idx) + 1 }
 
 // GetColumnCount implements tview.TableContent.
 func (c *flowContent) GetColumnCount() int { return len(c.cols) }
 
 // GetCell implements tview.TableContent.
 func (c *flowContent) GetCell(row, col int) *tview.TableCell {
-	if col < 0 || col >= len(c.cols) || row < 0 || row > len(c.u.front.v.Idx) {
+	if col < 0 || col >= len(c.cols) || row < 0 || row > len(c.u.shown.v.Idx) {
 		return nil
 	}
 	lc := c.cols[col]
@@ -147,7 +147,7 @@ func (u *model) sortByColumn(col column) {
 	} else {
 		u.opts.Sort, u.opts.Reverse = columnKeys[col], false
 	}
-	u.optionsChanged()
+	u.rebuild()
 }
 
 // sortArrow returns ▲ for an ascending order and ▼ for a descending one.
@@ -213,7 +213,7 @@ func (c *flowContent) protoStyle(proto uint8) tcell.Style {
 func (c *flowContent) fillRow(slot, row int) {
 	u := c.u
 	c.slotRow[slot], c.slotGen[slot] = row, u.gen
-	f := &u.front.t.Flows[u.front.v.Idx[row-1]]
+	f := &u.shown.t.Flows[u.shown.v.Idx[row-1]]
 	st := c.protoStyle(f.Proto)
 	// The selected row is drawn in reverse video: it keeps the protocol's
 	// colour as its background in colour mode and stays visible without
@@ -272,8 +272,8 @@ func (c *flowContent) appendCell(b []byte, f *flow.Flow, col column) []byte {
 			return append(b, '-')
 		}
 		ttl := f.Timeout
-		if !u.front.t.Frozen {
-			ttl = f.TTL(u.front.t.ReadAt, u.clock.Now())
+		if !u.shown.t.Frozen {
+			ttl = f.TTL(u.shown.t.ReadAt, u.clock.Now())
 		}
 		return ui.AppendTTL(b, ttl)
 	case colBytes, colPackets:
@@ -347,7 +347,7 @@ func tagChar(ch byte) bool {
 // address column may be.
 func (c *flowContent) layout(width, height int) {
 	u := c.u
-	want := [numCols]bool{colSrc: true, colDst: true, colNAT: u.front.hasNAT, colProto: true,
+	want := [numCols]bool{colSrc: true, colDst: true, colNAT: u.shown.hasNAT, colProto: true,
 		colState: true, colTTL: true, colBytes: u.counters, colPackets: u.counters}
 	var natural [numCols]int
 	for col := range numCols {
@@ -360,7 +360,7 @@ func (c *flowContent) layout(width, height int) {
 	if sel := u.selRow; sel < off || sel >= off+height-1 {
 		lo, hi = sel-height+1, sel+height
 	}
-	lo, hi = max(lo+1, 1), min(hi+1, len(u.front.v.Idx)+1)
+	lo, hi = max(lo+1, 1), min(hi+1, len(u.shown.v.Idx)+1)
 	hi = min(hi, lo+cacheRows/2)
 	for row := lo; row < hi; row++ {
 		for col := range numCols {

@@ -2,7 +2,6 @@ package screen
 
 import (
 	"os"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -59,21 +58,18 @@ type model struct {
 	interval time.Duration
 	nextRead time.Time
 	nextFull time.Time
-	shared   view.Options // a copy of opts for the reader
-	sharedV  uint64
 	lerr     error
-	// churn is the reader goroutine's own.
-	churn churn
+	// stage is the reader's buffer for a batch of a whole-table read, and
+	// then holds that read's figures; the UI goroutine reads them in
+	// endRead, while the reader waits.
+	stage flow.Table
 	// light is the reader's buffer for refreshing the rows on screen.
 	light lightRead
 	// lightOK is true when the source can refresh single rows.
 	lightOK bool
-	// spare is the frame the reader starts with.
-	spare *frame
 
-	front  *frame
-	opts   view.Options
-	optVer uint64
+	shown shownTable
+	opts  view.Options
 
 	counters, totals, noColor, lookup bool
 	resolver                          *resolve.Resolver
@@ -135,43 +131,21 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 		counters:        cfg.Counters,
 		totals:          cfg.Totals,
 		noColor:         cfg.NoColor,
-		front:           &frame{},
-		spare:           &frame{},
-		optVer:          1,
 	}
-	u.shared, u.sharedV = u.opts, u.optVer
 	start := clock.Now()
-	if err := r.Read(&u.front.t); err != nil {
+	direct := func(f func()) bool { f(); return true }
+	if err := u.readTable(direct); err != nil {
 		return nil, err
 	}
 	took := clock.Now().Sub(start)
-	u.front.readFrom = start
 	_, u.lightOK = r.(refresher)
-	u.prepare(u.front, &u.opts, u.optVer, took, u.lightOK)
-	u.sizeFrames()
+	u.endRead(start, took, u.schedule(took, u.lightOK))
 	if cfg.Lookup {
 		u.setLookup(true)
 	}
 	u.build()
 	u.reselect()
 	return u, nil
-}
-
-// sizeFrames gives both frames room for the table as first read plus an
-// eighth, more than the netlink source's own margin (a sixteenth), so that
-// it keeps them while the table grows a little: the first read's rows, sized
-// by the source with its margin, are moved into a frame of that size too.
-// Neither frame then grows row by row (growing by doubling leaves up to half
-// of a slice unused, and the old copies as garbage). What the first read
-// left over goes back to the system before the second frame is made.
-func (u *model) sizeFrames() {
-	n := len(u.front.t.Flows)
-	want := n + n/8
-	if cap(u.front.t.Flows) != want {
-		u.front.t.Flows = append(make([]flow.Flow, 0, want), u.front.t.Flows...)
-	}
-	debug.FreeOSMemory()
-	u.spare.t.Flows = make([]flow.Flow, 0, want)
 }
 
 // build creates the tview primitives: a Grid of header, table (or help) and
@@ -260,20 +234,31 @@ func (u *model) applyColors() {
 	u.gen++
 }
 
-// install makes a fresh frame the one shown and returns the old one for the
-// reader to fill next. It runs on the UI goroutine.
-func (u *model) install(f *frame) *frame {
-	old := u.front
-	u.front = f
-	if f.optVer != u.optVer {
-		u.rebuild()
+// endRead ends a whole-table read that began at from and took took, on the
+// UI goroutine: the rows it did not see leave the table, its figures (in
+// u.stage) replace the table's, and the view is rebuilt on the rows as they
+// now are.
+func (u *model) endRead(from time.Time, took, fullEvery time.Duration) {
+	s := &u.shown
+	prevStats, prevRead := s.t.Stats, s.t.LastRead
+	born, gone := s.t.End(&u.stage)
+	s.reads++
+	s.readTook, s.fullEvery = took, fullEvery
+	s.churnKnown = !prevRead.IsZero() && s.t.LastRead.After(prevRead)
+	if s.churnKnown {
+		s.born, s.gone, s.elapsed = born, gone, s.t.LastRead.Sub(prevRead)
 	}
-	if f.readFrom.Before(u.statsAt) {
+	if from.Before(u.statsAt) {
 		// The figures read on their own during the dump are newer.
-		f.t.Stats = old.t.Stats
+		s.t.Stats = prevStats
 	} else {
-		u.setStats(&f.t.Stats, &old.t.Stats, f.readFrom)
+		u.setStats(&s.t.Stats, &prevStats, from)
 	}
+	u.buildView()
+}
+
+// readShown updates the screen after a whole-table read ended.
+func (u *model) readShown() {
 	if u.statusMsg == msgRefreshing {
 		u.setStatus("", false)
 	}
@@ -285,10 +270,9 @@ func (u *model) install(f *frame) *frame {
 	}
 	u.gen++
 	u.reselect()
-	return old
 }
 
-// readFailed keeps the last good frame, marks it stale and says why; the
+// readFailed keeps the last good read, marks it stale and says why; the
 // reader retries after the interval.
 func (u *model) readFailed(err error, took time.Duration) {
 	u.stale = true
@@ -302,7 +286,7 @@ func (u *model) readFailed(err error, took time.Duration) {
 
 // applyStats shows health figures read at a time between whole-table reads.
 func (u *model) applyStats(s *flow.Stats, at time.Time) {
-	cur := &u.front.t.Stats
+	cur := &u.shown.t.Stats
 	if at.Before(u.statsAt) {
 		return
 	}
@@ -325,30 +309,19 @@ func (u *model) setStats(s, prev *flow.Stats, at time.Time) {
 // tick redraws between reads: the clock and the TTLs move on.
 func (u *model) tick() { u.gen++ }
 
-// rebuild applies changed view options to the frame on screen at once, so a
+// buildView filters, sorts and totals the table on screen.
+func (u *model) buildView() {
+	s := &u.shown
+	view.Build(&s.t.Table, &u.opts, &s.v)
+	s.hasNAT = anyNAT(&s.t.Table, s.v.Idx)
+}
+
+// rebuild applies changed view options to the table on screen at once, so a
 // key press re-sorts without waiting for the next read.
 func (u *model) rebuild() {
-	view.Build(&u.front.t, &u.opts, &u.front.v)
-	u.front.optVer = u.optVer
-	u.front.hasNAT = anyNAT(&u.front.t, u.front.v.Idx)
+	u.buildView()
 	u.gen++
 	u.reselect()
-}
-
-// optionsChanged publishes u.opts to the reader and rebuilds the view.
-func (u *model) optionsChanged() {
-	u.optVer++
-	u.mu.Lock()
-	u.shared, u.sharedV = u.opts, u.optVer
-	u.mu.Unlock()
-	u.rebuild()
-}
-
-// sharedOptions is the reader's copy of the view options.
-func (u *model) sharedOptions() (view.Options, uint64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.shared, u.sharedV
 }
 
 func (u *model) setInterval(d time.Duration) {
@@ -377,25 +350,26 @@ func (u *model) forceFull() {
 }
 
 // visibleRows copies the rows on screen into lr for the reader to refresh,
-// and returns the frame they belong to.
-func (u *model) visibleRows(lr *lightRead) *frame {
+// and returns the number of the whole-table read whose row indices lr.at
+// holds.
+func (u *model) visibleRows(lr *lightRead) uint64 {
 	lr.rows, lr.at = lr.rows[:0], lr.at[:0]
 	off, _ := u.table.GetOffset()
-	idx := u.front.v.Idx
+	idx := u.shown.v.Idx
 	for p := off; p < min(off+u.pageRows(), len(idx)); p++ {
-		lr.rows = append(lr.rows, u.front.t.Flows[idx[p]])
+		lr.rows = append(lr.rows, u.shown.t.Flows[idx[p]])
 		lr.at = append(lr.at, idx[p])
 	}
 	lr.gone = slices.Grow(lr.gone[:0], len(lr.rows))[:len(lr.rows)]
 	clear(lr.gone)
-	return u.front
+	return u.shown.reads
 }
 
-// applyRefresh writes refreshed rows into the frame on screen. Their
+// applyRefresh writes refreshed rows into the table on screen. Their
 // timeouts are restated as of the frame's read so that the countdown stays
 // right; rows the kernel no longer has leave the view.
 func (u *model) applyRefresh(lr *lightRead, at time.Time) {
-	t := &u.front.t
+	t := &u.shown.t.Table
 	since := uint32(max(at.Sub(t.ReadAt)/time.Second, 0))
 	anyGone := false
 	for i, fi := range lr.at {
@@ -408,7 +382,7 @@ func (u *model) applyRefresh(lr *lightRead, at time.Time) {
 		t.Flows[fi] = f
 	}
 	if anyGone {
-		v := &u.front.v
+		v := &u.shown.v
 		kept := v.Idx[:0]
 		for _, fi := range v.Idx {
 			if g := slices.Index(lr.at, fi); g < 0 || !lr.gone[g] {
@@ -432,14 +406,14 @@ func (u *model) refresh() {
 // reselect keeps the selection on the same flow after the view changed, or
 // on the same row when that flow is gone.
 func (u *model) reselect() {
-	idx := u.front.v.Idx
+	idx := u.shown.v.Idx
 	if len(idx) == 0 {
 		u.hasSel = false
 		u.selRow = 0
 		return
 	}
 	if u.hasSel {
-		if i := u.front.v.Find(&u.front.t, u.selKey); i >= 0 {
+		if i := u.shown.v.Find(&u.shown.t.Table, u.selKey); i >= 0 {
 			u.selectRow(i)
 			return
 		}
@@ -449,32 +423,32 @@ func (u *model) reselect() {
 
 // selectRow selects the i-th flow of the view, clamped to the view.
 func (u *model) selectRow(i int) {
-	n := len(u.front.v.Idx)
+	n := len(u.shown.v.Idx)
 	if n == 0 {
 		return
 	}
 	i = min(max(i, 0), n-1)
 	u.selRow, u.hasSel = i, true
-	u.selKey = u.front.t.Flows[u.front.v.Idx[i]].Key()
+	u.selKey = u.shown.t.Flows[u.shown.v.Idx[i]].Key()
 	u.table.Select(i+1, 0)
 }
 
 // selectionChanged follows tview's own selection changes (mouse clicks).
 func (u *model) selectionChanged(row, _ int) {
 	i := row - 1
-	if i < 0 || i >= len(u.front.v.Idx) || (u.hasSel && i == u.selRow) {
+	if i < 0 || i >= len(u.shown.v.Idx) || (u.hasSel && i == u.selRow) {
 		return
 	}
 	u.selRow, u.hasSel = i, true
-	u.selKey = u.front.t.Flows[u.front.v.Idx[i]].Key()
+	u.selKey = u.shown.t.Flows[u.shown.v.Idx[i]].Key()
 }
 
 // selected returns the selected flow, or nil when the view is empty.
 func (u *model) selected() *flow.Flow {
-	if !u.hasSel || u.selRow >= len(u.front.v.Idx) {
+	if !u.hasSel || u.selRow >= len(u.shown.v.Idx) {
 		return nil
 	}
-	return &u.front.t.Flows[u.front.v.Idx[u.selRow]]
+	return &u.shown.t.Flows[u.shown.v.Idx[u.selRow]]
 }
 
 func (u *model) setStatus(msg string, isErr bool) {
@@ -494,7 +468,7 @@ func (u *model) setLookup(on bool) {
 	}
 	if on && !u.opts.Filter.NoDNS {
 		u.opts.Filter.NoDNS = true
-		u.optionsChanged()
+		u.rebuild()
 	}
 	u.gen++
 }

@@ -1,0 +1,219 @@
+// Package live keeps one copy of the connection-tracking table current across
+// reads, for the live screen.
+//
+// A fresh read does not fill a second copy of the table: its rows arrive in
+// small batches and update the one copy in place, matched by identity
+// (flow.Key); rows the read did not see are removed when it ends. At 200,000
+// entries the second copy was 29 MB, a third of the screen's memory, and the
+// screen could only swap it in whole.
+package live
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"slices"
+	"time"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// Table is the conntrack table kept current by reads merged into it.
+//
+// Between Begin and End, rows keep their indices in Flows (new rows are
+// appended), so a view built on the table stays valid; End removes the rows
+// the read did not see and renumbers the rest.
+type Table struct {
+	// Table holds the rows and the last complete read's health, source and
+	// warnings. Its ReadAt is the epoch of the rows' timeouts: fixed at the
+	// first read, so that rows updated at different times count down
+	// together (flow.Flow.TTL(ReadAt, now)).
+	flow.Table
+	// LastRead is when the last complete read ended.
+	LastRead time.Time
+
+	// slots index Flows by identity, with open addressing: a slot holds a
+	// row's index+1 in its low 32 bits and its identity hash's high 32
+	// bits above; 0 is an empty slot. Kept at most half full.
+	slots []uint64
+	// seen marks the rows the read in progress has delivered.
+	seen    []bool
+	reading bool
+	born    int
+}
+
+// Begin starts a read that should bring about expected rows (0 when unknown):
+// room is made for them in one step rather than row by row.
+func (t *Table) Begin(expected int) {
+	t.reading, t.born = true, 0
+	t.seen = slices.Grow(t.seen[:0], len(t.Flows))[:len(t.Flows)]
+	clear(t.seen)
+	if want := expected + expected/8; cap(t.Flows) < want {
+		t.Flows = append(make([]flow.Flow, 0, want), t.Flows...)
+	}
+	t.reserveSlots(max(expected, len(t.Flows)))
+}
+
+// Merge updates the table with rows of the read in progress, read at the time
+// at: a row already in the table is replaced, a new one appended. The rows
+// are copied; the caller may reuse them.
+func (t *Table) Merge(rows []flow.Flow, at time.Time) {
+	if !t.reading {
+		t.Begin(0)
+	}
+	if t.ReadAt.IsZero() {
+		t.ReadAt = at
+	}
+	var shift uint32
+	if !t.Frozen && at.After(t.ReadAt) {
+		shift = uint32(at.Sub(t.ReadAt) / time.Second)
+	}
+	for i := range rows {
+		r := &rows[i]
+		h := keyHash(r)
+		j := t.find(h, r)
+		if j < 0 {
+			t.reserveSlots(len(t.Flows) + 1)
+			j = len(t.Flows)
+			t.Flows = append(t.Flows, *r)
+			t.seen = append(t.seen, false)
+			t.insert(h, j)
+			t.born++
+		} else {
+			t.Flows[j] = *r
+		}
+		if r.Present&flow.HasTimeout != 0 {
+			t.Flows[j].Timeout += shift
+		}
+		t.seen[j] = true
+	}
+}
+
+// End finishes the read in progress: rows it did not deliver leave the table,
+// and the read's figures (health, source, warnings, skipped lines, timeouts,
+// taken from read; its rows are ignored) replace the table's. It returns how
+// many flows the read found new and how many it found gone.
+func (t *Table) End(read *flow.Table) (born, gone int) {
+	if !t.reading {
+		t.Begin(0)
+	}
+	kept := 0
+	for i := range t.Flows {
+		if t.seen[i] {
+			t.Flows[kept] = t.Flows[i]
+			kept++
+		}
+	}
+	gone = len(t.Flows) - kept
+	t.Flows = t.Flows[:kept]
+	if cap(t.Flows) > 4*(kept+64) {
+		// A table that shrank a lot gives its memory back.
+		t.Flows = append([]flow.Flow(nil), t.Flows...)
+		t.seen, t.slots = nil, nil
+	}
+	if gone > 0 {
+		t.reindex()
+	}
+	t.reading = false
+
+	t.Stats = read.Stats
+	t.Source = read.Source
+	t.Skipped = read.Skipped
+	t.Warnings = append(t.Warnings[:0], read.Warnings...)
+	t.Frozen = read.Frozen
+	t.Timeouts = read.Timeouts
+	t.LastRead = read.ReadAt
+	return t.born, gone
+}
+
+// Abort ends a read that failed: the rows it delivered stay updated, and no
+// row is removed, since an unfinished read proves nothing gone.
+func (t *Table) Abort() { t.reading = false }
+
+// Reading reports whether a read is in progress (between Begin and End or
+// Abort).
+func (t *Table) Reading() bool { return t.reading }
+
+// Find returns the index in Flows of the flow with identity k, or -1.
+func (t *Table) Find(k flow.Key) int {
+	probe := flow.Flow{Orig: k.Orig, Family: k.Family, Proto: k.Proto, Zone: k.Zone}
+	return t.find(keyHash(&probe), &probe)
+}
+
+// find returns the index of the row with f's identity, whose hash is h, or -1.
+func (t *Table) find(h uint64, f *flow.Flow) int {
+	if len(t.slots) == 0 {
+		return -1
+	}
+	mask := uint64(len(t.slots) - 1)
+	tag := h >> 32
+	for s := h & mask; ; s = (s + 1) & mask {
+		v := t.slots[s]
+		if v == 0 {
+			return -1
+		}
+		if v>>32 == tag {
+			if j := int(uint32(v)) - 1; sameFlow(&t.Flows[j], f) {
+				return j
+			}
+		}
+	}
+}
+
+// insert records row j, whose hash is h, in the index; there must be room.
+func (t *Table) insert(h uint64, j int) {
+	mask := uint64(len(t.slots) - 1)
+	s := h & mask
+	for t.slots[s] != 0 {
+		s = (s + 1) & mask
+	}
+	t.slots[s] = h&^0xffffffff | uint64(j+1)
+}
+
+// reserveSlots makes the index big enough for n rows, rebuilding it when it
+// grows.
+func (t *Table) reserveSlots(n int) {
+	if 2*n <= len(t.slots) {
+		return
+	}
+	size := 1 << bits.Len(uint(max(2*n, 64)-1))
+	t.slots = make([]uint64, size)
+	for j := range t.Flows {
+		t.insert(keyHash(&t.Flows[j]), j)
+	}
+}
+
+// reindex rebuilds the index after rows moved.
+func (t *Table) reindex() {
+	if 2*len(t.Flows) > len(t.slots) {
+		t.reserveSlots(len(t.Flows))
+		return
+	}
+	clear(t.slots)
+	for j := range t.Flows {
+		t.insert(keyHash(&t.Flows[j]), j)
+	}
+}
+
+// sameFlow reports whether a and b have one identity (flow.Key), without
+// building the keys.
+func sameFlow(a, b *flow.Flow) bool {
+	return a.Orig == b.Orig && a.Family == b.Family && a.Proto == b.Proto && a.Zone == b.Zone
+}
+
+// keyHash mixes a flow's identity (flow.Key) into 64 bits.
+func keyHash(f *flow.Flow) uint64 {
+	o := &f.Orig
+	h := mix(binary.LittleEndian.Uint64(o.Src[:8]), binary.LittleEndian.Uint64(o.Src[8:]))
+	h = mix(h^binary.LittleEndian.Uint64(o.Dst[:8]), binary.LittleEndian.Uint64(o.Dst[8:]))
+	rest := uint64(o.SrcPort) | uint64(o.DstPort)<<16 | uint64(o.ICMPType)<<32 | uint64(o.ICMPCode)<<40 |
+		uint64(f.Proto)<<48 | uint64(f.Family)<<56
+	return mix(h^rest, uint64(f.Zone)+0x9e3779b97f4a7c15)
+}
+
+// mix is a 128-to-64-bit multiply-xor step (as in wyhash).
+func mix(a, b uint64) uint64 {
+	a ^= 0xa0761d6478bd642f
+	b ^= 0xe7037ed1a0b428db
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}

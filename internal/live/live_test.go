@@ -1,0 +1,214 @@
+package live
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/gostate/gostate/internal/flow"
+)
+
+// row makes a TCP flow from 192.0.2.x:port to 198.51.100.1:443, with a
+// timeout, identified by (n, port).
+func row(n uint16, port uint16, timeout uint32) flow.Flow {
+	f := flow.Flow{Family: flow.FamilyIPv4, Proto: flow.ProtoTCP, Timeout: timeout, Present: flow.HasTimeout}
+	f.Orig.Src = flow.AddrFromSlice([]byte{192, 0, 2, byte(n)})
+	f.Orig.Dst = flow.AddrFromSlice([]byte{198, 51, 100, 1})
+	f.Orig.SrcPort, f.Orig.DstPort = port, 443
+	f.Reply = f.Orig.Mirror()
+	return f
+}
+
+func key(f flow.Flow) flow.Key { return f.Key() }
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func read(t *Table, at time.Time, rows ...flow.Flow) (born, gone int) {
+	t.Begin(len(rows))
+	// Two batches, as a reader delivers them.
+	t.Merge(rows[:len(rows)/2], at)
+	t.Merge(rows[len(rows)/2:], at)
+	return t.End(&flow.Table{ReadAt: at, Source: "test"})
+}
+
+func TestMergeUpdatesAppendsAndRemoves(t *testing.T) {
+	var tab Table
+	if born, gone := read(&tab, t0, row(1, 1000, 100), row(2, 1000, 100), row(3, 1000, 100)); born != 3 || gone != 0 {
+		t.Fatalf("first read: born %d gone %d, want 3 0", born, gone)
+	}
+	// Row 2 is gone, row 1 changed state, row 4 is new.
+	r1 := row(1, 1000, 90)
+	r1.State = 3
+	born, gone := read(&tab, t0.Add(10*time.Second), row(3, 1000, 90), r1, row(4, 1000, 60))
+	if born != 1 || gone != 1 {
+		t.Fatalf("second read: born %d gone %d, want 1 1", born, gone)
+	}
+	if len(tab.Flows) != 3 {
+		t.Fatalf("%d rows, want 3", len(tab.Flows))
+	}
+	for _, want := range []flow.Flow{r1, row(3, 1000, 90), row(4, 1000, 60)} {
+		i := tab.Find(want.Key())
+		if i < 0 {
+			t.Fatalf("row %v missing", want.Orig)
+		}
+		got := tab.Flows[i]
+		if got.State != want.State {
+			t.Errorf("row %v: state %d, want %d", want.Orig.Src, got.State, want.State)
+		}
+		// Timeouts count from the first read: 10 s later, 90 s left is 100 s
+		// after the epoch.
+		if ttl := got.TTL(tab.ReadAt, t0.Add(10*time.Second)); ttl != want.Timeout {
+			t.Errorf("row %v: TTL %d, want %d", want.Orig.Src, ttl, want.Timeout)
+		}
+	}
+	if tab.Find(key(row(2, 1000, 0))) >= 0 {
+		t.Error("row 2 is still found after it left the table")
+	}
+	if !tab.LastRead.Equal(t0.Add(10*time.Second)) || tab.Source != "test" {
+		t.Errorf("LastRead %v Source %q: the read's figures were not taken", tab.LastRead, tab.Source)
+	}
+}
+
+func TestRowsKeepTheirIndicesDuringARead(t *testing.T) {
+	var tab Table
+	read(&tab, t0, row(1, 1, 10), row(2, 1, 10))
+	before := tab.Find(key(row(2, 1, 0)))
+	tab.Begin(3)
+	tab.Merge([]flow.Flow{row(9, 1, 10), row(2, 1, 5)}, t0)
+	if got := tab.Find(key(row(2, 1, 0))); got != before {
+		t.Fatalf("row 2 moved from %d to %d before the read ended", before, got)
+	}
+	if tab.Flows[before].Timeout != 5 {
+		t.Fatalf("row 2 not updated in place: timeout %d", tab.Flows[before].Timeout)
+	}
+	if len(tab.Flows) != 3 || !tab.Reading() {
+		t.Fatalf("%d rows, reading %v; want 3 rows mid-read", len(tab.Flows), tab.Reading())
+	}
+}
+
+func TestAbortRemovesNothing(t *testing.T) {
+	var tab Table
+	read(&tab, t0, row(1, 1, 10), row(2, 1, 10), row(3, 1, 10))
+	tab.Begin(3)
+	tab.Merge([]flow.Flow{row(1, 1, 7)}, t0)
+	tab.Abort()
+	if len(tab.Flows) != 3 || tab.Reading() {
+		t.Fatalf("%d rows after a failed read, want all 3 kept", len(tab.Flows))
+	}
+	if born, gone := read(&tab, t0, row(1, 1, 10), row(2, 1, 10)); born != 0 || gone != 1 {
+		t.Fatalf("read after an abort: born %d gone %d, want 0 1", born, gone)
+	}
+}
+
+func TestDuplicateInOneReadCountsOnce(t *testing.T) {
+	// A dump the kernel marks interrupted may deliver an entry twice.
+	var tab Table
+	if born, _ := read(&tab, t0, row(1, 1, 10), row(1, 1, 8), row(2, 1, 10), row(2, 1, 10)); born != 2 {
+		t.Fatalf("born %d, want 2", born)
+	}
+	if len(tab.Flows) != 2 {
+		t.Fatalf("%d rows, want 2", len(tab.Flows))
+	}
+}
+
+func TestIdentityIncludesZoneAndProtocol(t *testing.T) {
+	var tab Table
+	a := row(1, 1, 10)
+	b := a
+	b.Zone = 7
+	c := a
+	c.Proto = flow.ProtoUDP
+	if born, _ := read(&tab, t0, a, b, c); born != 3 || len(tab.Flows) != 3 {
+		t.Fatalf("born %d, rows %d: flows differing only in zone or protocol were merged", born, len(tab.Flows))
+	}
+}
+
+func TestFrozenTimeoutsDoNotShift(t *testing.T) {
+	var tab Table
+	tab.Begin(1)
+	tab.Merge([]flow.Flow{row(1, 1, 50)}, t0)
+	tab.End(&flow.Table{Frozen: true})
+	tab.Begin(1)
+	tab.Merge([]flow.Flow{row(1, 1, 50)}, t0.Add(time.Hour))
+	tab.End(&flow.Table{Frozen: true})
+	if got := tab.Flows[0].Timeout; got != 50 {
+		t.Fatalf("timeout %d, want the saved 50", got)
+	}
+}
+
+func TestManyRowsAndShrink(t *testing.T) {
+	const n = 10000
+	rows := make([]flow.Flow, n)
+	for i := range rows {
+		rows[i] = row(uint16(i%200), uint16(i), 30)
+	}
+	var tab Table
+	if born, _ := read(&tab, t0, rows...); born != n {
+		t.Fatalf("born %d, want %d", born, n)
+	}
+	// Every second row leaves; all others are found at their new indices.
+	half := make([]flow.Flow, 0, n/2)
+	for i := 0; i < n; i += 2 {
+		half = append(half, rows[i])
+	}
+	if born, gone := read(&tab, t0, half...); born != 0 || gone != n/2 {
+		t.Fatalf("born %d gone %d, want 0 %d", born, gone, n/2)
+	}
+	for i, f := range rows {
+		if got := tab.Find(f.Key()) >= 0; got != (i%2 == 0) {
+			t.Fatalf("row %d found %v", i, got)
+		}
+	}
+	if born, gone := read(&tab, t0, rows[:10]...); born != 5 || gone != n/2-5 {
+		t.Fatalf("born %d gone %d", born, gone)
+	}
+	if cap(tab.Flows) > 4*(10+64) {
+		t.Fatalf("cap %d after shrinking to 10 rows: memory kept", cap(tab.Flows))
+	}
+	for _, f := range rows[:10] {
+		if tab.Find(f.Key()) < 0 {
+			t.Fatalf("row %v lost in shrinking", f.Orig.SrcPort)
+		}
+	}
+}
+
+func TestSteadyReadsDoNotAllocate(t *testing.T) {
+	rows := benchRows(10000)
+	var tab Table
+	read(&tab, t0, rows...)
+	allocs := testing.AllocsPerRun(5, func() { read(&tab, t0, rows...) })
+	if allocs > 0 {
+		t.Fatalf("%v allocations per read of an unchanged table, want 0", allocs)
+	}
+}
+
+func benchRows(n int) []flow.Flow {
+	rows := make([]flow.Flow, n)
+	for i := range rows {
+		f := &rows[i]
+		*f = flow.Flow{Family: flow.FamilyIPv4, Proto: flow.ProtoTCP, Timeout: 300, Present: flow.HasTimeout}
+		f.Orig.Src = flow.AddrFromSlice([]byte{192, 0, 2, byte(i)})
+		f.Orig.Dst = flow.AddrFromSlice([]byte{198, 51, 100, byte(i >> 16)})
+		binary.BigEndian.PutUint16(f.Orig.Dst[12:], uint16(i>>8))
+		f.Orig.SrcPort, f.Orig.DstPort = uint16(i), 443
+	}
+	return rows
+}
+
+// BenchmarkRead200k merges a read of 200,000 rows, in batches of 4,096, into
+// a table that holds them already (the live screen's steady state).
+func BenchmarkRead200k(b *testing.B) {
+	rows := benchRows(200000)
+	var tab Table
+	read(&tab, t0, rows...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		tab.Begin(len(rows))
+		for s := 0; s < len(rows); s += 4096 {
+			tab.Merge(rows[s:min(s+4096, len(rows))], t0)
+		}
+		tab.End(&flow.Table{})
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+}
