@@ -39,12 +39,17 @@ type Table struct {
 	seen    []bool
 	reading bool
 	born    int
+	// next is the row the read in progress most likely delivers next: the
+	// kernel dumps its hash in the same order every time, and Flows keep
+	// the order of the reads that brought them, so the next row is usually
+	// the one after the last found, with no hashing and no random access.
+	next int
 }
 
 // Begin starts a read that should bring about expected rows (0 when unknown):
 // room is made for them in one step rather than row by row.
 func (t *Table) Begin(expected int) {
-	t.reading, t.born = true, 0
+	t.reading, t.born, t.next = true, 0, 0
 	t.seen = slices.Grow(t.seen[:0], len(t.Flows))[:len(t.Flows)]
 	clear(t.seen)
 	if want := expected + expected/8; cap(t.Flows) < want {
@@ -69,9 +74,12 @@ func (t *Table) Merge(rows []flow.Flow, at time.Time) {
 	}
 	for i := range rows {
 		r := &rows[i]
-		h := keyHash(r)
-		j := t.find(h, r)
+		j := t.next
+		if j >= len(t.Flows) || !sameFlow(&t.Flows[j], r) {
+			j = t.find(keyHash(r), r)
+		}
 		if j < 0 {
+			h := keyHash(r)
 			t.reserveSlots(len(t.Flows) + 1)
 			j = len(t.Flows)
 			t.Flows = append(t.Flows, *r)
@@ -85,6 +93,7 @@ func (t *Table) Merge(rows []flow.Flow, at time.Time) {
 			t.Flows[j].Timeout += shift
 		}
 		t.seen[j] = true
+		t.next = j + 1
 	}
 }
 

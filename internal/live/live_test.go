@@ -2,6 +2,7 @@ package live
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -196,11 +197,20 @@ func benchRows(n int) []flow.Flow {
 }
 
 // BenchmarkRead200k merges a read of 200,000 rows, in batches of 4,096, into
-// a table that holds them already (the live screen's steady state).
+// a table that holds them already (the live screen's steady state): in the
+// order of the previous read, as the kernel dumps its hash, and shuffled.
 func BenchmarkRead200k(b *testing.B) {
+	b.Run("same-order", func(b *testing.B) { benchRead(b, false) })
+	b.Run("shuffled", func(b *testing.B) { benchRead(b, true) })
+}
+
+func benchRead(b *testing.B, shuffle bool) {
 	rows := benchRows(200000)
 	var tab Table
 	read(&tab, t0, rows...)
+	if shuffle {
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {

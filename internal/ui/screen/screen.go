@@ -390,11 +390,13 @@ func (u *model) schedule(took time.Duration, light bool) (fullEvery time.Duratio
 }
 
 // Whole-table reads cost CPU in proportion to the table (mostly the
-// kernel's, walking its hash). When the rows on screen can be refreshed on
-// their own, a whole read runs only every dumpShare-th of the time, but at
-// least every maxFullAge, so that counts and totals are never older.
+// kernel's, walking its hash and building a message per entry). When the
+// rows on screen can be refreshed on their own, a whole read runs only every
+// dumpShare-th of the time, but at least every maxFullAge, so that what only
+// a whole read gives (totals per protocol and state, new and gone flows) is
+// never older. (At 200,000 entries a read takes ~0.7 s: one every 4.4 s.)
 const (
-	dumpShare  = 5
+	dumpShare  = 6
 	maxFullAge = 5 * time.Second
 )
 

@@ -562,7 +562,7 @@ func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 	fr := &fakeReader{clock: clk, table: sampleTable()}
 	rr := &refreshingReader{slowReader: &slowReader{fr, 600 * time.Millisecond}}
 	h := startReader(t, fr, rr, nil, Config{}, 120, 30)
-	h.contains("every 1s (whole table every 3s: a read takes 0.6s)")
+	h.contains("every 1s (whole table every 3.6s: a read takes 0.6s)")
 	reads := fr.readCount()
 
 	rr.set(func(t *flow.Table) {
