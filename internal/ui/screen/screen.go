@@ -394,15 +394,20 @@ func (u *model) schedule(took time.Duration, light bool) (fullEvery time.Duratio
 // rows on screen can be refreshed on their own, a whole read runs only every
 // dumpShare-th of the time, but at least every maxFullAge, so that what only
 // a whole read gives (totals per protocol and state, new and gone flows) is
-// never older. (At 200,000 entries a read takes ~0.7 s: one every 4.4 s.)
+// never older; at 200,000 entries a read takes ~0.7 s, one every 4.4 s.
+// A table whose read takes longer than maxFullAge/maxDumpShare cannot have
+// both: there, reading never takes more than a maxDumpShare-th of the time,
+// since a monitor must stay light on a machine in trouble (1,000,000
+// entries: a 4 s read every 12 s, not every 6 s).
 const (
-	dumpShare  = 6
-	maxFullAge = 5 * time.Second
+	dumpShare    = 6
+	maxDumpShare = 3
+	maxFullAge   = 5 * time.Second
 )
 
 // fullInterval is the time between whole-table reads that took took each.
 func fullInterval(interval, took time.Duration) time.Duration {
-	return max(interval, min(dumpShare*took, maxFullAge))
+	return max(interval, min(dumpShare*took, maxFullAge), maxDumpShare*took)
 }
 
 // effectiveInterval stretches the interval when a read takes longer than

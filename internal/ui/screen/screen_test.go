@@ -910,3 +910,18 @@ func TestDeleteQuestionOnNarrowScreen(t *testing.T) {
 	h.key(tcell.KeyRune, 'x', 0)
 	h.contains("443? (y/n)")
 }
+
+// Whole-table reads take a sixth of the time, at least every 5 s, but never
+// more than a third of the time however slow they are.
+func TestFullInterval(t *testing.T) {
+	for _, c := range []struct{ took, want time.Duration }{
+		{10 * time.Millisecond, time.Second}, // never more often than the interval
+		{600 * time.Millisecond, 3600 * time.Millisecond},
+		{time.Second, 5 * time.Second},
+		{4 * time.Second, 12 * time.Second},
+	} {
+		if got := fullInterval(time.Second, c.took); got != c.want {
+			t.Errorf("a read of %v: whole table every %v, want %v", c.took, got, c.want)
+		}
+	}
+}
