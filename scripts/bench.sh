@@ -90,25 +90,52 @@ echo "ratios: gostate-text/conntrack wall $(ratio "$gt" "$ct") (target <= 1.0);"
 	"iptstate/gostate-text wall $(ratio "$ip" "$gt") (target >= 5)"
 
 [ "$LIVE_SECONDS" -gt 0 ] || exit 0
-# live CPU: tmux panes of 160x50, sampled from /proc/PID/stat over LIVE_SECONDS.
+
+pane() { tmux -L "$TMUX_SOCK" capture-pane -p; }
+
+# keylatency: median and worst milliseconds from pressing b (next ordering) to
+# the new order's name on gostate's screen, over KEYS presses 1.3 s apart (so
+# some land while a whole-table read is in flight). Each poll of the pane
+# costs a few ms of tmux, which the figures include.
+KEYS=${KEYS:-15}
+keylatency() {
+	local i before start end lat=()
+	for i in $(seq "$KEYS"); do
+		before=$(pane | grep -o 'Sort [a-z]*[▲▼]')
+		start=$(date +%s%N)
+		tmux -L "$TMUX_SOCK" send-keys b
+		while [ "$(pane | grep -o 'Sort [a-z]*[▲▼]')" = "$before" ]; do :; done
+		end=$(date +%s%N)
+		lat+=($(((end - start) / 1000000)))
+		sleep 1.3
+	done
+	printf '%s\n' "${lat[@]}" | sort -n | awk '{v[NR]=$1} END {printf "%d / %d", v[int((NR+1)/2)], v[NR]}'
+}
+
+# live NAME CMD...: CPU over LIVE_SECONDS of a screen left alone in a tmux
+# pane of COLS_WIDTHx50 (sampled from /proc/PID/stat), its peak RSS, and for
+# gostate the key latency measured after.
 live() {
 	local name=$1; shift
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	tmux -L "$TMUX_SOCK" new-session -d -x "$COLS_WIDTH" -y 50 "ip netns exec $NS $*"
 	sleep 5
-	local pid ticks0 ticks1 hz
+	local pid ticks0 ticks1 hz keys=-
 	pid=$(tmux -L "$TMUX_SOCK" display -p '#{pane_pid}')
 	hz=$(getconf CLK_TCK)
 	ticks0=$(awk '{print $14+$15}' "/proc/$pid/stat")
 	sleep "$LIVE_SECONDS"
 	ticks1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+	if [ "$name" = gostate ]; then
+		keys=$(keylatency)
+	fi
 	local rss
 	rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-	printf '%-14s %8.3f %10.1f\n' "$name" "$(echo "($ticks1 - $ticks0) / $hz / $LIVE_SECONDS" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+	printf '%-14s %8.3f %10.1f %16s\n' "$name" "$(echo "($ticks1 - $ticks0) / $hz / $LIVE_SECONDS" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$keys"
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 }
 echo
 echo "Live screen, $N entries, ${LIVE_SECONDS}s at a 1 s interval, ${COLS_WIDTH}x50"
-printf '%-14s %8s %10s\n' screen cores peak_MiB
+printf '%-14s %8s %10s %16s\n' screen cores peak_MiB "key_ms med/max"
 live gostate "$GOSTATE"
 live iptstate iptstate
