@@ -59,6 +59,8 @@ type Totals struct {
 	// Total is the number of rows in the table, Shown the number the filter
 	// kept, Hidden the number it hid.
 	Total, Shown, Hidden int
+	// NATed is the number of shown rows the kernel rewrote (SNAT or DNAT).
+	NATed int
 
 	protos [256]int
 	// states counts TCP, SCTP and DCCP rows that carry a state, per state
@@ -87,6 +89,9 @@ func (t *Totals) reset() { *t = Totals{} }
 
 func (t *Totals) add(f *flow.Flow) {
 	t.protos[f.Proto]++
+	if f.NATed() {
+		t.NATed++
+	}
 	if f.Present&flow.HasState == 0 {
 		return
 	}
@@ -140,18 +145,4 @@ func (t *Totals) ByState() []Count {
 		}
 	}
 	return counts
-}
-
-// Find returns the position in v.Idx of the flow with key k in t, the table
-// v was built from, or -1 when the view does not show it. The live screen
-// uses it to keep the selection on the same flow across refreshes and
-// re-sorts.
-func (v *View) Find(t *flow.Table, k flow.Key) int {
-	for pos, i := range v.Idx {
-		f := &t.Flows[i]
-		if f.Orig == k.Orig && f.Family == k.Family && f.Proto == k.Proto && f.Zone == k.Zone {
-			return pos
-		}
-	}
-	return -1
 }

@@ -114,23 +114,20 @@ func TestBuildEmpty(t *testing.T) {
 	}
 }
 
-func TestFind(t *testing.T) {
+func TestTotalsCountNAT(t *testing.T) {
 	tab := table()
+	tab.Flows[0].Status |= flow.StatusSrcNAT
+	tab.Flows[2].Status |= flow.StatusDstNAT
+	tab.Flows[5].Status |= flow.StatusSrcNAT | flow.StatusDstNAT
 	var v View
-	Build(tab, &Options{Sort: sortby.Dst}, &v)
-	for pos, i := range v.Idx {
-		if got := v.Find(tab, tab.Flows[i].Key()); got != pos {
-			t.Errorf("Find(flow %d) = %d, want %d", i, got, pos)
-		}
+	Build(tab, &Options{}, &v)
+	if v.Totals.NATed != 3 {
+		t.Errorf("NATed %d, want 3", v.Totals.NATed)
 	}
+	// Only shown rows count: the filter keeps 0 and 2 of them.
 	Build(tab, &Options{Filter: filter.Filter{DstPort: 443}}, &v)
-	if got := v.Find(tab, tab.Flows[1].Key()); got != -1 {
-		t.Errorf("Find(a filtered-out flow) = %d, want -1", got)
-	}
-	k := tab.Flows[0].Key()
-	k.Zone = 7
-	if got := v.Find(tab, k); got != -1 {
-		t.Errorf("Find(a key in another zone) = %d, want -1", got)
+	if v.Totals.NATed != 2 {
+		t.Errorf("NATed %d with dport 443, want 2", v.Totals.NATed)
 	}
 }
 

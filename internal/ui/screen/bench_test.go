@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/gdamore/tcell/v2"
@@ -25,6 +26,8 @@ func bigTable(n int) flow.Table {
 		f.Timeout = uint32(i % 432000)
 		t.Flows = append(t.Flows, f)
 	}
+	// In the kernel's hash order, which no ordering follows.
+	rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { t.Flows[i], t.Flows[j] = t.Flows[j], t.Flows[i] })
 	t.Stats.Entries = n
 	return t
 }

@@ -42,6 +42,9 @@ type Config struct {
 	NoColor bool
 	// Lookup shows host names instead of addresses (-l).
 	Lookup bool
+	// NameServer is host:port of the DNS server for -l lookups; empty: the
+	// system's, from /etc/resolv.conf. Any form resolve.New accepts.
+	NameServer string
 	// ReadOnly refuses to delete entries (--read-only).
 	ReadOnly bool
 	// Hostname is shown in the header.
@@ -417,15 +420,6 @@ func effectiveInterval(interval, took time.Duration) time.Duration {
 		return took + took/2
 	}
 	return interval
-}
-
-func anyNAT(t *flow.Table, idx []int32) bool {
-	for _, i := range idx {
-		if t.Flows[i].NATed() {
-			return true
-		}
-	}
-	return false
 }
 
 func (u *model) setLoopErr(err error) {

@@ -313,7 +313,7 @@ func (u *model) tick() { u.gen++ }
 func (u *model) buildView() {
 	s := &u.shown
 	view.Build(&s.t.Table, &u.opts, &s.v)
-	s.hasNAT = anyNAT(&s.t.Table, s.v.Idx)
+	s.hasNAT = s.v.Totals.NATed > 0
 }
 
 // rebuild applies changed view options to the table on screen at once, so a
@@ -413,9 +413,14 @@ func (u *model) reselect() {
 		return
 	}
 	if u.hasSel {
-		if i := u.shown.v.Find(&u.shown.t.Table, u.selKey); i >= 0 {
-			u.selectRow(i)
-			return
+		// By the table's index, then among the view's indices: the view
+		// is in display order, and reading the rows in that order would
+		// visit a million rows at random.
+		if row := u.shown.t.Find(u.selKey); row >= 0 {
+			if i := slices.Index(idx, int32(row)); i >= 0 {
+				u.selectRow(i)
+				return
+			}
 		}
 	}
 	u.selectRow(min(max(u.selRow, 0), len(idx)-1))
@@ -460,7 +465,7 @@ func (u *model) setStatus(msg string, isErr bool) {
 func (u *model) setLookup(on bool) {
 	u.lookup = on
 	if on && u.resolver == nil {
-		u.resolver = resolve.New("", resolve.DefaultWorkers, resolve.DefaultTTL, resolve.DefaultMaxEntries)
+		u.resolver = resolve.New(u.cfg.NameServer, resolve.DefaultWorkers, resolve.DefaultTTL, resolve.DefaultMaxEntries)
 		u.resolver.SetNotify(func() {
 			// Answers arrive on a resolver goroutine; redraw on the UI's.
 			go u.onUI(u.tick)
