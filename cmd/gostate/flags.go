@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,8 @@ type config struct {
 	counters, totals, noColor     bool
 	lookup, readOnly              bool
 	help, version                 bool
+	// nameServer is the DNS server for -l as IP:port, "" for the system's.
+	nameServer string
 }
 
 // usageError is a mistake on the command line: reported in one line with a
@@ -45,7 +49,7 @@ func usagef(format string, args ...any) error {
 
 // rawFlags holds the flags that parseFlags still has to check and convert.
 type rawFlags struct {
-	sort, rate, srcFilter, dstFilter, srcPort, dstPort, protos, states, kind *string
+	sort, rate, srcFilter, dstFilter, srcPort, dstPort, protos, states, kind, nameServer *string
 }
 
 // defineFlags declares every flag on a new set, binding the plain ones to cfg.
@@ -67,6 +71,7 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&cfg.view.Filter.NoLoopback, "no-loopback", "f", false, "")
 	fs.BoolVarP(&cfg.view.Filter.NoDNS, "no-dns", "L", false, "")
 	fs.BoolVarP(&cfg.lookup, "lookup", "l", false, "")
+	raw.nameServer = fs.String("nameserver", "", "")
 	fs.BoolVarP(&cfg.counters, "counters", "C", false, "")
 	fs.BoolVarP(&cfg.totals, "totals", "t", false, "")
 	fs.BoolVarP(&cfg.noColor, "no-color", "c", false, "")
@@ -144,6 +149,11 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.lookup {
 		f.NoDNS = true
 	}
+	if fs.Changed("nameserver") {
+		if cfg.nameServer, err = parseNameServer(*raw.nameServer); err != nil {
+			return nil, usagef("invalid --nameserver %q: %v", *raw.nameServer, err)
+		}
+	}
 
 	switch k := source.Kind(*raw.kind); k {
 	case source.KindAuto, source.KindNetlink, source.KindProc:
@@ -177,4 +187,21 @@ func parseRate(s string) (time.Duration, error) {
 		return 0, errors.New("must be at most a day (86400 seconds)")
 	}
 	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// parseNameServer reads --nameserver: an IP address, port 53, or IP:port
+// ([IPv6]:port). A host name is refused: finding the server that is to
+// answer lookups must not itself need a lookup.
+func parseNameServer(s string) (string, error) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return net.JoinHostPort(ip.String(), "53"), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return "", errors.New("want an IP address or IP:port ([IPv6]:port)")
+	}
+	if ap.Port() == 0 {
+		return "", errors.New("port 0 is not a port a server listens on")
+	}
+	return ap.String(), nil
 }

@@ -69,6 +69,9 @@ gostate's own flags:
       --file PATH         read a saved dump instead of the kernel: the text of
                           /proc/net/nf_conntrack or of conntrack -L (- is stdin)
       --read-only         live screen: never delete entries (x is refused)
+      --nameserver ADDR   ask this DNS server for -l lookups, e.g. when the
+                          system's resolver is slow or down: an IP address
+                          (port 53) or IP:port, [IPv6]:port for IPv6
 
 Filters match the original tuple: the addresses and ports of the direction
 the flow was opened in, before any NAT.

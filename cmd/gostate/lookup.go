@@ -19,10 +19,11 @@ const (
 	lookupMax      = 65536
 )
 
-// lookupNames resolves the addresses the view shows and returns a Namer for
-// the text writer, and a function that releases the resolver.
-func lookupNames(t *flow.Table, idx []int32) (text.Namer, func()) {
-	r := resolve.New("", lookupWorkers, time.Minute, lookupMax)
+// lookupNames resolves the addresses the view shows, asking server ("" for
+// the system's resolver), and returns a Namer for the text writer, and a
+// function that releases the resolver.
+func lookupNames(t *flow.Table, idx []int32, server string) (text.Namer, func()) {
+	r := resolve.New(server, lookupWorkers, time.Minute, lookupMax)
 	addrs := make([]netip.Addr, 0, 2*len(idx))
 	for _, i := range idx {
 		f := &t.Flows[i]

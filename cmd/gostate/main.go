@@ -104,7 +104,7 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 			o := textOptions(cfg, term)
 			if cfg.lookup {
 				var done func()
-				o.Names, done = lookupNames(&t, v.Idx)
+				o.Names, done = lookupNames(&t, v.Idx, cfg.nameServer)
 				defer done()
 			}
 			err = text.WriteText(w, &t, &v, o)

@@ -24,12 +24,13 @@ func runScreen(cfg *config, stderr *os.File) int {
 		Counters: cfg.counters,
 		// The header shows the flows per state at a glance from the start;
 		// t hides that line.
-		Totals:   true,
-		NoColor:  cfg.noColor,
-		Lookup:   cfg.lookup,
-		ReadOnly: cfg.readOnly,
-		Hostname: host,
-		Version:  versionString(),
+		Totals:     true,
+		NoColor:    cfg.noColor,
+		Lookup:     cfg.lookup,
+		NameServer: cfg.nameServer,
+		ReadOnly:   cfg.readOnly,
+		Hostname:   host,
+		Version:    versionString(),
 	})
 	if err != nil {
 		return fail(stderr, err)
