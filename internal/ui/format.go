@@ -6,6 +6,7 @@
 package ui
 
 import (
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -65,23 +66,46 @@ func AppendTTL(b []byte, secs uint32) []byte {
 
 // AppendHuman appends a count in short human units: 999, 1.5K, 23M, 4.0G
 // (powers of 1024, as top and ls -h do).
+//
+// It prints what strconv.AppendFloat(float64(n)/1024^k, 'f', 1 or 0, 64)
+// would, byte for byte (golden files hold that output), in integer arithmetic
+// because the float conversion took ~19 % of the one-shot -C time: the value
+// is first rounded as float64(n) rounds it (above 2^53, so 2^60-1 is "1.0E"),
+// then to one decimal below 10 and none above, ties to even ("2.2K" for 2.25K).
 func AppendHuman(b []byte, n uint64) []byte {
 	const units = "KMGTPE"
 	if n < 1024 {
 		return strconv.AppendUint(b, n, 10)
 	}
-	v := float64(n)
-	i := -1
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
+	// The value is m * 2^s with m <= 2^53, as float64 holds it.
+	m, s := n, 0
+	if l := bits.Len64(n); l > 53 {
+		s = l - 53
+		m = n >> s
+		rest, half := n&(1<<s-1), uint64(1)<<(s-1)
+		if rest > half || rest == half && m&1 == 1 {
+			m++ // may reach 2^53: still exact, and m*10 below still fits
+		}
 	}
-	prec := 1
-	if v >= 10 {
-		prec = 0
+	// Unit k (1 for K) is the largest with 1024^k <= value; value <= 2^64
+	// keeps k <= 6, and s <= 11 is above 0 only when k >= 5, so sh >= 10.
+	k := (bits.Len64(m) + s - 1) / 10
+	sh := uint(10*k - s) // value/1024^k = m / 2^sh
+	tenths := m>>sh < 10
+	if tenths {
+		m *= 10 // m <= 2^53: no overflow
 	}
-	b = strconv.AppendFloat(b, v, 'f', prec, 64)
-	return append(b, units[i])
+	q, rest, half := m>>sh, m&(1<<sh-1), uint64(1)<<(sh-1)
+	if rest > half || rest == half && q&1 == 1 {
+		q++
+	}
+	if tenths {
+		b = strconv.AppendUint(b, q/10, 10)
+		b = append(b, '.', byte('0'+q%10))
+	} else {
+		b = strconv.AppendUint(b, q, 10)
+	}
+	return append(b, units[k-1])
 }
 
 // Sanitize makes text from outside gostate (host names, helper names, labels,
