@@ -140,10 +140,12 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 	took := clock.Now().Sub(start)
 	_, u.lightOK = r.(refresher)
 	u.endRead(start, took, u.schedule(took, u.lightOK))
+	u.build()
+	// After build: turning lookups on hides DNS flows, which moves the
+	// selection on the table build creates.
 	if cfg.Lookup {
 		u.setLookup(true)
 	}
-	u.build()
 	u.reselect()
 	return u, nil
 }
