@@ -51,7 +51,7 @@ func StartDNS(t testing.TB, ptr map[netip.Addr][]string) *DNSServer {
 // Addr returns the server's address, 127.0.0.1:PORT.
 func (s *DNSServer) Addr() string { return s.conn.LocalAddr().String() }
 
-// Queries returns how many queries for a's PTR name the server has answered.
+// Queries returns how many queries for a's PTR name the server has received.
 func (s *DNSServer) Queries(a netip.Addr) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,6 +75,11 @@ func (s *DNSServer) serve() {
 		if err != nil {
 			continue
 		}
+		// Counted before the answer leaves: a client that has its answer
+		// finds its query counted.
+		s.mu.Lock()
+		s.queries[q.Name.String()]++
+		s.mu.Unlock()
 		msg, err := s.answer(h, q)
 		if err != nil {
 			// Names were checked by StartDNS: a failure here is a bug in
@@ -82,9 +87,6 @@ func (s *DNSServer) serve() {
 			continue
 		}
 		s.conn.WriteTo(msg, from)
-		s.mu.Lock()
-		s.queries[q.Name.String()]++
-		s.mu.Unlock()
 	}
 }
 

@@ -42,8 +42,8 @@ func TestIsolatedDNS(t *testing.T) {
 		if err != nil || !slices.Equal(names, want) {
 			t.Errorf("LookupAddr(%v) = %q, %v; want %q", a, names, err, want)
 		}
-		if n := srv.Queries(a); n != 1 {
-			t.Errorf("%v: the server answered %d queries, want 1", a, n)
+		if srv.Queries(a) == 0 {
+			t.Errorf("%v: answered without a query reaching the server", a)
 		}
 	}
 	names, err := r.LookupAddr(ctx, unknown.String())
