@@ -304,13 +304,17 @@ func (h *harness) waitFor(what string, cond func(u *model) bool) {
 	}
 }
 
-// refresh presses Space and waits for the new read to be on screen.
+// refresh presses Space and waits for the new read to be on screen: ended
+// on the UI goroutine (its rows merged and the view rebuilt), or failed
+// after a good one (the screen turned stale).
 func (h *harness) refresh() {
 	h.t.Helper()
-	n := h.r.readCount()
+	var reads uint64
+	var stale bool
+	h.onUI(func() { reads, stale = h.u.shown.reads, h.u.stale })
 	h.key(tcell.KeyRune, ' ', 0)
 	h.waitFor("a new read", func(u *model) bool {
-		return h.r.readCount() > n && (u.stale || u.shown.t.LastRead.Equal(h.clk.Now()))
+		return u.shown.reads > reads || (u.stale && !stale)
 	})
 }
 
