@@ -11,19 +11,20 @@ import (
 	"github.com/gostate/gostate/internal/view"
 )
 
-// bigTable is a table of n synthetic flows in the documentation ranges.
+// bigTable is a table of n (up to 16 million) distinct synthetic flows in
+// the documentation ranges: 192.0.2.(i%256), source port 1024+i/256.
 func bigTable(n int) flow.Table {
 	t := sampleTable()
 	t.Flows = make([]flow.Flow, 0, n)
 	for i := range n {
-		src := flow.AddrFrom(mustAddr("192.0.2.1"))
-		src[14], src[15] = byte(i>>8), byte(i)
-		f := mkFlow(flow.ProtoTCP, "198.51.100.1", uint16(i), "203.0.113.1", 443)
+		sport := uint16(1024 + i>>8)
+		f := mkFlow(flow.ProtoTCP, "198.51.100.1", sport, "203.0.113.1", 443)
 		if i%3 == 1 {
-			f = mkFlow(flow.ProtoUDP, "198.51.100.1", uint16(i), "203.0.113.1", 53)
+			f = mkFlow(flow.ProtoUDP, "198.51.100.1", sport, "203.0.113.1", 53)
 		}
-		f.Orig.Src = src
+		f.Orig.Src[12], f.Orig.Src[13], f.Orig.Src[14], f.Orig.Src[15] = 192, 0, 2, byte(i)
 		f.Timeout = uint32(i % 432000)
+		f.Reply = f.Orig.Mirror()
 		t.Flows = append(t.Flows, f)
 	}
 	// In the kernel's hash order, which no ordering follows.
