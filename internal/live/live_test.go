@@ -222,3 +222,86 @@ func benchRead(b *testing.B, shuffle bool) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
 }
+
+// Random reads, against a model: after each read the table holds exactly the
+// flows that read delivered (the last copy of each), found by Find, and born
+// and gone are the differences from the read before. Reads come in random
+// batch sizes, with repeats, in shuffled or previous order, and a read now
+// and then fails half way.
+func TestRandomReadsAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	pool := benchRows(3000)
+	var tab Table
+	model := map[flow.Key]flow.Flow{}
+	for round := range 300 {
+		// A read: a random subset of the pool, some rows twice, in random order.
+		n := rng.IntN(len(pool) + 1)
+		if round%50 == 49 {
+			n = 0 // an empty table now and then
+		}
+		read := make([]flow.Flow, 0, n+n/10)
+		for _, i := range rng.Perm(len(pool))[:n] {
+			f := pool[i]
+			f.Timeout = uint32(rng.IntN(1000))
+			read = append(read, f)
+			if rng.IntN(20) == 0 {
+				f.Timeout++
+				read = append(read, f)
+			}
+		}
+		tab.Begin(n)
+		if rng.IntN(10) == 0 {
+			// It fails half way: what it delivered is updated, nothing removed.
+			half := read[:len(read)/2]
+			tab.Merge(half, t0)
+			tab.Abort()
+			for _, f := range half {
+				model[f.Key()] = f
+			}
+			checkModel(t, round, &tab, model)
+			continue
+		}
+		next := map[flow.Key]flow.Flow{}
+		for s := 0; s < len(read); {
+			e := min(len(read), s+1+rng.IntN(500))
+			tab.Merge(read[s:e], t0)
+			s = e
+		}
+		for _, f := range read {
+			next[f.Key()] = f
+		}
+		born, gone := tab.End(&flow.Table{})
+		wantBorn, wantGone := 0, 0
+		for k := range next {
+			if _, ok := model[k]; !ok {
+				wantBorn++
+			}
+		}
+		for k := range model {
+			if _, ok := next[k]; !ok {
+				wantGone++
+			}
+		}
+		if born != wantBorn || gone != wantGone {
+			t.Fatalf("round %d: born %d gone %d, want %d %d", round, born, gone, wantBorn, wantGone)
+		}
+		model = next
+		checkModel(t, round, &tab, model)
+	}
+}
+
+func checkModel(t *testing.T, round int, tab *Table, model map[flow.Key]flow.Flow) {
+	t.Helper()
+	if len(tab.Flows) != len(model) {
+		t.Fatalf("round %d: %d rows, want %d", round, len(tab.Flows), len(model))
+	}
+	for k, want := range model {
+		i := tab.Find(k)
+		if i < 0 {
+			t.Fatalf("round %d: %v missing", round, k.Orig)
+		}
+		if tab.Flows[i] != want {
+			t.Fatalf("round %d: row %v is %+v, want %+v", round, k.Orig, tab.Flows[i], want)
+		}
+	}
+}
