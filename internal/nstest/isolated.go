@@ -105,6 +105,14 @@ func enterIsolated(parent string) error {
 	if self == parent {
 		return fmt.Errorf("%s is set but the process is still in network namespace %s", isolatedEnv, self)
 	}
+	return LoopbackUp()
+}
+
+// LoopbackUp brings the loopback interface up in the network namespace of
+// the calling thread: a new namespace has lo, but down. It is for a
+// namespace made with unshare(CLONE_NEWNET) on a locked thread or with
+// CLONE_NEWNET for a process, which has no name for `ip -n` to find it by.
+func LoopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err

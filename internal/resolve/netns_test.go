@@ -9,12 +9,12 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
+
+	"github.com/gostate/gostate/internal/nstest"
 )
 
 // privateNetns starts a goroutine locked to an OS thread that has left the
@@ -72,158 +72,7 @@ func enterPrivateNetns() error {
 	if after == before {
 		return fmt.Errorf("still in network namespace %s after unshare", before)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("lo flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	return nil
-}
-
-// dnsServer is a tiny UDP DNS server answering PTR queries from a table.
-// It counts queries per name and can hold queries until the test releases
-// them, counting how many it holds at once.
-type dnsServer struct {
-	conn net.PacketConn
-	addr string
-
-	mu        sync.Mutex
-	ptr       map[string][]string // query name → PTR answers
-	nxdomain  map[string]bool
-	silent    map[string]bool // never answered
-	hold      map[string]bool // answered (NXDOMAIN) once released
-	queries   map[string]int
-	held, max int
-	arrived   chan string   // each silent or held query's name
-	release   chan struct{} // one value releases one held query
-}
-
-func startDNSServer(t *testing.T, inNetns func(func())) *dnsServer {
-	t.Helper()
-	s := &dnsServer{
-		ptr: map[string][]string{}, nxdomain: map[string]bool{}, silent: map[string]bool{},
-		hold: map[string]bool{}, queries: map[string]int{},
-		arrived: make(chan string, 100), release: make(chan struct{}),
-	}
-	var err error
-	inNetns(func() { s.conn, err = net.ListenPacket("udp", "127.0.0.1:0") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = s.conn.LocalAddr().String()
-	t.Cleanup(func() { s.conn.Close() })
-	go s.serve()
-	return s
-}
-
-func (s *dnsServer) serve() {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := s.conn.ReadFrom(buf)
-		if err != nil {
-			return // closed at cleanup
-		}
-		var p dnsmessage.Parser
-		h, err := p.Start(buf[:n])
-		if err != nil {
-			continue
-		}
-		q, err := p.Question()
-		if err != nil {
-			continue
-		}
-		name := q.Name.String()
-		s.mu.Lock()
-		s.queries[name]++
-		silent, hold := s.silent[name], s.hold[name]
-		if hold {
-			s.held++
-			s.max = max(s.max, s.held)
-		}
-		s.mu.Unlock()
-		switch {
-		case silent:
-			s.arrived <- name
-		case hold:
-			s.arrived <- name
-			go func() {
-				<-s.release
-				s.mu.Lock()
-				s.held--
-				s.mu.Unlock()
-				s.reply(h, q, from)
-			}()
-		default:
-			s.reply(h, q, from)
-		}
-	}
-}
-
-func (s *dnsServer) reply(req dnsmessage.Header, q dnsmessage.Question, to net.Addr) {
-	name := q.Name.String()
-	s.mu.Lock()
-	answers, found := s.ptr[name]
-	s.mu.Unlock()
-	h := dnsmessage.Header{ID: req.ID, Response: true, Authoritative: true,
-		RecursionDesired: req.RecursionDesired, RecursionAvailable: true}
-	if !found || q.Type != dnsmessage.TypePTR {
-		h.RCode = dnsmessage.RCodeNameError
-		answers = nil
-	}
-	b := dnsmessage.NewBuilder(nil, h)
-	b.EnableCompression()
-	err := b.StartQuestions()
-	if err == nil {
-		err = b.Question(q)
-	}
-	if err == nil {
-		err = b.StartAnswers()
-	}
-	for _, a := range answers {
-		if err == nil {
-			rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
-			err = b.PTRResource(rh, dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(a)})
-		}
-	}
-	msg, ferr := b.Finish()
-	if err != nil || ferr != nil {
-		panic(fmt.Sprintf("test DNS server: building the answer for %s: %v %v", name, err, ferr))
-	}
-	s.conn.WriteTo(msg, to)
-}
-
-func (s *dnsServer) count(a netip.Addr) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.queries[arpa(a)]
-}
-
-// arpa returns the PTR query name for a.
-func arpa(a netip.Addr) string {
-	var b strings.Builder
-	if a.Is4() {
-		ip := a.As4()
-		for i := 3; i >= 0; i-- {
-			fmt.Fprintf(&b, "%d.", ip[i])
-		}
-		return b.String() + "in-addr.arpa."
-	}
-	ip := a.As16()
-	for i := 15; i >= 0; i-- {
-		fmt.Fprintf(&b, "%x.%x.", ip[i]&0xf, ip[i]>>4)
-	}
-	return b.String() + "ip6.arpa."
+	return nstest.LoopbackUp()
 }
 
 // settle waits until the lookup Name queued for a has ended.
@@ -246,7 +95,24 @@ func settle(t *testing.T, r *Resolver, a netip.Addr) {
 // given server, against a DNS server inside a private network namespace.
 func TestAgainstDNSServer(t *testing.T) {
 	inNetns := privateNetns(t)
-	srv := startDNSServer(t, inNetns)
+	var (
+		plain   = netip.MustParseAddr("192.0.2.1")
+		mixed   = netip.MustParseAddr("192.0.2.2")
+		evil    = netip.MustParseAddr("192.0.2.3")
+		missing = netip.MustParseAddr("192.0.2.4") // NXDOMAIN: not in the table
+		silent  = netip.MustParseAddr("192.0.2.5")
+		v6      = netip.MustParseAddr("2001:db8::1")
+	)
+	srv := nstest.StartDNSOn(t, map[netip.Addr][]string{
+		plain: {"host1.example."},
+		mixed: {"evil\x1b[31m.example.", "good.example."},
+		evil:  {"evil\x1b]0;pwned\x07.example."},
+		v6:    {"v6.example."},
+	}, func() (c net.PacketConn, err error) {
+		inNetns(func() { c, err = net.ListenPacket("udp4", "127.0.0.1:0") })
+		return c, err
+	})
+	srv.Silence(silent)
 	// Dial from the namespace's thread; everything else is New's own setup.
 	dial := func(ctx context.Context, network, address string) (c net.Conn, err error) {
 		inNetns(func() {
@@ -255,29 +121,12 @@ func TestAgainstDNSServer(t *testing.T) {
 		})
 		return c, err
 	}
-	lookup := goResolver(srv.addr, dial).LookupAddr
+	lookup := goResolver(srv.Addr(), dial).LookupAddr
 	newR := func(workers int, timeout time.Duration) *Resolver {
 		r := newResolver(lookup, workers, time.Hour, 1000, timeout, time.Now)
 		t.Cleanup(r.Close)
 		return r
 	}
-
-	var (
-		plain   = netip.MustParseAddr("192.0.2.1")
-		mixed   = netip.MustParseAddr("192.0.2.2")
-		evil    = netip.MustParseAddr("192.0.2.3")
-		missing = netip.MustParseAddr("192.0.2.4")
-		silent  = netip.MustParseAddr("192.0.2.5")
-		v6      = netip.MustParseAddr("2001:db8::1")
-	)
-	srv.mu.Lock()
-	srv.ptr[arpa(plain)] = []string{"host1.example."}
-	srv.ptr[arpa(mixed)] = []string{"evil\x1b[31m.example.", "good.example."}
-	srv.ptr[arpa(evil)] = []string{"evil\x1b]0;pwned\x07.example."}
-	srv.nxdomain[arpa(missing)] = true
-	srv.silent[arpa(silent)] = true
-	srv.ptr[arpa(v6)] = []string{"v6.example."}
-	srv.mu.Unlock()
 
 	t.Run("answers", func(t *testing.T) {
 		r := newR(2, 30*time.Second)
@@ -300,7 +149,7 @@ func TestAgainstDNSServer(t *testing.T) {
 		}
 		r.ResolveAll(context.Background(), all)
 		for _, a := range all[:5] {
-			if n := srv.count(a); n != 1 {
+			if n := srv.Queries(a); n != 1 {
 				t.Errorf("%v: %d queries, want 1 (answers and NXDOMAIN are cached)", a, n)
 			}
 		}
@@ -310,7 +159,7 @@ func TestAgainstDNSServer(t *testing.T) {
 		r := newR(2, 500*time.Millisecond)
 		r.ResolveAll(context.Background(), []netip.Addr{plain}) // cached before the server goes quiet
 		r.Name(silent)
-		<-srv.arrived // the query is at the server, which never answers
+		<-srv.Arrived() // the query is at the server, which never answers
 		within(t, "Name during a lookup that never gets an answer", func() {
 			for range 1000 {
 				if _, ok := r.Name(silent); ok {
@@ -322,18 +171,18 @@ func TestAgainstDNSServer(t *testing.T) {
 			}
 		})
 		settle(t, r, silent) // the lookup timed out
-		queries := srv.count(silent)
+		queries := srv.Queries(silent)
 		for range 100 {
 			if name, ok := r.Name(silent); ok {
 				t.Fatalf("Name(silent) = %q after the timeout", name)
 			}
 		}
 		r.ResolveAll(context.Background(), []netip.Addr{silent})
-		if n := srv.count(silent); n != queries {
+		if n := srv.Queries(silent); n != queries {
 			t.Errorf("the timed-out address was asked again (%d queries, then %d): failures are cached", queries, n)
 		}
-		for len(srv.arrived) > 0 {
-			<-srv.arrived // retries by Go's client within the timeout, if any
+		for len(srv.Arrived()) > 0 {
+			<-srv.Arrived() // retries by Go's client within the timeout, if any
 		}
 	})
 
@@ -343,9 +192,7 @@ func TestAgainstDNSServer(t *testing.T) {
 		var held []netip.Addr
 		for i := 1; i <= 10; i++ {
 			a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
-			srv.mu.Lock()
-			srv.hold[arpa(a)] = true
-			srv.mu.Unlock()
+			srv.Hold(a)
 			held = append(held, a)
 		}
 		done := make(chan struct{})
@@ -354,21 +201,19 @@ func TestAgainstDNSServer(t *testing.T) {
 			close(done)
 		}()
 		for range workers {
-			<-srv.arrived // every worker waits for an answer
+			<-srv.Arrived() // every worker waits for an answer
 		}
 		within(t, "Name with every worker waiting for DNS", func() { r.Name(plain) })
 		for range len(held) - workers {
-			srv.release <- struct{}{}
-			<-srv.arrived
+			srv.Release()
+			<-srv.Arrived()
 		}
 		for range workers {
-			srv.release <- struct{}{}
+			srv.Release()
 		}
 		<-done
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		if srv.max != workers {
-			t.Errorf("the server saw at most %d queries at once, want %d", srv.max, workers)
+		if n := srv.MaxHeld(); n != workers {
+			t.Errorf("the server saw at most %d queries at once, want %d", n, workers)
 		}
 	})
 }
