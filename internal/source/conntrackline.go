@@ -35,8 +35,9 @@ func ParseConntrack(r io.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow,
 // parseConntrack is ParseConntrack over a caller's buffered reader, so that a
 // reader refreshing every second reuses one buffer. When each is set, the rows
 // are handed to it whenever flows is full (and flows emptied) instead of
-// growing flows; the rows of the last, partial batch are returned.
-func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, each func([]flow.Flow)) ([]flow.Flow, int, error) {
+// growing flows; the rows of the last, partial batch are returned. When each
+// returns false, parsing stops with ErrStopped.
+func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, each func([]flow.Flow) bool) ([]flow.Flow, int, error) {
 	skipped := 0
 	nowSec := now.Unix()
 	var scratch []byte
@@ -53,7 +54,9 @@ func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, each fun
 		line, scratch = spacesOnly(line, scratch)
 		if len(line) > 0 {
 			if each != nil && len(flows) == cap(flows) && len(flows) > 0 {
-				each(flows)
+				if !each(flows) {
+					return flows[:0], skipped, ErrStopped
+				}
 				flows = flows[:0]
 			}
 			flows = append(flows, flow.Flow{})

@@ -99,11 +99,13 @@ func (fr *FileReader) Read(t *flow.Table) error {
 	return nil
 }
 
-func (fr *FileReader) readBatches(t *flow.Table, each func([]flow.Flow)) error {
+func (fr *FileReader) readBatches(t *flow.Table, each func([]flow.Flow) bool) error {
 	fr.readSummary(t)
 	batch := max(cap(t.Flows), 1)
 	for s := 0; s < len(fr.flows); s += batch {
-		each(fr.flows[s:min(s+batch, len(fr.flows))])
+		if !each(fr.flows[s:min(s+batch, len(fr.flows))]) {
+			return ErrStopped
+		}
 	}
 	return nil
 }

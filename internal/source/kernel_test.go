@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -278,6 +279,7 @@ func TestReadBatchesGivesWhatReadGives(t *testing.T) {
 			}
 			defer r.Close()
 			checkBatches(t, r, n)
+			checkStop(t, r, n)
 		})
 	}
 	t.Run("file", func(t *testing.T) {
@@ -287,7 +289,32 @@ func TestReadBatchesGivesWhatReadGives(t *testing.T) {
 		}
 		defer r.Close()
 		checkBatches(t, r, 28)
+		checkStop(t, r, 28)
 	})
+}
+
+// checkStop stops a read after its first batch (as the screen does when the
+// user quits), then checks that the next reads give the whole table: a
+// netlink reader must not be left inside the abandoned dump.
+func checkStop(t *testing.T, r source.Reader, n int) {
+	t.Helper()
+	var tb flow.Table
+	calls := 0
+	err := source.ReadBatches(r, &tb, 7, func([]flow.Flow) bool {
+		calls++
+		return false
+	})
+	if !errors.Is(err, source.ErrStopped) || calls != 1 {
+		t.Fatalf("a read stopped at its first batch: %v after %d batches, want ErrStopped after 1", err, calls)
+	}
+	rows := 0
+	if err := source.ReadBatches(r, &tb, 97, func(b []flow.Flow) bool { rows += len(b); return true }); err != nil || rows != n {
+		t.Fatalf("the read after a stop: %d rows, %v; want %d", rows, err, n)
+	}
+	var whole flow.Table
+	if err := r.Read(&whole); err != nil || len(whole.Flows) != n {
+		t.Fatalf("Read after a stop: %d rows, %v; want %d", len(whole.Flows), err, n)
+	}
 }
 
 func checkBatches(t *testing.T, r source.Reader, n int) {
@@ -301,7 +328,7 @@ func checkBatches(t *testing.T, r source.Reader, n int) {
 	var tb flow.Table
 	got := map[flow.Key]bool{}
 	calls := 0
-	err := source.ReadBatches(r, &tb, batch, func(rows []flow.Flow) {
+	err := source.ReadBatches(r, &tb, batch, func(rows []flow.Flow) bool {
 		calls++
 		if len(rows) == 0 || len(rows) > batch {
 			t.Errorf("a batch of %d rows; want 1 to %d", len(rows), batch)
@@ -313,6 +340,7 @@ func checkBatches(t *testing.T, r source.Reader, n int) {
 			}
 			got[k] = true
 		}
+		return true
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -121,13 +121,13 @@ func (c *nlConn) await(seq uint32) error {
 // table changed under it, NLM_F_DUMP_INTR) gets a warning in t.Warnings.
 func (r *NetlinkReader) Read(t *flow.Table) error { return r.read(t, nil) }
 
-func (r *NetlinkReader) readBatches(t *flow.Table, each func([]flow.Flow)) error {
+func (r *NetlinkReader) readBatches(t *flow.Table, each func([]flow.Flow) bool) error {
 	return r.read(t, each)
 }
 
 // read is Read, handing the rows to each in batches of cap(t.Flows) when
-// each is set.
-func (r *NetlinkReader) read(t *flow.Table, each func([]flow.Flow)) error {
+// each is set, and stopping with ErrStopped when each returns false.
+func (r *NetlinkReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
 	r.dumpMu.Lock()
 	defer r.dumpMu.Unlock()
 	// Health first: its count sizes the rows for the dump in one
@@ -146,7 +146,9 @@ func (r *NetlinkReader) read(t *flow.Table, each func([]flow.Flow)) error {
 	if err != nil {
 		return fmt.Errorf("netlink dump: %w", err)
 	}
-	d.flush()
+	if d.flush(); d.stopped {
+		return ErrStopped
+	}
 	t.ReadAt = time.Now()
 	if intr {
 		t.Warnings = append(t.Warnings, "netlink: the table changed during the dump; some entries may be missing or shown twice")
@@ -161,8 +163,10 @@ func (r *NetlinkReader) read(t *flow.Table, each func([]flow.Flow)) error {
 // full when each is set (see ReadBatches).
 type dumpInto struct {
 	t    *flow.Table
-	each func([]flow.Flow)
+	each func([]flow.Flow) bool
 	rows int // decoded so far
+	// stopped is set when each asked to stop: nothing more is decoded.
+	stopped bool
 }
 
 // next returns the row to decode into, at the end of t.Flows.
@@ -190,8 +194,8 @@ func (d *dumpInto) unread() {
 
 // flush hands the rows decoded so far to each, if set.
 func (d *dumpInto) flush() {
-	if d.each != nil && len(d.t.Flows) > 0 {
-		d.each(d.t.Flows)
+	if d.each != nil && len(d.t.Flows) > 0 && !d.stopped {
+		d.stopped = !d.each(d.t.Flows)
 		d.t.Flows = d.t.Flows[:0]
 	}
 }
@@ -246,30 +250,62 @@ func (r *NetlinkReader) dumpTable(into *dumpInto) (intr bool, err error) {
 		return false, err
 	}
 	full := make(chan datagram, dumpRing)
-	go receiveDump(c, seq, r.free, full)
-	// The loop ends when receiveDump does, after the dump's last datagram
-	// or an error, so the next dump never races with this one.
+	stop := make(chan struct{})
+	go receiveDump(c, seq, r.free, full, stop)
+	// The loop ends when receiveDump does, after the dump's last datagram,
+	// an error, or a stop, so the next dump never races with this one.
+	ended := false
 	for d := range full {
-		if d.err != nil {
+		switch {
+		case d.err != nil:
 			err = d.err
 			continue
-		}
-		if _, derr := decodeDatagram(d.b, seq, into, &intr); derr != nil {
-			err = derr
+		case into.stopped:
+			ended = endsDump(d.b, seq)
+		default:
+			done, derr := decodeDatagram(d.b, seq, into, &intr)
+			if derr != nil {
+				err = derr
+			}
+			if ended = done; into.stopped {
+				close(stop)
+			}
 		}
 		r.free <- d.b[:cap(d.b)]
+	}
+	if into.stopped && !ended && err == nil {
+		// The kernel would go on with the abandoned dump on this socket
+		// at the next receive, and refuse a new one (EBUSY): start afresh.
+		err = r.redialDump()
 	}
 	return intr, err
 }
 
+// redialDump replaces the dump socket with a new one.
+func (r *NetlinkReader) redialDump() error {
+	c, err := dialNetfilter(r.ns.fd())
+	if err != nil {
+		return err
+	}
+	r.dump.close()
+	r.dump = c
+	return nil
+}
+
 // receiveDump receives the answer to dump request seq on c into buffers taken
 // from free and hands each datagram to full, until the datagram that ends the
-// dump or a receive error (handed over as the last datagram); then it closes
-// full.
-func receiveDump(c *nlConn, seq uint32, free chan []byte, full chan<- datagram) {
+// dump, a receive error (handed over as the last datagram), or until stop is
+// closed; then it closes full. The kernel builds each datagram inside the
+// receive, so a stop takes effect within one datagram's work.
+func receiveDump(c *nlConn, seq uint32, free chan []byte, full chan<- datagram, stop <-chan struct{}) {
 	defer close(full)
 	for {
-		b := <-free
+		var b []byte
+		select {
+		case <-stop:
+			return
+		case b = <-free:
+		}
 		d, err := c.recvInto(b)
 		if err != nil {
 			free <- b
@@ -302,7 +338,7 @@ func endsDump(d []byte, seq uint32) bool {
 // at the dump's end; err is the error the kernel ended it with.
 func decodeDatagram(d []byte, seq uint32, into *dumpInto, intr *bool) (done bool, err error) {
 	t := into.t
-	for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
+	for m, rest, ok := nextMsg(d); ok && !into.stopped; m, rest, ok = nextMsg(rest) {
 		if m.seq != seq {
 			continue // left over from a dump abandoned after an error
 		}

@@ -76,13 +76,13 @@ func (p *ProcReader) Path() string {
 // reported in t.Warnings; the entries count then falls back to the rows read.
 func (p *ProcReader) Read(t *flow.Table) error { return p.read(t, nil) }
 
-func (p *ProcReader) readBatches(t *flow.Table, each func([]flow.Flow)) error {
+func (p *ProcReader) readBatches(t *flow.Table, each func([]flow.Flow) bool) error {
 	return p.read(t, each)
 }
 
 // read is Read, handing the rows to each in batches of cap(t.Flows) when
-// each is set.
-func (p *ProcReader) read(t *flow.Table, each func([]flow.Flow)) error {
+// each is set, and stopping with ErrStopped when each returns false.
+func (p *ProcReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
 	f, err := openNet(p.root, p.name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Path(), bareErr(err))
@@ -96,23 +96,29 @@ func (p *ProcReader) read(t *flow.Table, each func([]flow.Flow)) error {
 	}
 	p.br.Reset(f)
 	rows := 0
-	count := func(batch []flow.Flow) {
+	count := func(batch []flow.Flow) bool {
 		rows += len(batch)
-		each(batch)
+		return each(batch)
 	}
 	if each == nil {
 		count = nil
 	}
 	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0], count)
 	p.br.Reset(nil)
+	if errors.Is(err, ErrStopped) {
+		t.Flows = flows[:0]
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Path(), err)
 	}
 	rows += len(flows)
 	t.Flows, t.Skipped = flows, skipped
 	if each != nil && len(flows) > 0 {
-		each(flows)
 		t.Flows = flows[:0]
+		if !each(flows) {
+			return ErrStopped
+		}
 	}
 	t.ReadAt = time.Now()
 	if healthErr != nil {

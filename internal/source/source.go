@@ -52,17 +52,20 @@ func ReadSummary(r Reader, t *flow.Table) error {
 // batchReader reads as Read does but hands the rows over in batches. Every
 // Reader of this package is one; see ReadBatches.
 type batchReader interface {
-	readBatches(t *flow.Table, each func(rows []flow.Flow)) error
+	readBatches(t *flow.Table, each func(rows []flow.Flow) bool) error
 }
 
 // ReadBatches reads the table as r.Read would, except that the rows are
 // handed to each, in the order read, in batches of at most batch rows as
 // they arrive, and not kept: t receives everything else (health, source,
 // warnings, skipped lines) and is left with no rows. A batch is only valid
-// during the call and must not be modified. The live screen keeps its one
-// copy of the table this way: reading into a second copy would double its
-// memory. A Reader from outside this package is read whole first.
-func ReadBatches(r Reader, t *flow.Table, batch int, each func(rows []flow.Flow)) error {
+// during the call and must not be modified. When each returns false the read
+// stops there, within a batch's work, and ReadBatches returns ErrStopped; r
+// is ready for the next read. The live screen keeps its one copy of the
+// table this way (reading into a second copy would double its memory), and
+// stops a read of a million entries when the user quits instead of finishing
+// it. A Reader from outside this package is read whole first.
+func ReadBatches(r Reader, t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
 	batch = max(batch, 1)
 	if br, ok := r.(batchReader); ok {
 		if cap(t.Flows) != batch {
@@ -75,10 +78,12 @@ func ReadBatches(r Reader, t *flow.Table, batch int, each func(rows []flow.Flow)
 	if err := r.Read(t); err != nil {
 		return err
 	}
+	defer func() { t.Flows = t.Flows[:0] }()
 	for s := 0; s < len(t.Flows); s += batch {
-		each(t.Flows[s:min(s+batch, len(t.Flows))])
+		if !each(t.Flows[s:min(s+batch, len(t.Flows))]) {
+			return ErrStopped
+		}
 	}
-	t.Flows = t.Flows[:0]
 	return nil
 }
 
@@ -120,4 +125,6 @@ var (
 	ErrNotFound = errors.New("no such conntrack entry")
 	// ErrNotDump means a file is not a conntrack dump in any known format.
 	ErrNotDump = errors.New("not a conntrack dump")
+	// ErrStopped means ReadBatches stopped because its caller asked it to.
+	ErrStopped = errors.New("read stopped")
 )

@@ -237,6 +237,9 @@ func (u *model) readLoop() {
 		start := u.clock.Now()
 		err = u.readTable(u.onUIQuiet)
 		took := u.clock.Now().Sub(start)
+		if errors.Is(err, source.ErrStopped) {
+			return
+		}
 		if err != nil {
 			if !u.onUI(func() { u.shown.t.Abort(); u.readFailed(err, took) }) {
 				return
@@ -252,12 +255,14 @@ func (u *model) readLoop() {
 
 // readTable reads the whole table into u.stage batch by batch, and has run
 // merge each batch into the table on screen: run is onUIQuiet, or, before
-// the screen runs, a direct call.
+// the screen runs, a direct call. When run refuses (the screen is closing),
+// the read stops there with source.ErrStopped rather than finish a dump that
+// can take seconds.
 func (u *model) readTable(run func(func()) bool) error {
 	st := &u.stage
-	return source.ReadBatches(u.r, st, readBatch, func(rows []flow.Flow) {
+	return source.ReadBatches(u.r, st, readBatch, func(rows []flow.Flow) bool {
 		at := u.clock.Now()
-		run(func() {
+		return run(func() {
 			if !u.shown.t.Reading() {
 				// The source read the health first: room for the count.
 				u.shown.t.Begin(st.Stats.Entries)
