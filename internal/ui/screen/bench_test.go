@@ -38,7 +38,7 @@ func bigTable(n int) flow.Table {
 func BenchmarkRedraw(b *testing.B) {
 	clk := newManualClock()
 	r := &fakeReader{clock: clk, table: bigTable(200_000)}
-	u, err := newUI(r, nil, Config{Counters: true, View: view.Options{Sort: sortby.Dst}}, clk)
+	u, err := newUIRead(r, nil, Config{Counters: true, View: view.Options{Sort: sortby.Dst}}, clk)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,14 +65,14 @@ func BenchmarkRedraw(b *testing.B) {
 func BenchmarkWholeRead(b *testing.B) {
 	clk := newManualClock()
 	r := &fakeReader{clock: clk, table: bigTable(200_000)}
-	u, err := newUI(r, nil, Config{View: view.Options{Sort: sortby.Dst}}, clk)
+	u, err := newUIRead(r, nil, Config{View: view.Options{Sort: sortby.Dst}}, clk)
 	if err != nil {
 		b.Fatal(err)
 	}
-	direct := func(f func()) bool { f(); return true }
+	direct := func(_ int, f func()) bool { f(); return true }
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := u.readTable(direct); err != nil {
+		if err := u.readBatches(direct); err != nil {
 			b.Fatal(err)
 		}
 		u.endRead(clk.Now(), 0, 0)
@@ -85,7 +85,7 @@ func BenchmarkWholeRead(b *testing.B) {
 func BenchmarkSortKeyPress(b *testing.B) {
 	clk := newManualClock()
 	r := &fakeReader{clock: clk, table: bigTable(200_000)}
-	u, err := newUI(r, nil, Config{}, clk)
+	u, err := newUIRead(r, nil, Config{}, clk)
 	if err != nil {
 		b.Fatal(err)
 	}

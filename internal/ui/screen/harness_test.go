@@ -187,9 +187,32 @@ func startScreen(t *testing.T, table flow.Table, d source.Deleter, cfg Config, w
 	return startReader(t, &fakeReader{clock: clk, table: table}, nil, d, cfg, width, height)
 }
 
+// newUIRead is newUI followed by the first whole read, which the reader
+// goroutine would do, for tests and benchmarks that never run the screen.
+func newUIRead(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, error) {
+	u, err := newUI(r, d, cfg, clock)
+	if err != nil {
+		return nil, err
+	}
+	if u.shown.reads == 0 {
+		err = u.readFirst()
+		u.readShown()
+	}
+	return u, err
+}
+
 // startReader is startScreen with a given reader; rr, when set, is the same
-// reader as a source.Reader with a Refresh method.
+// reader as a source.Reader with a Refresh method. It returns once the first
+// whole read is on screen.
 func startReader(t *testing.T, r *fakeReader, rr source.Reader, d source.Deleter, cfg Config, width, height int) *harness {
+	t.Helper()
+	h := launch(t, r, rr, d, cfg, width, height)
+	h.waitFor("the first whole read", func(u *model) bool { return u.shown.reads > 0 })
+	return h
+}
+
+// launch is startReader without waiting for the first whole read.
+func launch(t *testing.T, r *fakeReader, rr source.Reader, d source.Deleter, cfg Config, width, height int) *harness {
 	t.Helper()
 	clk := r.clock.(*manualClock)
 	var src source.Reader = r

@@ -70,8 +70,12 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 			st = st.Bold(true)
 		}
 		msg := u.statusMsg
-		if u.mode == modeConfirm {
+		switch {
+		case u.mode == modeConfirm:
 			msg = keepEnd(msg, w)
+		case msg == msgReading:
+			msg = "reading the whole table: " + fmtCount(len(u.shown.t.Flows)) + " of " +
+				fmtCount(u.shown.t.Stats.Entries) + " entries…"
 		}
 		drawSegs(scr, x, y, w, line{{msg, st}})
 	}
@@ -220,7 +224,12 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		ls = append(ls, line{{msg, u.styleAlert()}, {"  " + fix, u.styleAlert()}})
 	}
 
-	// Totals of the shown flows, per protocol, then per state with t.
+	// Totals of the shown flows, per protocol, then per state with t;
+	// none until the first whole read has ended.
+	if f.reads == 0 {
+		ls = append(ls, line{{"Flows ", lab}, {"counted when the whole table has been read", plain}})
+		return append(ls, u.sortLine())
+	}
 	tot := &f.v.Totals
 	l5 := line{{"Flows ", lab}, {fmtCount(tot.Shown), plain}}
 	if tot.Hidden > 0 {
@@ -239,7 +248,13 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		ls = append(ls, l6)
 	}
 
-	// The ordering and the filters, and where help is.
+	return append(ls, u.sortLine())
+}
+
+// sortLine is the header's last line: the ordering and the filters, and
+// where help is.
+func (u *model) sortLine() line {
+	lab, plain := u.styleLabel(), tcell.StyleDefault
 	o := &u.opts
 	l7 := line{{"Sort ", lab}, {o.Sort.Name() + sortArrow(o.Sort, o.Reverse), plain}}
 	if desc := o.Filter.Describe(); desc != "" {
@@ -248,9 +263,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	if u.lookup {
 		l7 = append(l7, seg{"  names", plain})
 	}
-	l7 = append(l7, seg{"  h: help  q: quit", plain})
-	ls = append(ls, l7)
-	return ls
+	return append(l7, seg{"  h: help  q: quit", plain})
 }
 
 // wrapLines breaks the lines wider than w between their fields (a field

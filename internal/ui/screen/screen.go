@@ -75,8 +75,9 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 
 // Run shows the screen until the user quits. It restores the terminal on
 // every exit path (q, Ctrl-C, SIGTERM, SIGHUP, a panic). d is nil when
-// deleting is impossible. The first read happens before the terminal is
-// touched, so a table that cannot be read is reported as a plain error.
+// deleting is impossible. The table's health is read before the terminal is
+// touched, so a table that cannot be read is reported as a plain error; the
+// screen then comes up at once, and the rows follow as they are read.
 func Run(r source.Reader, d source.Deleter, cfg Config) error {
 	// The heap is nearly all the table's rows, which hold no pointers, so
 	// a collection costs little: collect early rather than let the garbage
@@ -223,6 +224,9 @@ func (u *model) readLoop() {
 		}
 	}()
 	rf, _ := u.r.(refresher)
+	// Until the first whole read is on screen, its progress is drawn as it
+	// merges; later reads are drawn when they end.
+	progress := u.shown.reads == 0
 	for {
 		forced, err := u.waitForRead()
 		if err != nil {
@@ -235,7 +239,7 @@ func (u *model) readLoop() {
 			continue
 		}
 		start := u.clock.Now()
-		err = u.readTable(u.onUIQuiet)
+		err = u.readTable(progress)
 		took := u.clock.Now().Sub(start)
 		if errors.Is(err, source.ErrStopped) {
 			return
@@ -250,19 +254,38 @@ func (u *model) readLoop() {
 		if !u.onUI(func() { u.endRead(start, took, fullEvery); u.readShown() }) {
 			return
 		}
+		progress = false
 	}
 }
 
-// readTable reads the whole table into u.stage batch by batch, and has run
-// merge each batch into the table on screen: run is onUIQuiet, or, before
-// the screen runs, a direct call. When run refuses (the screen is closing),
-// the read stops there with source.ErrStopped rather than finish a dump that
-// can take seconds.
-func (u *model) readTable(run func(func()) bool) error {
+// readTable reads the whole table into u.stage batch by batch, each merged
+// into the table on screen on the UI goroutine; with progress, every
+// progressEvery-th batch is drawn too. When the screen is closing, the read
+// stops there with source.ErrStopped rather than finish a dump that can take
+// seconds.
+func (u *model) readTable(progress bool) error {
+	return u.readBatches(func(batch int, f func()) bool {
+		if progress && batch%progressEvery == 1 {
+			return u.onUI(f)
+		}
+		return u.onUIQuiet(f)
+	})
+}
+
+// progressEvery is how many batches are merged between two draws of the
+// first read's progress: ~15 draws for 1,000,000 entries.
+const progressEvery = 16
+
+// readBatches reads the whole table into u.stage batch by batch, and has run
+// merge each into the table on screen (on the UI goroutine, or directly
+// before the screen runs); it stops when run refuses.
+func (u *model) readBatches(run func(batch int, f func()) bool) error {
 	st := &u.stage
+	batch := 0
 	return source.ReadBatches(u.r, st, readBatch, func(rows []flow.Flow) bool {
 		at := u.clock.Now()
-		return run(func() {
+		batch++
+		return run(batch, func() {
 			if !u.shown.t.Reading() {
 				// The source read the health first: room for the count.
 				u.shown.t.Begin(st.Stats.Entries)
