@@ -114,12 +114,13 @@ func (t *Table) End(read *flow.Table) (born, gone int) {
 	}
 	gone = len(t.Flows) - kept
 	t.Flows = t.Flows[:kept]
-	if cap(t.Flows) > 4*(kept+64) {
+	shrunk := cap(t.Flows) > 4*(kept+64)
+	if shrunk {
 		// A table that shrank a lot gives its memory back.
 		t.Flows = append([]flow.Flow(nil), t.Flows...)
 		t.seen, t.slots = nil, nil
 	}
-	if gone > 0 {
+	if gone > 0 || shrunk {
 		t.reindex()
 	}
 	t.reading = false

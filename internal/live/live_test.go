@@ -305,3 +305,27 @@ func checkModel(t *testing.T, round int, tab *Table, model map[flow.Key]flow.Flo
 		}
 	}
 }
+
+// A read that brings far fewer rows than its count promised (the table
+// shrank during it) gives the room back, and its rows are still found by the
+// next read, not added again.
+func TestShrinkWithoutGoneRows(t *testing.T) {
+	var tab Table
+	rows := benchRows(10)
+	tab.Begin(100000)
+	tab.Merge(rows, t0)
+	if born, gone := tab.End(&flow.Table{}); born != 10 || gone != 0 {
+		t.Fatalf("born %d gone %d, want 10 0", born, gone)
+	}
+	if cap(tab.Flows) > 4*(10+64) {
+		t.Fatalf("cap %d after a read of 10 rows: memory kept", cap(tab.Flows))
+	}
+	for _, f := range rows {
+		if tab.Find(f.Key()) < 0 {
+			t.Fatalf("row %v not found after the read that shrank the table", f.Orig.SrcPort)
+		}
+	}
+	if born, gone := read(&tab, t0, rows...); born != 0 || gone != 0 || len(tab.Flows) != 10 {
+		t.Fatalf("the same 10 rows again: born %d gone %d, %d rows; want 0 0 10", born, gone, len(tab.Flows))
+	}
+}
