@@ -51,18 +51,8 @@ func NewProcReader(root string) (*ProcReader, error) {
 		errs[i] = err
 	}
 	return nil, fmt.Errorf("%w: %s: %w (legacy %s: %v)", ErrUnavailable,
-		filepath.Join(root, "net/nf_conntrack"), bareErr(errs[0]),
-		filepath.Join(root, "net/ip_conntrack"), bareErr(errs[1]))
-}
-
-// bareErr drops the path from an *fs.PathError: the message names the file
-// as the user knows it (/proc/net/…), not the thread-self path opened.
-func bareErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+		filepath.Join(root, "net/nf_conntrack"), unwrapPath(errs[0]),
+		filepath.Join(root, "net/ip_conntrack"), unwrapPath(errs[1]))
 }
 
 // Path returns the file the reader reads, as the user knows it
@@ -85,7 +75,7 @@ func (p *ProcReader) readBatches(t *flow.Table, each func([]flow.Flow) bool) err
 func (p *ProcReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
 	f, err := openNet(p.root, p.name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.Path(), bareErr(err))
+		return fmt.Errorf("%s: %w", p.Path(), unwrapPath(err))
 	}
 	defer f.Close()
 	// The count, read first, sizes the rows: growing a slice of 200,000
