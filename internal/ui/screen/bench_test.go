@@ -2,6 +2,7 @@ package screen
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/gdamore/tcell/v2"
@@ -36,9 +37,21 @@ func bigTable(n int) flow.Table {
 // BenchmarkRedraw draws one 200x60 screen of a 200,000-row table, with every
 // visible cell formatted again (as when the TTLs have moved on).
 func BenchmarkRedraw(b *testing.B) {
+	u, sim := benchScreen(b, 200_000, Config{Counters: true, View: view.Options{Sort: sortby.Dst}})
+	b.ReportAllocs()
+	for b.Loop() {
+		u.gen++
+		u.beforeDraw(sim)
+		u.grid.Draw(sim)
+	}
+}
+
+// benchScreen is a 200x60 screen on a table of n rows, read, with the
+// middle row selected.
+func benchScreen(b *testing.B, n int, cfg Config) (*model, tcell.SimulationScreen) {
+	b.Helper()
 	clk := newManualClock()
-	r := &fakeReader{clock: clk, table: bigTable(200_000)}
-	u, err := newUIRead(r, nil, Config{Counters: true, View: view.Options{Sort: sortby.Dst}}, clk)
+	u, err := newUIRead(&fakeReader{clock: clk, table: bigTable(n)}, nil, cfg, clk)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,13 +61,8 @@ func BenchmarkRedraw(b *testing.B) {
 	}
 	sim.SetSize(200, 60)
 	u.grid.SetRect(0, 0, 200, 60)
-	u.selectRow(100_000)
-	b.ReportAllocs()
-	for b.Loop() {
-		u.gen++
-		u.beforeDraw(sim)
-		u.grid.Draw(sim)
-	}
+	u.selectRow(n / 2)
+	return u, sim
 }
 
 // BenchmarkWholeRead is the screen's own work for one whole-table read of
@@ -80,27 +88,19 @@ func BenchmarkWholeRead(b *testing.B) {
 }
 
 // BenchmarkSortKeyPress is the UI goroutine's work for one b key press on
-// 200,000 rows: re-sort the view on screen, find the selected flow again,
-// and redraw.
+// 200,000 rows, and on 1,000,000: re-sort the view on screen, find the
+// selected flow again, and redraw.
 func BenchmarkSortKeyPress(b *testing.B) {
-	clk := newManualClock()
-	r := &fakeReader{clock: clk, table: bigTable(200_000)}
-	u, err := newUIRead(r, nil, Config{}, clk)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sim := tcell.NewSimulationScreen("UTF-8")
-	if err := sim.Init(); err != nil {
-		b.Fatal(err)
-	}
-	sim.SetSize(200, 60)
-	u.grid.SetRect(0, 0, 200, 60)
-	u.selectRow(100_000)
-	press := tcell.NewEventKey(tcell.KeyRune, 'b', 0)
-	b.ReportAllocs()
-	for b.Loop() {
-		u.onKey(press)
-		u.beforeDraw(sim)
-		u.grid.Draw(sim)
+	for _, n := range []int{200_000, 1_000_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			u, sim := benchScreen(b, n, Config{})
+			press := tcell.NewEventKey(tcell.KeyRune, 'b', 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				u.onKey(press)
+				u.beforeDraw(sim)
+				u.grid.Draw(sim)
+			}
+		})
 	}
 }
