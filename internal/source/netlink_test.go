@@ -265,6 +265,54 @@ func TestNetlinkRefresh(t *testing.T) {
 	}
 }
 
+// A dump that fails mid-way leaves the kernel busy with it on the dump
+// socket; the next read must give the whole table all the same.
+func TestNetlinkReadAfterFailedDump(t *testing.T) {
+	const n = 3000
+	ns := nstest.New(t)
+	ns.Fill(t, n)
+	r := nlOpen(t, ns.Name())
+	datagrams := 0
+	r.onDatagram = func(int) error { datagrams++; return nil }
+	var tab flow.Table
+	if err := r.Read(&tab); err != nil || len(tab.Flows) != n {
+		t.Fatalf("first read: %d rows, %v; want %d", len(tab.Flows), err, n)
+	}
+	errInjected := errors.New("injected receive error")
+	for _, c := range []struct {
+		name    string
+		at      int // the datagram whose receive fails
+		batches bool
+	}{
+		{"Read, first datagram", 1, false},
+		{"Read, third datagram", 3, false},
+		{"ReadBatches, second datagram", 2, true},
+	} {
+		if c.at >= datagrams {
+			t.Fatalf("%s: a whole dump takes %d datagrams; the failure would not be mid-way", c.name, datagrams)
+		}
+		r.onDatagram = func(i int) error {
+			if i == c.at {
+				return errInjected
+			}
+			return nil
+		}
+		var err error
+		if c.batches {
+			err = ReadBatches(r, &tab, 100, func([]flow.Flow) bool { return true })
+		} else {
+			err = r.Read(&tab)
+		}
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("%s: the failing read gave %v, want the injected error", c.name, err)
+		}
+		r.onDatagram = nil
+		if err := r.Read(&tab); err != nil || len(tab.Flows) != n {
+			t.Fatalf("%s: the read after a failed dump gave %d rows, %v; want %d", c.name, len(tab.Flows), err, n)
+		}
+	}
+}
+
 // TestOpenFallback runs this test binary inside a namespace as root without
 // capabilities (netlink refuses it; root still owns /proc/net/nf_conntrack)
 // and as nobody (nothing is readable), and checks what Open says.
