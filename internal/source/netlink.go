@@ -384,28 +384,36 @@ func decodeDatagram(d []byte, seq uint32, into *dumpInto, intr *bool) (done bool
 // ~208 KiB must hold a whole batch.
 const refreshBatch = 16
 
-// Refresh re-reads each of rows from the kernel by its exact original tuple
-// and zone (one lookup per row, no dump), replacing the row with what the
-// kernel has now: timeout, state, counters. gone[i] is set when rows[i] is no
-// longer in the table and cleared otherwise; the row is then left as it was.
-// gone must be at least as long as rows. The live screen uses it to keep the
-// visible rows current between full dumps.
-func (r *NetlinkReader) Refresh(rows []flow.Flow, gone []bool) error {
-	if len(gone) < len(rows) {
-		return fmt.Errorf("refresh: %d rows but %d gone flags", len(rows), len(gone))
+// Refresh looks each of rows up in the kernel by its exact original tuple
+// and zone (one lookup per row, no dump) and replaces the row with what the
+// kernel has now: timeout, state, counters. res, at least as long as rows
+// (else an error), says for each row what was found: LookupFound (rows[i]
+// replaced), LookupGone (no longer in the table; rows[i] unchanged) or
+// LookupUnknown (no usable answer, such as one that could not be decoded;
+// rows[i] unchanged, and the next whole read settles it). The live screen
+// uses it to keep the visible rows current between whole reads.
+func (r *NetlinkReader) Refresh(rows []flow.Flow, res []Lookup) error {
+	if len(res) < len(rows) {
+		return fmt.Errorf("refresh: %d rows but room for %d results", len(rows), len(res))
+	}
+	res = res[:len(rows)]
+	// Rows a failed lookup never answers stay unknown.
+	clear(res)
+	if len(rows) == 0 {
+		return nil
 	}
 	r.queryMu.Lock()
 	defer r.queryMu.Unlock()
 	for start := 0; start < len(rows); start += refreshBatch {
 		end := min(start+refreshBatch, len(rows))
-		if err := r.refreshBatch(rows[start:end], gone[start:end]); err != nil {
+		if err := r.refreshBatch(rows[start:end], res[start:end]); err != nil {
 			return fmt.Errorf("netlink lookup: %w", err)
 		}
 	}
 	return nil
 }
 
-func (r *NetlinkReader) refreshBatch(rows []flow.Flow, gone []bool) error {
+func (r *NetlinkReader) refreshBatch(rows []flow.Flow, res []Lookup) error {
 	c := r.query
 	c.req = c.req[:0]
 	first := c.seq + 1
@@ -427,29 +435,46 @@ func (r *NetlinkReader) refreshBatch(rows []flow.Flow, gone []bool) error {
 		if err != nil {
 			return err
 		}
-		for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
-			i := int(m.seq - first)
-			if i >= len(rows) {
-				continue // an answer to an earlier, abandoned request
-			}
-			pending--
-			if m.typ == nlmsgError {
-				err := errnoOf(m.data)
-				switch {
-				case errors.Is(err, unix.ENOENT):
-					gone[i] = true
-				case err != nil && firstErr == nil:
-					firstErr = err
-				}
-				continue
-			}
-			gone[i] = false
-			if decodeFlow(m.data, &r.scratch) == nil {
-				rows[i] = r.scratch
-			}
+		n, err := lookupAnswers(d, first, rows, res, &r.scratch)
+		pending -= n
+		if firstErr == nil {
+			firstErr = err
 		}
 	}
 	return firstErr
+}
+
+// lookupAnswers reads the answers in datagram d to the lookups of rows, sent
+// with sequence numbers from first on: an entry replaces its row
+// (LookupFound), ENOENT says the row is gone (LookupGone), and anything else
+// (an entry that cannot be decoded, a message of another type, another error)
+// leaves it unknown. It returns how many answers d held and the first error
+// other than ENOENT. scratch is the decoder's target, so that a row is only
+// ever overwritten by a whole entry.
+func lookupAnswers(d []byte, first uint32, rows []flow.Flow, res []Lookup, scratch *flow.Flow) (answers int, firstErr error) {
+	for m, rest, ok := nextMsg(d); ok; m, rest, ok = nextMsg(rest) {
+		i := m.seq - first
+		if i >= uint32(len(rows)) {
+			continue // an answer to an earlier, abandoned request
+		}
+		answers++
+		res[i] = LookupUnknown
+		switch {
+		case m.typ == nlmsgError:
+			switch err := errnoOf(m.data); {
+			case errors.Is(err, unix.ENOENT):
+				res[i] = LookupGone
+			case err != nil && firstErr == nil:
+				firstErr = err
+			}
+		case m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgNew && m.typ != unix.NFNL_SUBSYS_CTNETLINK<<8|ctMsgGet:
+			// Not an entry: unknown.
+		case decodeFlow(m.data, scratch) == nil:
+			rows[i] = *scratch
+			res[i] = LookupFound
+		}
+	}
+	return answers, firstErr
 }
 
 // Close closes the sockets and the namespace.

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/nstest"
+	"golang.org/x/sys/unix"
 )
 
 // The tests in this file need root and create private network namespaces
@@ -245,23 +247,73 @@ func TestNetlinkRefresh(t *testing.T) {
 		*nlFind(t, &tab, flow.ProtoICMP, 1234),
 		*nlFind(t, &tab, flow.ProtoICMPv6, 77),
 	}
+	if err := r.Refresh(nil, nil); err != nil {
+		t.Fatalf("Refresh(nil, nil): %v, want nil: the netlink source can look rows up", err)
+	}
 	ns.Exec(t, "conntrack", "-U", "-p", "tcp", "-s", "192.0.2.1", "--sport", "40000", "-t", "5000", "-m", "9")
 	ns.Exec(t, "conntrack", "-D", "-p", "udp", "-s", "192.0.2.3")
-	gone := []bool{true, true, false, true, true} // stale values Refresh must overwrite
-	if err := r.Refresh(rows, gone); err != nil {
+	vanished := rows[2]
+	// Stale values Refresh must overwrite.
+	res := []Lookup{LookupGone, LookupUnknown, LookupFound, LookupGone, LookupUnknown}
+	if err := r.Refresh(rows, res); err != nil {
 		t.Fatal(err)
 	}
-	if want := []bool{false, false, true, false, false}; fmt.Sprint(gone) != fmt.Sprint(want) {
-		t.Errorf("gone: got %v, want %v", gone, want)
+	if want := []Lookup{LookupFound, LookupFound, LookupGone, LookupFound, LookupFound}; !slices.Equal(res, want) {
+		t.Errorf("results: got %v, want %v", res, want)
 	}
 	if rows[0].Timeout < 4990 || rows[0].Mark != 9 {
 		t.Errorf("updated tcp row: timeout %d mark %d, want ~5000 and 9", rows[0].Timeout, rows[0].Mark)
 	}
-	if rows[2].Orig.SrcPort != 5353 {
+	if rows[2] != vanished {
 		t.Errorf("the vanished row changed: %+v", rows[2])
 	}
-	if err := r.Refresh(rows, gone[:2]); err == nil {
-		t.Error("Refresh with too few gone flags gave no error")
+	if err := r.Refresh(rows, res[:2]); err == nil {
+		t.Error("Refresh with room for too few results gave no error")
+	}
+}
+
+// Lookup answers that cannot be used leave their rows unknown and unchanged:
+// an entry that cannot be decoded is no evidence that the row is current.
+func TestLookupAnswers(t *testing.T) {
+	type msg = struct {
+		typ, flags uint16
+		data       []byte
+	}
+	captured := nlCaptured(t)
+	const ctNew = unix.NFNL_SUBSYS_CTNETLINK << 8
+	errno := func(e unix.Errno) []byte { return binary.NativeEndian.AppendUint32(nil, uint32(-int32(e))) }
+	const first = 100
+	var d []byte
+	for i, m := range []msg{
+		{ctNew, 0, captured[0]},  // an entry
+		{ctNew, 0, []byte{2, 0}}, // an entry that cannot be decoded
+		{unix.NLMSG_ERROR, 0, errno(unix.ENOENT)},
+		{unix.NLMSG_ERROR, 0, errno(unix.EPERM)},
+		{ctNew | ctMsgGet, 0, captured[1]},    // the kernel answers a lookup as IPCTNL_MSG_CT_GET
+		{unix.NLMSG_DONE, 0, make([]byte, 4)}, // not an answer to a lookup
+	} {
+		d = append(d, nlDatagram(first+uint32(i), m)...)
+	}
+	d = append(d, nlDatagram(first-1, msg{ctNew, 0, captured[2]})...) // of an earlier request
+	before := make([]flow.Flow, 6)
+	for i := range before {
+		before[i] = nlGolden[3]
+		before[i].Mark = uint32(i) + 1000
+	}
+	rows := slices.Clone(before)
+	res := []Lookup{LookupGone, LookupFound, LookupFound, LookupFound, LookupGone, LookupFound}
+	var scratch flow.Flow
+	n, err := lookupAnswers(d, first, rows, res, &scratch)
+	if n != 6 || !errors.Is(err, unix.EPERM) {
+		t.Errorf("%d answers, error %v; want 6 and EPERM", n, err)
+	}
+	if want := []Lookup{LookupFound, LookupUnknown, LookupGone, LookupUnknown, LookupFound, LookupUnknown}; !slices.Equal(res, want) {
+		t.Errorf("results %v, want %v", res, want)
+	}
+	for i, want := range []flow.Flow{nlGolden[0], before[1], before[2], before[3], nlGolden[1], before[5]} {
+		if rows[i] != want {
+			t.Errorf("row %d (%v):\n got %+v\nwant %+v", i, res[i], rows[i], want)
+		}
 	}
 }
 
@@ -447,15 +499,15 @@ func BenchmarkRefresh(b *testing.B) {
 		b.Fatal(err)
 	}
 	rows := slices.Clone(tab.Flows[:50])
-	gone := make([]bool, len(rows))
+	res := make([]Lookup, len(rows))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := r.Refresh(rows, gone); err != nil {
+		if err := r.Refresh(rows, res); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if slices.Contains(gone, true) {
-		b.Fatal("a filled entry vanished")
+	if slices.ContainsFunc(res, func(l Lookup) bool { return l != LookupFound }) {
+		b.Fatalf("a filled entry was not found: %v", res)
 	}
 }
 
@@ -482,9 +534,9 @@ func TestNetlinkConcurrent(t *testing.T) {
 		errc <- nil
 	}()
 	rows := slices.Clone(first.Flows[:100])
-	gone := make([]bool, len(rows))
+	res := make([]Lookup, len(rows))
 	for i := range 20 {
-		if err := r.Refresh(rows[i*5:i*5+5], gone[i*5:i*5+5]); err != nil {
+		if err := r.Refresh(rows[i*5:i*5+5], res[i*5:i*5+5]); err != nil {
 			t.Fatal(err)
 		}
 		if err := r.Delete(&rows[i*5]); err != nil {

@@ -19,6 +19,19 @@ type Reader interface {
 	Close() error
 }
 
+// Lookup is what NetlinkReader.Refresh found for one row.
+type Lookup uint8
+
+// What Refresh can find for a row.
+const (
+	// LookupUnknown: no usable answer; the row is left as it was.
+	LookupUnknown Lookup = iota
+	// LookupFound: the row was replaced with the kernel's current version.
+	LookupFound
+	// LookupGone: the entry is no longer in the table.
+	LookupGone
+)
+
 // StatsReader reads the table's health (flow.Stats) without reading its rows:
 // cheap enough to call every second on a table of a million entries. Every
 // Reader of this package is one.

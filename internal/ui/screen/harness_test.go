@@ -452,15 +452,15 @@ type refreshingReader struct {
 	refreshes int
 }
 
-func (r *refreshingReader) Refresh(rows []flow.Flow, gone []bool) error {
+func (r *refreshingReader) Refresh(rows []flow.Flow, res []source.Lookup) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.refreshes++
 	for i := range rows {
-		gone[i] = true
+		res[i] = source.LookupGone
 		for _, f := range r.table.Flows {
 			if f.Key() == rows[i].Key() {
-				rows[i], gone[i] = f, false
+				rows[i], res[i] = f, source.LookupFound
 			}
 		}
 	}

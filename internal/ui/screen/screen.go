@@ -322,7 +322,7 @@ func (u *model) healthLoop(sr source.StatsReader) {
 // refresher is a source that can re-read single rows by their tuple, much
 // more cheaply than a dump (the netlink source).
 type refresher interface {
-	Refresh(rows []flow.Flow, gone []bool) error
+	Refresh(rows []flow.Flow, res []source.Lookup) error
 }
 
 // refreshVisible re-reads the rows on screen between whole-table dumps, so
@@ -335,7 +335,7 @@ func (u *model) refreshVisible(rf refresher) bool {
 	if !u.onUI(func() { reads = u.visibleRows(lr) }) {
 		return false
 	}
-	err := rf.Refresh(lr.rows, lr.gone)
+	err := rf.Refresh(lr.rows, lr.res)
 	at := u.clock.Now()
 	u.mu.Lock()
 	u.nextRead = at.Add(u.interval)
@@ -356,7 +356,7 @@ func (u *model) refreshVisible(rf refresher) bool {
 // passes between the goroutines only through onUI.
 type lightRead struct {
 	rows []flow.Flow
-	gone []bool
+	res  []source.Lookup
 	// at are the rows' indices in the frame's table.
 	at []int32
 }

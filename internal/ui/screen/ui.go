@@ -383,21 +383,25 @@ func (u *model) visibleRows(lr *lightRead) uint64 {
 		lr.rows = append(lr.rows, u.shown.t.Flows[idx[p]])
 		lr.at = append(lr.at, idx[p])
 	}
-	lr.gone = slices.Grow(lr.gone[:0], len(lr.rows))[:len(lr.rows)]
-	clear(lr.gone)
+	lr.res = slices.Grow(lr.res[:0], len(lr.rows))[:len(lr.rows)]
+	clear(lr.res)
 	return u.shown.reads
 }
 
 // applyRefresh writes refreshed rows into the table on screen. Their
 // timeouts are restated as of the frame's read so that the countdown stays
-// right; rows the kernel no longer has leave the view.
+// right; rows the kernel no longer has leave the view, and rows without a
+// usable answer stay as they were.
 func (u *model) applyRefresh(lr *lightRead, at time.Time) {
 	t := &u.shown.t.Table
 	since := uint32(max(at.Sub(t.ReadAt)/time.Second, 0))
 	anyGone := false
 	for i, fi := range lr.at {
-		if lr.gone[i] {
+		switch lr.res[i] {
+		case source.LookupGone:
 			anyGone = true
+			continue
+		case source.LookupUnknown:
 			continue
 		}
 		f := lr.rows[i]
@@ -408,7 +412,7 @@ func (u *model) applyRefresh(lr *lightRead, at time.Time) {
 		v := &u.shown.v
 		kept := v.Idx[:0]
 		for _, fi := range v.Idx {
-			if g := slices.Index(lr.at, fi); g < 0 || !lr.gone[g] {
+			if g := slices.Index(lr.at, fi); g < 0 || lr.res[g] != source.LookupGone {
 				kept = append(kept, fi)
 			}
 		}
