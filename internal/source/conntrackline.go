@@ -29,15 +29,15 @@ const maxLineLen = 64 << 10
 // summary (present when a dump was saved with 2>&1) are neither rows nor
 // skipped.
 func ParseConntrack(r io.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow, int, error) {
-	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows, nil)
+	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows, 0, nil)
 }
 
 // parseConntrack is ParseConntrack over a caller's buffered reader, so that a
 // reader refreshing every second reuses one buffer. When each is set, the rows
-// are handed to it whenever flows is full (and flows emptied) instead of
-// growing flows; the rows of the last, partial batch are returned. When each
-// returns false, parsing stops with ErrStopped.
-func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, each func([]flow.Flow) bool) ([]flow.Flow, int, error) {
+// are handed to it whenever flows holds batch rows (at least 1), and flows is
+// emptied, instead of growing flows; the rows of the last, partial batch are
+// returned. When each returns false, parsing stops with ErrStopped.
+func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, batch int, each func([]flow.Flow) bool) ([]flow.Flow, int, error) {
 	skipped := 0
 	nowSec := now.Unix()
 	var scratch []byte
@@ -53,7 +53,7 @@ func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, each fun
 		}
 		line, scratch = spacesOnly(line, scratch)
 		if len(line) > 0 {
-			if each != nil && len(flows) == cap(flows) && len(flows) > 0 {
+			if each != nil && len(flows) >= batch && len(flows) > 0 {
 				if !each(flows) {
 					return flows[:0], skipped, ErrStopped
 				}

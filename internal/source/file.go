@@ -99,9 +99,8 @@ func (fr *FileReader) Read(t *flow.Table) error {
 	return nil
 }
 
-func (fr *FileReader) readBatches(t *flow.Table, each func([]flow.Flow) bool) error {
+func (fr *FileReader) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
 	fr.readSummary(t)
-	batch := max(cap(t.Flows), 1)
 	for s := 0; s < len(fr.flows); s += batch {
 		if !each(fr.flows[s:min(s+batch, len(fr.flows))]) {
 			return ErrStopped

@@ -124,15 +124,15 @@ func (c *nlConn) await(seq uint32) error {
 // by message into t.Flows, whose storage it reuses. Messages it cannot decode
 // are counted in t.Skipped. A dump the kernel marks as interrupted (the
 // table changed under it, NLM_F_DUMP_INTR) gets a warning in t.Warnings.
-func (r *NetlinkReader) Read(t *flow.Table) error { return r.read(t, nil) }
+func (r *NetlinkReader) Read(t *flow.Table) error { return r.read(t, 0, nil) }
 
-func (r *NetlinkReader) readBatches(t *flow.Table, each func([]flow.Flow) bool) error {
-	return r.read(t, each)
+func (r *NetlinkReader) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
+	return r.read(t, batch, each)
 }
 
-// read is Read, handing the rows to each in batches of cap(t.Flows) when
-// each is set, and stopping with ErrStopped when each returns false.
-func (r *NetlinkReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
+// read is Read, handing the rows to each in batches of batch rows (at least
+// 1) when each is set, and stopping with ErrStopped when each returns false.
+func (r *NetlinkReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
 	r.dumpMu.Lock()
 	defer r.dumpMu.Unlock()
 	// Health first: its count sizes the rows for the dump in one
@@ -142,11 +142,16 @@ func (r *NetlinkReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
 		t.Stats = flow.Stats{}
 		t.Warnings = append(t.Warnings, "table health: "+err.Error())
 	}
-	// A table that shrank a lot gives its memory back too.
-	if want := t.Stats.Entries + t.Stats.Entries/16 + 64; each == nil && (cap(t.Flows) < want || cap(t.Flows) > 4*want) {
+	// A table that shrank a lot gives its memory back too, and so does a
+	// batch's storage that once held a whole table.
+	want := t.Stats.Entries + t.Stats.Entries/16 + 64
+	if each != nil {
+		want = batch
+	}
+	if cap(t.Flows) < want || cap(t.Flows) > 4*want {
 		t.Flows = make([]flow.Flow, 0, want)
 	}
-	d := dumpInto{t: t, each: each}
+	d := dumpInto{t: t, batch: batch, each: each}
 	intr, err := r.dumpTable(&d)
 	if err != nil {
 		return fmt.Errorf("netlink dump: %w", err)
@@ -164,12 +169,13 @@ func (r *NetlinkReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
 	return nil
 }
 
-// dumpInto is where a dump's rows go: t.Flows, handed to each whenever it is
-// full when each is set (see ReadBatches).
+// dumpInto is where a dump's rows go: t.Flows, handed to each whenever it
+// holds batch rows when each is set (see ReadBatches).
 type dumpInto struct {
-	t    *flow.Table
-	each func([]flow.Flow) bool
-	rows int // decoded so far
+	t     *flow.Table
+	batch int // rows per call of each; at least 1 when each is set
+	each  func([]flow.Flow) bool
+	rows  int // decoded so far
 	// stopped is set when each asked to stop: nothing more is decoded.
 	stopped bool
 }
@@ -178,13 +184,12 @@ type dumpInto struct {
 func (d *dumpInto) next() *flow.Flow {
 	t := d.t
 	n := len(t.Flows)
+	if d.each != nil && n >= d.batch {
+		d.flush()
+		n = 0
+	}
 	if n == cap(t.Flows) {
-		if d.each != nil && n > 0 {
-			d.flush()
-			n = 0
-		} else {
-			t.Flows = slices.Grow(t.Flows, 1)
-		}
+		t.Flows = slices.Grow(t.Flows, 1)
 	}
 	t.Flows = t.Flows[:n+1]
 	d.rows++

@@ -131,8 +131,8 @@ func (p *procInNS) Read(t *flow.Table) error {
 	return err
 }
 
-func (p *procInNS) readBatches(t *flow.Table, each func([]flow.Flow) bool) error {
-	err := p.ns.run(func() error { return p.r.readBatches(t, each) })
+func (p *procInNS) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
+	err := p.ns.run(func() error { return p.r.readBatches(t, batch, each) })
 	if p.warning != "" {
 		t.Warnings = append(t.Warnings, p.warning)
 	}

@@ -64,15 +64,15 @@ func (p *ProcReader) Path() string {
 // Read replaces t's contents with a fresh read of the table, reusing the
 // storage of t.Flows. Health figures that cannot be read are left unknown and
 // reported in t.Warnings; the entries count then falls back to the rows read.
-func (p *ProcReader) Read(t *flow.Table) error { return p.read(t, nil) }
+func (p *ProcReader) Read(t *flow.Table) error { return p.read(t, 0, nil) }
 
-func (p *ProcReader) readBatches(t *flow.Table, each func([]flow.Flow) bool) error {
-	return p.read(t, each)
+func (p *ProcReader) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
+	return p.read(t, batch, each)
 }
 
-// read is Read, handing the rows to each in batches of cap(t.Flows) when
-// each is set, and stopping with ErrStopped when each returns false.
-func (p *ProcReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
+// read is Read, handing the rows to each in batches of batch rows (at least
+// 1) when each is set, and stopping with ErrStopped when each returns false.
+func (p *ProcReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
 	f, err := openNet(p.root, p.name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Path(), unwrapPath(err))
@@ -81,19 +81,24 @@ func (p *ProcReader) read(t *flow.Table, each func([]flow.Flow) bool) error {
 	// The count, read first, sizes the rows: growing a slice of 200,000
 	// rows by doubling would leave as much again behind as garbage.
 	healthErr := p.readSummary(t)
-	if want := t.Stats.Entries + t.Stats.Entries/8; each == nil && cap(t.Flows) < want {
+	switch want := t.Stats.Entries + t.Stats.Entries/8; {
+	case each == nil && cap(t.Flows) < want:
 		t.Flows = make([]flow.Flow, 0, want)
+	case each != nil && (cap(t.Flows) < batch || cap(t.Flows) > 4*batch):
+		// One batch's room; storage that once held a whole table gives
+		// its memory back.
+		t.Flows = make([]flow.Flow, 0, batch)
 	}
 	p.br.Reset(f)
 	rows := 0
-	count := func(batch []flow.Flow) bool {
-		rows += len(batch)
-		return each(batch)
+	count := func(b []flow.Flow) bool {
+		rows += len(b)
+		return each(b)
 	}
 	if each == nil {
 		count = nil
 	}
-	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0], count)
+	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0], batch, count)
 	p.br.Reset(nil)
 	if errors.Is(err, ErrStopped) {
 		t.Flows = flows[:0]

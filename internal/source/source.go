@@ -65,7 +65,7 @@ func ReadSummary(r Reader, t *flow.Table) error {
 // batchReader reads as Read does but hands the rows over in batches. Every
 // Reader of this package is one; see ReadBatches.
 type batchReader interface {
-	readBatches(t *flow.Table, each func(rows []flow.Flow) bool) error
+	readBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error
 }
 
 // ReadBatches reads the table as r.Read would, except that the rows are
@@ -81,10 +81,7 @@ type batchReader interface {
 func ReadBatches(r Reader, t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
 	batch = max(batch, 1)
 	if br, ok := r.(batchReader); ok {
-		if cap(t.Flows) != batch {
-			t.Flows = make([]flow.Flow, 0, batch)
-		}
-		err := br.readBatches(t, each)
+		err := br.readBatches(t, batch, each)
 		t.Flows = t.Flows[:0]
 		return err
 	}
