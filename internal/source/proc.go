@@ -29,12 +29,16 @@ func openNet(root, name string) (*os.File, error) {
 
 // ProcReader implements Reader over /proc/net/nf_conntrack, falling back to
 // /proc/net/ip_conntrack. Each Read reads the file and the table's health
-// again, in the network namespace of the calling thread. Reads reuse one
-// buffer, so one goroutine reads at a time.
+// again, in the network namespace of the calling thread; the per-protocol
+// timeouts, sysctls that rarely change, are read once, at open. Reads reuse
+// one buffer, so one goroutine reads at a time.
 type ProcReader struct {
 	root string
 	name string // "nf_conntrack" or "ip_conntrack"
 	br   *bufio.Reader
+
+	timeouts   []flow.Timeout
+	timeoutErr error // why the timeouts could not be read, a warning of every read
 }
 
 // NewProcReader returns a reader of the /proc tree at root ("/proc" in
@@ -46,7 +50,9 @@ func NewProcReader(root string) (*ProcReader, error) {
 		f, err := openNet(root, name)
 		if err == nil {
 			f.Close()
-			return &ProcReader{root: root, name: name, br: bufio.NewReaderSize(nil, maxLineLen)}, nil
+			p := &ProcReader{root: root, name: name, br: bufio.NewReaderSize(nil, maxLineLen)}
+			p.timeouts, p.timeoutErr = ReadTimeouts(root)
+			return p, nil
 		}
 		errs[i] = err
 	}
@@ -131,8 +137,9 @@ func (p *ProcReader) ReadStats(s *flow.Stats) error {
 	return err
 }
 
-// readSummary fills t but for the rows and returns the health error, which
-// Read turns into a warning. Timeouts that cannot be read are a warning.
+// readSummary fills t but for the rows, with the timeouts read at open, and
+// returns the health error, which Read turns into a warning. Timeouts that
+// could not be read are a warning.
 func (p *ProcReader) readSummary(t *flow.Table) error {
 	t.Flows = t.Flows[:0]
 	t.Skipped = 0
@@ -140,13 +147,11 @@ func (p *ProcReader) readSummary(t *flow.Table) error {
 	t.Source = p.Path()
 	t.Frozen = false
 	t.Warnings = t.Warnings[:0]
-	healthErr := p.ReadStats(&t.Stats)
-	var err error
-	t.Timeouts, err = ReadTimeouts(p.root)
-	if err != nil {
-		t.Warnings = append(t.Warnings, "timeouts: "+err.Error())
+	t.Timeouts = p.timeouts
+	if p.timeoutErr != nil {
+		t.Warnings = append(t.Warnings, "timeouts: "+p.timeoutErr.Error())
 	}
-	return healthErr
+	return p.ReadStats(&t.Stats)
 }
 
 // Close releases nothing: files are opened and closed within each Read.

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,6 +63,28 @@ func TestProcReaderThreadSelf(t *testing.T) {
 	var tab flow.Table
 	if err := p.Read(&tab); err != nil || len(tab.Flows) != 1 {
 		t.Errorf("got %d rows, %v; want the 1 row under thread-self", len(tab.Flows), err)
+	}
+}
+
+// The timeouts are read once, at open: they rarely change, and ReadSummary
+// must stay cheap enough for every second.
+func TestProcReaderTimeoutsReadAtOpen(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "net/nf_conntrack"), "")
+	writeFile(t, filepath.Join(root, "sys/net/netfilter/nf_conntrack_count"), "0\n")
+	udp := filepath.Join(root, "sys/net/netfilter/nf_conntrack_udp_timeout")
+	writeFile(t, udp, "30\n")
+	p, err := NewProcReader(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, udp, "45\n")
+	var tab flow.Table
+	if err := ReadSummary(p, &tab); err != nil {
+		t.Fatal(err)
+	}
+	if want := []flow.Timeout{{Name: "udp", Seconds: 30}}; !slices.Equal(tab.Timeouts, want) {
+		t.Errorf("timeouts %v, want %v as read at open", tab.Timeouts, want)
 	}
 }
 
