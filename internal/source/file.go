@@ -11,7 +11,7 @@ import (
 )
 
 // FileReader implements Reader over a saved dump: the file is read once, at
-// open, and every Read returns the same rows.
+// open, and every Read returns the same rows. It is safe for concurrent use.
 type FileReader struct {
 	name    string
 	flows   []flow.Flow
@@ -94,13 +94,16 @@ func (fr *FileReader) Path() string { return fr.name }
 // Frozen: its TTLs are as saved. Entries is the number of rows; Max and the
 // per-CPU statistics are unknown.
 func (fr *FileReader) Read(t *flow.Table) error {
-	fr.readSummary(t)
+	fr.ReadSummary(t)
 	t.Flows = append(t.Flows, fr.flows...)
 	return nil
 }
 
-func (fr *FileReader) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	fr.readSummary(t)
+// ReadBatches hands the dump's rows to each in batches of at most batch,
+// without copying them; t gets the rest of what Read gives. See Reader.
+func (fr *FileReader) ReadBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
+	fr.ReadSummary(t)
+	batch = max(batch, 1)
 	for s := 0; s < len(fr.flows); s += batch {
 		if !each(fr.flows[s:min(s+batch, len(fr.flows))]) {
 			return ErrStopped
@@ -109,13 +112,9 @@ func (fr *FileReader) readBatches(t *flow.Table, batch int, each func([]flow.Flo
 	return nil
 }
 
-// ReadStats gives the dump's health: the number of rows, nothing else known.
-func (fr *FileReader) ReadStats(s *flow.Stats) error {
-	*s = flow.Stats{Entries: len(fr.flows)}
-	return nil
-}
-
-func (fr *FileReader) readSummary(t *flow.Table) error {
+// ReadSummary gives what Read does but the rows; of the health, only the
+// number of rows is known. It never fails.
+func (fr *FileReader) ReadSummary(t *flow.Table) error {
 	t.Flows = t.Flows[:0]
 	t.ReadAt = fr.readAt
 	t.Source = fr.name
@@ -123,8 +122,12 @@ func (fr *FileReader) readSummary(t *flow.Table) error {
 	t.Warnings = t.Warnings[:0]
 	t.Frozen = true
 	t.Timeouts = nil
-	return fr.ReadStats(&t.Stats)
+	t.Stats = flow.Stats{Entries: len(fr.flows)}
+	return nil
 }
+
+// Refresh returns ErrUnsupported: a saved dump's rows stay as saved.
+func (fr *FileReader) Refresh([]flow.Flow, []Lookup) error { return ErrUnsupported }
 
 // Close releases nothing: the file was closed after it was read.
 func (fr *FileReader) Close() error { return nil }

@@ -113,3 +113,33 @@ func TestCountLines(t *testing.T) {
 		}
 	}
 }
+
+// Neither a saved dump nor /proc can look rows up: Refresh says so with
+// ErrUnsupported and leaves rows and results alone.
+func TestRefreshUnsupported(t *testing.T) {
+	fr, err := NewFileReader("../../testdata/conntrack-L.txt", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := NewProcReader("../../testdata/proc-6.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tab flow.Table
+	if err := fr.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Reader{fr, pr} {
+		rows := tab.Flows[:2:2]
+		before := [2]flow.Flow(rows)
+		res := []Lookup{LookupGone, LookupFound}
+		for _, err := range []error{r.Refresh(nil, nil), r.Refresh(rows, res)} {
+			if !errors.Is(err, ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
+				t.Errorf("%T: Refresh gave %v, want ErrUnsupported", r, err)
+			}
+		}
+		if [2]flow.Flow(rows) != before || res[0] != LookupGone || res[1] != LookupFound {
+			t.Errorf("%T: Refresh touched the rows or the results", r)
+		}
+	}
+}

@@ -300,7 +300,7 @@ func checkStop(t *testing.T, r source.Reader, n int) {
 	t.Helper()
 	var tb flow.Table
 	calls := 0
-	err := source.ReadBatches(r, &tb, 7, func([]flow.Flow) bool {
+	err := r.ReadBatches(&tb, 7, func([]flow.Flow) bool {
 		calls++
 		return false
 	})
@@ -308,7 +308,7 @@ func checkStop(t *testing.T, r source.Reader, n int) {
 		t.Fatalf("a read stopped at its first batch: %v after %d batches, want ErrStopped after 1", err, calls)
 	}
 	rows := 0
-	if err := source.ReadBatches(r, &tb, 97, func(b []flow.Flow) bool { rows += len(b); return true }); err != nil || rows != n {
+	if err := r.ReadBatches(&tb, 97, func(b []flow.Flow) bool { rows += len(b); return true }); err != nil || rows != n {
 		t.Fatalf("the read after a stop: %d rows, %v; want %d", rows, err, n)
 	}
 	var whole flow.Table
@@ -330,7 +330,7 @@ func checkBatches(t *testing.T, r source.Reader, n int) {
 	tb := flow.Table{Flows: make([]flow.Flow, 0, 3*batch)}
 	got := map[flow.Key]bool{}
 	calls := 0
-	err := source.ReadBatches(r, &tb, batch, func(rows []flow.Flow) bool {
+	err := r.ReadBatches(&tb, batch, func(rows []flow.Flow) bool {
 		calls++
 		if len(rows) == 0 || len(rows) > batch {
 			t.Errorf("a batch of %d rows; want 1 to %d", len(rows), batch)

@@ -12,7 +12,8 @@ import (
 )
 
 // NetlinkReader reads the table live from the kernel over ctnetlink. It
-// implements Reader and Deleter, and Refresh for cheap updates of a few rows.
+// implements Reader, with Refresh by one lookup per row, and Deleter. All of
+// its methods are safe for concurrent use.
 //
 // It holds two sockets, so that a delete or a lookup from the screen never
 // waits behind a dump of a large table in flight.
@@ -124,21 +125,27 @@ func (c *nlConn) await(seq uint32) error {
 // by message into t.Flows, whose storage it reuses. Messages it cannot decode
 // are counted in t.Skipped. A dump the kernel marks as interrupted (the
 // table changed under it, NLM_F_DUMP_INTR) gets a warning in t.Warnings.
+// Health figures that cannot be read are a warning, and the count falls
+// back to the rows read.
 func (r *NetlinkReader) Read(t *flow.Table) error { return r.read(t, 0, nil) }
 
-func (r *NetlinkReader) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	return r.read(t, batch, each)
+// ReadBatches is Read handing the rows to each in batches of at most batch;
+// t.Flows' storage holds one batch. See Reader.
+func (r *NetlinkReader) ReadBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
+	err := r.read(t, max(batch, 1), each)
+	t.Flows = t.Flows[:0]
+	return err
 }
 
-// read is Read, handing the rows to each in batches of batch rows (at least
-// 1) when each is set, and stopping with ErrStopped when each returns false.
+// read is Read, handing the rows to each in batches of batch rows when each
+// is set, and stopping with ErrStopped when each returns false.
 func (r *NetlinkReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
 	r.dumpMu.Lock()
 	defer r.dumpMu.Unlock()
 	// Health first: its count sizes the rows for the dump in one
 	// allocation, instead of growing them by doubling, which copies them
 	// at every step and leaves the old arrays behind as garbage.
-	if err := r.readSummary(t); err != nil {
+	if err := r.ReadSummary(t); err != nil {
 		t.Stats = flow.Stats{}
 		t.Warnings = append(t.Warnings, "table health: "+err.Error())
 	}
@@ -210,18 +217,10 @@ func (d *dumpInto) flush() {
 	}
 }
 
-// ReadStats reads the table's health from /proc inside the reader's
-// namespace, as Read does before its dump. It takes neither socket, so it
-// does not wait for a dump in flight.
-func (r *NetlinkReader) ReadStats(s *flow.Stats) error {
-	return r.ns.run(func() error {
-		var err error
-		*s, err = ReadHealth("/proc")
-		return err
-	})
-}
-
-func (r *NetlinkReader) readSummary(t *flow.Table) error {
+// ReadSummary reads the table's health from /proc inside the reader's
+// namespace, as Read does before its dump, and the timeouts read at open. It
+// takes neither socket, so it does not wait for a dump in flight.
+func (r *NetlinkReader) ReadSummary(t *flow.Table) error {
 	t.Flows = t.Flows[:0]
 	t.Skipped = 0
 	t.Warnings = t.Warnings[:0]
@@ -229,7 +228,11 @@ func (r *NetlinkReader) readSummary(t *flow.Table) error {
 	t.Frozen = false
 	t.Timeouts = r.timeouts
 	t.ReadAt = time.Now()
-	return r.ReadStats(&t.Stats)
+	return r.ns.run(func() error {
+		var err error
+		t.Stats, err = ReadHealth("/proc")
+		return err
+	})
 }
 
 // dumpRing is how many receive buffers a dump cycles through, so that the
@@ -391,12 +394,9 @@ const refreshBatch = 16
 
 // Refresh looks each of rows up in the kernel by its exact original tuple
 // and zone (one lookup per row, no dump) and replaces the row with what the
-// kernel has now: timeout, state, counters. res, at least as long as rows
-// (else an error), says for each row what was found: LookupFound (rows[i]
-// replaced), LookupGone (no longer in the table; rows[i] unchanged) or
-// LookupUnknown (no usable answer, such as one that could not be decoded;
-// rows[i] unchanged, and the next whole read settles it). The live screen
-// uses it to keep the visible rows current between whole reads.
+// kernel has now: timeout, state, counters. See Reader for what res says.
+// The live screen uses it to keep the visible rows current between whole
+// reads.
 func (r *NetlinkReader) Refresh(rows []flow.Flow, res []Lookup) error {
 	if len(res) < len(rows) {
 		return fmt.Errorf("refresh: %d rows but room for %d results", len(rows), len(res))

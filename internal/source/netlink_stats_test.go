@@ -8,10 +8,10 @@ import (
 	"github.com/gostate/gostate/internal/nstest"
 )
 
-// A table of 5,000 entries: ReadStats and ReadSummary (what gostate --stats
-// uses) must count them without sending a dump request, which is what made
-// --stats take as long as a full read.
-func TestNetlinkReadStatsDoesNotDump(t *testing.T) {
+// A table of 5,000 entries: ReadSummary (what gostate --stats and the live
+// screen's health reads use) must count them without dumping the table, or
+// reading the health would cost as much as reading the rows.
+func TestNetlinkReadSummaryDoesNotDump(t *testing.T) {
 	const n = 5000
 	ns := nstest.New(t)
 	ns.Fill(t, n)
@@ -19,24 +19,16 @@ func TestNetlinkReadStatsDoesNotDump(t *testing.T) {
 	datagrams := 0
 	r.onDatagram = func(int) error { datagrams++; return nil }
 
-	var s flow.Stats
-	if err := r.ReadStats(&s); err != nil {
-		t.Fatal(err)
-	}
-	if s.Entries != n || s.Max == 0 || !s.HaveCPU {
-		t.Errorf("ReadStats: %+v, want %d entries, a max and per-CPU statistics", s, n)
-	}
-
 	tab := flow.Table{Flows: make([]flow.Flow, 3)}
-	if err := ReadSummary(r, &tab); err != nil {
+	if err := r.ReadSummary(&tab); err != nil {
 		t.Fatal(err)
 	}
-	if tab.Stats.Entries != n || len(tab.Flows) != 0 || tab.Source != "netlink" || len(tab.Timeouts) == 0 {
-		t.Errorf("ReadSummary: %d entries, %d rows, source %q, %d timeouts; want %d, 0, netlink, some",
-			tab.Stats.Entries, len(tab.Flows), tab.Source, len(tab.Timeouts), n)
+	if s := tab.Stats; s.Entries != n || s.Max == 0 || !s.HaveCPU || len(tab.Flows) != 0 || tab.Source != "netlink" || len(tab.Timeouts) == 0 {
+		t.Errorf("ReadSummary: %+v, %d rows, source %q, %d timeouts; want %d entries, a max, per-CPU statistics, 0 rows, netlink, some timeouts",
+			s, len(tab.Flows), tab.Source, len(tab.Timeouts), n)
 	}
 	if datagrams != 0 {
-		t.Fatalf("ReadStats and ReadSummary received %d datagrams of a dump, want none", datagrams)
+		t.Fatalf("ReadSummary received %d datagrams of a dump, want none", datagrams)
 	}
 
 	// The counter counts: a Read dumps.
@@ -60,16 +52,12 @@ func TestProcReadSummaryInNetNS(t *testing.T) {
 	}
 	defer r.Close()
 	var tab flow.Table
-	if err := ReadSummary(r, &tab); err != nil {
+	if err := r.ReadSummary(&tab); err != nil {
 		t.Fatal(err)
 	}
-	if tab.Stats.Entries != n || len(tab.Flows) != 0 || tab.Source != "/proc/net/nf_conntrack" {
-		t.Errorf("ReadSummary: %d entries, %d rows, source %q; want %d, 0, /proc/net/nf_conntrack",
-			tab.Stats.Entries, len(tab.Flows), tab.Source, n)
-	}
-	var s flow.Stats
-	if err := r.(StatsReader).ReadStats(&s); err != nil || s.Entries != n {
-		t.Errorf("ReadStats: %d entries, %v; want %d", s.Entries, err, n)
+	if tab.Stats.Entries != n || len(tab.Flows) != 0 || tab.Source != "/proc/net/nf_conntrack" || len(tab.Timeouts) == 0 {
+		t.Errorf("ReadSummary: %d entries, %d rows, source %q, %d timeouts; want %d, 0, /proc/net/nf_conntrack, some",
+			tab.Stats.Entries, len(tab.Flows), tab.Source, len(tab.Timeouts), n)
 	}
 }
 
@@ -84,7 +72,7 @@ func TestFileReadSummary(t *testing.T) {
 	if err := r.Read(&full); err != nil {
 		t.Fatal(err)
 	}
-	if err := ReadSummary(r, &sum); err != nil {
+	if err := r.ReadSummary(&sum); err != nil {
 		t.Fatal(err)
 	}
 	if sum.Stats != full.Stats || sum.Skipped != full.Skipped || !sum.Frozen || sum.Source != full.Source || len(sum.Flows) != 0 {

@@ -351,7 +351,7 @@ func TestNetlinkReadAfterFailedDump(t *testing.T) {
 		}
 		var err error
 		if c.batches {
-			err = ReadBatches(r, &tab, 100, func([]flow.Flow) bool { return true })
+			err = r.ReadBatches(&tab, 100, func([]flow.Flow) bool { return true })
 		} else {
 			err = r.Read(&tab)
 		}

@@ -125,32 +125,30 @@ type procInNS struct {
 
 func (p *procInNS) Read(t *flow.Table) error {
 	err := p.ns.run(func() error { return p.r.Read(t) })
-	if p.warning != "" {
-		t.Warnings = append(t.Warnings, p.warning)
-	}
+	p.warn(t)
 	return err
 }
 
-func (p *procInNS) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	err := p.ns.run(func() error { return p.r.readBatches(t, batch, each) })
-	if p.warning != "" {
-		t.Warnings = append(t.Warnings, p.warning)
-	}
+func (p *procInNS) ReadBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
+	err := p.ns.run(func() error { return p.r.ReadBatches(t, batch, each) })
+	p.warn(t)
 	return err
 }
 
-// ReadStats reads the table's health inside the namespace.
-func (p *procInNS) ReadStats(s *flow.Stats) error {
-	return p.ns.run(func() error { return p.r.ReadStats(s) })
+func (p *procInNS) ReadSummary(t *flow.Table) error {
+	err := p.ns.run(func() error { return p.r.ReadSummary(t) })
+	p.warn(t)
+	return err
 }
 
-func (p *procInNS) readSummary(t *flow.Table) error {
-	err := p.ns.run(func() error { return p.r.readSummary(t) })
+// warn adds the reason of the fallback, if any, to t's warnings.
+func (p *procInNS) warn(t *flow.Table) {
 	if p.warning != "" {
 		t.Warnings = append(t.Warnings, p.warning)
 	}
-	return err
 }
+
+func (p *procInNS) Refresh(rows []flow.Flow, res []Lookup) error { return p.r.Refresh(rows, res) }
 
 func (p *procInNS) Close() error {
 	err := p.r.Close()

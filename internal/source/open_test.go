@@ -1,6 +1,7 @@
 package source
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -57,6 +58,10 @@ func TestOpenKinds(t *testing.T) {
 		if len(tab.Flows) != 5 || tab.Stats.Entries != 5 || tab.Source != c.source || len(tab.Warnings) != 0 || canDelete != c.canDelete {
 			t.Errorf("%s: %d rows, %d entries, source %q, warnings %q, deleter %v", c.kind,
 				len(tab.Flows), tab.Stats.Entries, tab.Source, tab.Warnings, canDelete)
+		}
+		// The netlink source looks rows up; /proc cannot.
+		if err := r.Refresh(nil, nil); (err == nil) != c.canDelete || err != nil && !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: Refresh(nil, nil) gave %v", c.kind, err)
 		}
 	}
 }

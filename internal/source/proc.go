@@ -31,7 +31,8 @@ func openNet(root, name string) (*os.File, error) {
 // /proc/net/ip_conntrack. Each Read reads the file and the table's health
 // again, in the network namespace of the calling thread; the per-protocol
 // timeouts, sysctls that rarely change, are read once, at open. Reads reuse
-// one buffer, so one goroutine reads at a time.
+// one buffer, so one goroutine reads at a time; ReadSummary shares nothing
+// with them. It cannot look rows up: Refresh returns ErrUnsupported.
 type ProcReader struct {
 	root string
 	name string // "nf_conntrack" or "ip_conntrack"
@@ -72,12 +73,16 @@ func (p *ProcReader) Path() string {
 // reported in t.Warnings; the entries count then falls back to the rows read.
 func (p *ProcReader) Read(t *flow.Table) error { return p.read(t, 0, nil) }
 
-func (p *ProcReader) readBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	return p.read(t, batch, each)
+// ReadBatches is Read handing the rows to each in batches of at most batch;
+// t.Flows' storage holds one batch. See Reader.
+func (p *ProcReader) ReadBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
+	err := p.read(t, max(batch, 1), each)
+	t.Flows = t.Flows[:0]
+	return err
 }
 
-// read is Read, handing the rows to each in batches of batch rows (at least
-// 1) when each is set, and stopping with ErrStopped when each returns false.
+// read is Read, handing the rows to each in batches of batch rows when each
+// is set, and stopping with ErrStopped when each returns false.
 func (p *ProcReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
 	f, err := openNet(p.root, p.name)
 	if err != nil {
@@ -86,7 +91,7 @@ func (p *ProcReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool)
 	defer f.Close()
 	// The count, read first, sizes the rows: growing a slice of 200,000
 	// rows by doubling would leave as much again behind as garbage.
-	healthErr := p.readSummary(t)
+	healthErr := p.ReadSummary(t)
 	switch want := t.Stats.Entries + t.Stats.Entries/8; {
 	case each == nil && cap(t.Flows) < want:
 		t.Flows = make([]flow.Flow, 0, want)
@@ -129,18 +134,11 @@ func (p *ProcReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool)
 	return nil
 }
 
-// ReadStats reads the table's health in the calling thread's network
-// namespace, as Read does before it reads the rows.
-func (p *ProcReader) ReadStats(s *flow.Stats) error {
-	var err error
-	*s, err = ReadHealth(p.root)
-	return err
-}
-
-// readSummary fills t but for the rows, with the timeouts read at open, and
-// returns the health error, which Read turns into a warning. Timeouts that
-// could not be read are a warning.
-func (p *ProcReader) readSummary(t *flow.Table) error {
+// ReadSummary fills t but for the rows with the health, read in the calling
+// thread's network namespace, and the timeouts read at open, and returns the
+// health error (which Read turns into a warning). Timeouts that could not be
+// read are a warning.
+func (p *ProcReader) ReadSummary(t *flow.Table) error {
 	t.Flows = t.Flows[:0]
 	t.Skipped = 0
 	t.ReadAt = time.Now()
@@ -151,8 +149,13 @@ func (p *ProcReader) readSummary(t *flow.Table) error {
 	if p.timeoutErr != nil {
 		t.Warnings = append(t.Warnings, "timeouts: "+p.timeoutErr.Error())
 	}
-	return p.ReadStats(&t.Stats)
+	var err error
+	t.Stats, err = ReadHealth(p.root)
+	return err
 }
+
+// Refresh returns ErrUnsupported: /proc has no lookup by tuple.
+func (p *ProcReader) Refresh([]flow.Flow, []Lookup) error { return ErrUnsupported }
 
 // Close releases nothing: files are opened and closed within each Read.
 func (p *ProcReader) Close() error { return nil }

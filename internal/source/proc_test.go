@@ -80,7 +80,7 @@ func TestProcReaderTimeoutsReadAtOpen(t *testing.T) {
 	}
 	writeFile(t, udp, "45\n")
 	var tab flow.Table
-	if err := ReadSummary(p, &tab); err != nil {
+	if err := p.ReadSummary(&tab); err != nil {
 		t.Fatal(err)
 	}
 	if want := []flow.Timeout{{Name: "udp", Seconds: 30}}; !slices.Equal(tab.Timeouts, want) {

@@ -6,20 +6,57 @@ package source
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/gostate/gostate/internal/flow"
 )
 
-// Reader reads the table again and again, as a live screen refreshes.
+// Reader is the contract between gostate and a conntrack table: the live
+// kernel's over ctnetlink (NetlinkReader), /proc/net/nf_conntrack
+// (ProcReader), or a saved dump (FileReader). Every reader of this package
+// implements all of it; what a source cannot do (looking rows up in a file)
+// it says with ErrUnsupported.
+//
+// A Reader reads for one goroutine at a time, except that ReadSummary may
+// run on another while a Read or ReadBatches is in flight: the live screen
+// reads the health between the dumps of a large table that way.
 type Reader interface {
-	// Read replaces t's contents with a fresh read of the table. It reuses the
-	// storage of t.Flows, so callers that keep rows across reads copy them.
+	// Read replaces t's contents with a whole read of the table, reusing
+	// t.Flows' storage: callers that keep rows across reads copy them.
 	Read(t *flow.Table) error
+	// ReadBatches reads the whole table as Read does, but hands the rows
+	// to each in the order read, in batches of at most batch rows (batch
+	// < 1 means 1), and keeps none: t receives everything else (health,
+	// source, warnings, skipped, timeouts, ReadAt) and is left with no
+	// rows. A batch is valid only during the call and must not be
+	// modified. When each returns false the read stops within a batch's
+	// work and ReadBatches returns ErrStopped; the reader is then ready
+	// for the next read. The live screen keeps its one copy of the table
+	// this way (reading into a second copy would double its memory), and
+	// stops a read of a million entries when the user quits.
+	ReadBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error
+	// ReadSummary replaces t's contents with everything Read gives except
+	// the rows, without reading the rows: cheap enough to call every
+	// second on a table of 1,000,000 entries. Unlike Read, a health figure
+	// that cannot be read is an error, as there are no rows to count
+	// instead.
+	ReadSummary(t *flow.Table) error
+	// Refresh looks each of rows up by identity (original tuple and zone)
+	// and replaces it with the kernel's current version. res, at least as
+	// long as rows (else an error), says for each row what was found:
+	// LookupFound (rows[i] replaced), LookupGone (no longer in the table;
+	// rows[i] unchanged) or LookupUnknown (no usable answer, such as one
+	// that could not be decoded; rows[i] unchanged, and the next whole
+	// read settles it). A source that cannot look rows up (a /proc file,
+	// a saved dump) returns ErrUnsupported and touches nothing;
+	// Refresh(nil, nil) is how a caller asks whether a source can (a nil
+	// error means it can).
+	Refresh(rows []flow.Flow, res []Lookup) error
 	// Close releases the reader's sockets and files.
 	Close() error
 }
 
-// Lookup is what NetlinkReader.Refresh found for one row.
+// Lookup is what Refresh found for one row.
 type Lookup uint8
 
 // What Refresh can find for a row.
@@ -31,71 +68,6 @@ const (
 	// LookupGone: the entry is no longer in the table.
 	LookupGone
 )
-
-// StatsReader reads the table's health (flow.Stats) without reading its rows:
-// cheap enough to call every second on a table of a million entries. Every
-// Reader of this package is one.
-type StatsReader interface {
-	ReadStats(s *flow.Stats) error
-}
-
-// summaryReader fills a Table with everything Read gives but the rows. Every
-// Reader of this package is one; see ReadSummary.
-type summaryReader interface {
-	readSummary(t *flow.Table) error
-}
-
-// ReadSummary replaces t's contents with what r.Read would give except the
-// rows: health (through ReadStats, so the table is not dumped), source name,
-// warnings, timeouts and, for a saved dump, the count of skipped lines.
-// t.Flows is left empty. A Reader from outside this package is read whole.
-// Unlike Read, a health figure that cannot be read is an error: without rows
-// there is no count to fall back on.
-func ReadSummary(r Reader, t *flow.Table) error {
-	if s, ok := r.(summaryReader); ok {
-		return s.readSummary(t)
-	}
-	if err := r.Read(t); err != nil {
-		return err
-	}
-	t.Flows = t.Flows[:0]
-	return nil
-}
-
-// batchReader reads as Read does but hands the rows over in batches. Every
-// Reader of this package is one; see ReadBatches.
-type batchReader interface {
-	readBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error
-}
-
-// ReadBatches reads the table as r.Read would, except that the rows are
-// handed to each, in the order read, in batches of at most batch rows as
-// they arrive, and not kept: t receives everything else (health, source,
-// warnings, skipped lines) and is left with no rows. A batch is only valid
-// during the call and must not be modified. When each returns false the read
-// stops there, within a batch's work, and ReadBatches returns ErrStopped; r
-// is ready for the next read. The live screen keeps its one copy of the
-// table this way (reading into a second copy would double its memory), and
-// stops a read of a million entries when the user quits instead of finishing
-// it. A Reader from outside this package is read whole first.
-func ReadBatches(r Reader, t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
-	batch = max(batch, 1)
-	if br, ok := r.(batchReader); ok {
-		err := br.readBatches(t, batch, each)
-		t.Flows = t.Flows[:0]
-		return err
-	}
-	if err := r.Read(t); err != nil {
-		return err
-	}
-	defer func() { t.Flows = t.Flows[:0] }()
-	for s := 0; s < len(t.Flows); s += batch {
-		if !each(t.Flows[s:min(s+batch, len(t.Flows))]) {
-			return ErrStopped
-		}
-	}
-	return nil
-}
 
 // Deleter removes an entry from the kernel's table. Only the live netlink
 // source can; ErrNotFound from Delete means the entry was already gone.
@@ -137,4 +109,7 @@ var (
 	ErrNotDump = errors.New("not a conntrack dump")
 	// ErrStopped means ReadBatches stopped because its caller asked it to.
 	ErrStopped = errors.New("read stopped")
+	// ErrUnsupported means the source cannot do what was asked (Refresh
+	// on a /proc file or a saved dump). It wraps errors.ErrUnsupported.
+	ErrUnsupported = fmt.Errorf("conntrack source: %w", errors.ErrUnsupported)
 )

@@ -158,13 +158,11 @@ func (u *model) run() (err error) {
 		defer wg.Done()
 		u.readLoop()
 	}()
-	if sr, ok := u.r.(source.StatsReader); ok {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u.healthLoop(sr)
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		u.healthLoop()
+	}()
 	defer func() {
 		close(u.quit)
 		wg.Wait()
@@ -223,7 +221,6 @@ func (u *model) readLoop() {
 			u.app.Stop()
 		}
 	}()
-	rf, _ := u.r.(refresher)
 	// Until the first whole read is on screen, its progress is drawn as it
 	// merges; later reads are drawn when they end.
 	progress := u.shown.reads == 0
@@ -232,8 +229,8 @@ func (u *model) readLoop() {
 		if err != nil {
 			return
 		}
-		if rf != nil && !forced && u.clock.Now().Before(u.nextFullRead()) {
-			if !u.refreshVisible(rf) {
+		if u.lightOK && !forced && u.clock.Now().Before(u.nextFullRead()) {
+			if !u.refreshVisible() {
 				return
 			}
 			continue
@@ -250,7 +247,7 @@ func (u *model) readLoop() {
 			}
 			continue
 		}
-		fullEvery := u.schedule(took, rf != nil)
+		fullEvery := u.schedule(took, u.lightOK)
 		if !u.onUI(func() { u.endRead(start, took, fullEvery); u.readShown() }) {
 			return
 		}
@@ -282,7 +279,7 @@ const progressEvery = 16
 func (u *model) readBatches(run func(batch int, f func()) bool) error {
 	st := &u.stage
 	batch := 0
-	return source.ReadBatches(u.r, st, readBatch, func(rows []flow.Flow) bool {
+	return u.r.ReadBatches(st, readBatch, func(rows []flow.Flow) bool {
 		at := u.clock.Now()
 		batch++
 		return run(batch, func() {
@@ -298,11 +295,11 @@ func (u *model) readBatches(run func(batch int, f func()) bool) error {
 // healthLoop reads the table's health figures every interval on its own
 // goroutine, beside the whole-table reads, so that the header's counts are
 // never older than the interval even when a dump takes several seconds or
-// runs only every few intervals. Reading them costs a few small /proc
-// files, whatever the table's size. A source whose figures cannot be read
-// on their own leaves the header to the whole-table reads.
-func (u *model) healthLoop(sr source.StatsReader) {
-	var s flow.Stats
+// runs only every few intervals. Reading them (ReadSummary, into a table of
+// its own) costs a few small /proc files, whatever the table's size. When
+// they cannot be read, the header is left to the whole-table reads.
+func (u *model) healthLoop() {
+	var s flow.Table
 	for {
 		select {
 		case <-u.quit:
@@ -310,32 +307,26 @@ func (u *model) healthLoop(sr source.StatsReader) {
 		case <-u.clock.After(u.currentInterval()):
 		}
 		at := u.clock.Now()
-		if sr.ReadStats(&s) != nil {
+		if u.r.ReadSummary(&s) != nil {
 			return
 		}
-		if !u.onUI(func() { u.applyStats(&s, at) }) {
+		if !u.onUI(func() { u.applyStats(&s.Stats, at) }) {
 			return
 		}
 	}
 }
 
-// refresher is a source that can re-read single rows by their tuple, much
-// more cheaply than a dump (the netlink source).
-type refresher interface {
-	Refresh(rows []flow.Flow, res []source.Lookup) error
-}
-
 // refreshVisible re-reads the rows on screen between whole-table dumps, so
 // that they are never older than the interval while the dumps, whose cost
-// grows with the table, run less often. It returns false when the screen is
-// closing.
-func (u *model) refreshVisible(rf refresher) bool {
+// grows with the table, run less often; the source can look rows up
+// (u.lightOK). It returns false when the screen is closing.
+func (u *model) refreshVisible() bool {
 	lr := &u.light
 	var reads uint64
 	if !u.onUI(func() { reads = u.visibleRows(lr) }) {
 		return false
 	}
-	err := rf.Refresh(lr.rows, lr.res)
+	err := u.r.Refresh(lr.rows, lr.res)
 	at := u.clock.Now()
 	u.mu.Lock()
 	u.nextRead = at.Add(u.interval)

@@ -632,21 +632,22 @@ func TestHealthBeforeTheRows(t *testing.T) {
 	h.lacks("reading the whole table")
 }
 
-// heldReader is a fakeReader whose reads after the first (the health read
-// before the screen comes up) wait until release is closed.
+// heldReader is a fakeReader whose reads wait until release is closed; its
+// health (ReadSummary) is read at once.
 type heldReader struct {
 	*fakeReader
 	release chan struct{}
 	waiting atomic.Bool
-	reads   atomic.Int32
 }
 
 func (r *heldReader) Read(t *flow.Table) error {
-	if r.reads.Add(1) > 1 {
-		r.waiting.Store(true)
-		<-r.release
-	}
+	r.waiting.Store(true)
+	<-r.release
 	return r.fakeReader.Read(t)
+}
+
+func (r *heldReader) ReadBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
+	return readInBatches(r, t, batch, each)
 }
 
 // slowReader is a fakeReader whose reads take cost on the manual clock.
@@ -658,6 +659,10 @@ type slowReader struct {
 func (r *slowReader) Read(t *flow.Table) error {
 	r.clock.(*manualClock).Advance(r.cost)
 	return r.fakeReader.Read(t)
+}
+
+func (r *slowReader) ReadBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
+	return readInBatches(r, t, batch, each)
 }
 
 func TestFmtDuration(t *testing.T) {
@@ -751,19 +756,18 @@ func TestRunScreenOnInitialisedScreen(t *testing.T) {
 	}
 }
 
-// statsReader is a slowReader whose health figures can be read without a
-// dump, as every source's can.
+// statsReader is a slowReader that counts the reads of its health figures
+// (ReadSummary), which take no time.
 type statsReader struct {
 	*slowReader
 	statsReads int
 }
 
-func (r *statsReader) ReadStats(s *flow.Stats) error {
+func (r *statsReader) ReadSummary(t *flow.Table) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.statsReads++
-	*s = r.table.Stats
-	return nil
+	r.mu.Unlock()
+	return r.fakeReader.ReadSummary(t)
 }
 
 func (r *statsReader) statsCount() int {

@@ -132,13 +132,13 @@ func newUI(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, 
 		totals:          cfg.Totals,
 		noColor:         cfg.NoColor,
 	}
-	_, u.lightOK = r.(refresher)
+	u.lightOK = r.Refresh(nil, nil) == nil
 	// The health comes first: it takes milliseconds whatever the table's
 	// size, and the screen comes up with it at once, the rows following as
 	// the reader's first whole read merges them (4 s at 1,000,000 entries).
-	// A source whose health cannot be read on its own is read whole here.
+	// When the health cannot be read, the table is read whole here.
 	start := clock.Now()
-	if err := source.ReadSummary(r, &u.stage); err == nil {
+	if err := r.ReadSummary(&u.stage); err == nil {
 		u.shown.t.End(&u.stage)
 		u.setStats(&u.shown.t.Stats, &flow.Stats{}, start)
 		u.setStatus(msgReading, false)
