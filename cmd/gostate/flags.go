@@ -4,24 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/gostate/gostate/internal/filter"
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/view"
 )
-
-// minRate bounds -R from below so that a typo cannot make gostate re-read a
-// large table in a busy loop.
-const minRate = 100 * time.Millisecond
 
 // config is everything the command line chose.
 type config struct {
@@ -110,7 +104,7 @@ func parseFlags(args []string) (*config, error) {
 			return nil, usagef("invalid -b/--sort %q: %v", *raw.sort, err)
 		}
 	}
-	if cfg.rate, err = parseRate(*raw.rate); err != nil {
+	if cfg.rate, err = monitor.ParseInterval(*raw.rate); err != nil {
 		return nil, usagef("invalid -R/--rate %q: %v", *raw.rate, err)
 	}
 	f := &cfg.view.Filter
@@ -172,21 +166,6 @@ func parseFlags(args []string) (*config, error) {
 		cfg.json = true
 	}
 	return cfg, nil
-}
-
-// parseRate reads -R: seconds, fractions allowed, at least minRate.
-func parseRate(s string) (time.Duration, error) {
-	secs, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
-		return 0, errors.New("not a number of seconds")
-	}
-	if secs < minRate.Seconds() {
-		return 0, fmt.Errorf("must be at least %g seconds", minRate.Seconds())
-	}
-	if secs > 24*3600 {
-		return 0, errors.New("must be at most a day (86400 seconds)")
-	}
-	return time.Duration(secs * float64(time.Second)), nil
 }
 
 // parseNameServer reads --nameserver: an IP address, port 53, or IP:port

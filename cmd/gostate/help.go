@@ -1,8 +1,18 @@
 package main
 
-// helpText is what --help prints. TestHelpListsEveryFlag keeps it in step
-// with parseFlags.
-const helpText = `gostate - a top-like monitor of the Linux netfilter connection-tracking table
+import (
+	"strings"
+
+	"github.com/gostate/gostate/internal/ui/screen"
+)
+
+// helpText is what --help prints: helpTemplate with the live screen's own
+// key list. TestHelpListsEveryFlag keeps it in step with parseFlags.
+func helpText() string {
+	return strings.Replace(helpTemplate, "{{keys}}", screen.KeyList("  "), 1)
+}
+
+const helpTemplate = `gostate - a top-like monitor of the Linux netfilter connection-tracking table
 
 Usage: gostate [flags]
 
@@ -29,7 +39,7 @@ iptstate's flags, with iptstate's letters:
   -r, --reverse           reverse the order
   -1, --single            print one view and exit
   -R, --rate SECONDS      live screen: re-read every SECONDS (default 1;
-                          fractions allowed; at least 0.1)
+                          fractions allowed; 0.1 to 86400, as R on screen)
   -s, --src-filter ADDR[/PREFIX]
                           only flows from this source address or network
   -d, --dst-filter ADDR[/PREFIX]
@@ -100,11 +110,8 @@ warnings, timeouts and the per-CPU statistics summed (found, invalid, ignore,
 insert, insert_failed, drop, early_drop, error, search_restart, and
 clash_resolve, chaintoolong where the kernel has them).
 
-Live screen keys (h or ? shows them all): b / B next / previous sort column;
-o then a -b letter sorts by that key (o a source address, o S, o d, o D, o p,
-o s, o t, o b, o P); r reverse; s d S D filter prompts; i f L l C t c toggles
-as the flags above; R rate; x delete the selected flow; Space refresh; q quit.
-
+Live screen keys (h or ? shows them there, with the current settings):
+{{keys}}
 Exit status: 0 success; 1 usage error; 2 the table cannot be read (or the
 output cannot be written).
 `

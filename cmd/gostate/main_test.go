@@ -191,7 +191,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		if f.Shorthand != "" {
 			want = "  -" + f.Shorthand + ", --" + f.Name
 		}
-		if !strings.Contains(helpText, want) {
+		if !strings.Contains(helpText(), want) {
 			t.Errorf("--help does not list %q", strings.TrimSpace(want))
 		}
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/ui/screen"
 )
@@ -15,12 +16,16 @@ func runScreen(cfg *config, stderr *os.File) int {
 	}
 	defer r.Close()
 	// Only the live netlink source can delete; the screen refuses x without
-	// a Deleter and says why with --read-only.
+	// a Deleter and says why, and with --read-only.
 	d, _ := r.(source.Deleter)
 	host, _ := os.Hostname()
-	err = screen.Run(r, d, screen.Config{
+	err = screen.Run(monitor.Config{
+		Source:   r,
+		Deleter:  d,
+		ReadOnly: cfg.readOnly,
 		View:     cfg.view,
 		Interval: cfg.rate,
+	}, screen.Config{
 		Counters: cfg.counters,
 		// The header shows the flows per state at a glance from the start;
 		// t hides that line.
@@ -28,7 +33,6 @@ func runScreen(cfg *config, stderr *os.File) int {
 		NoColor:    cfg.noColor,
 		Lookup:     cfg.lookup,
 		NameServer: cfg.nameServer,
-		ReadOnly:   cfg.readOnly,
 		Hostname:   host,
 		Version:    versionString(),
 	})

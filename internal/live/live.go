@@ -23,13 +23,14 @@ import (
 // appended), so a view built on the table stays valid; End removes the rows
 // the read did not see and renumbers the rest.
 type Table struct {
-	// Table holds the rows and the last complete read's health, source and
-	// warnings. Its ReadAt is the epoch of the rows' timeouts: fixed at the
-	// first read, so that rows updated at different times count down
-	// together (flow.Flow.TTL(ReadAt, now)).
+	// Table holds the rows and the last complete read's figures: health,
+	// source, warnings, and in ReadAt when that read ended.
 	flow.Table
-	// LastRead is when the last complete read ended.
-	LastRead time.Time
+	// Epoch is the time the rows' timeouts count from: fixed at the first
+	// row merged, so that rows read at different times count down together
+	// (f.TTL(Epoch, now)). A row read at time at with n seconds left is
+	// stored with n + (at - Epoch) seconds.
+	Epoch time.Time
 
 	// slots index Flows by identity, with open addressing: a slot holds a
 	// row's index+1 in its low 32 bits and its identity hash's high 32
@@ -65,13 +66,7 @@ func (t *Table) Merge(rows []flow.Flow, at time.Time) {
 	if !t.reading {
 		t.Begin(0)
 	}
-	if t.ReadAt.IsZero() {
-		t.ReadAt = at
-	}
-	var shift uint32
-	if !t.Frozen && at.After(t.ReadAt) {
-		shift = uint32(at.Sub(t.ReadAt) / time.Second)
-	}
+	shift := t.shift(at)
 	for i := range rows {
 		r := &rows[i]
 		j := t.next
@@ -89,17 +84,44 @@ func (t *Table) Merge(rows []flow.Flow, at time.Time) {
 		} else {
 			t.Flows[j] = *r
 		}
-		if r.Present&flow.HasTimeout != 0 {
-			t.Flows[j].Timeout += shift
-		}
+		restate(&t.Flows[j], shift)
 		t.seen[j] = true
 		t.next = j + 1
 	}
 }
 
+// Update replaces row i with f, read at the time at (a lookup of a single
+// row between whole reads); f's timeout is restated to the epoch as Merge
+// restates a read's rows.
+func (t *Table) Update(i int, f *flow.Flow, at time.Time) {
+	shift := t.shift(at)
+	t.Flows[i] = *f
+	restate(&t.Flows[i], shift)
+}
+
+// shift is how many whole seconds after the epoch a row read at the time at
+// was read, fixing the epoch at the first row. A saved dump's timeouts are
+// as saved and never move.
+func (t *Table) shift(at time.Time) uint32 {
+	if t.Epoch.IsZero() {
+		t.Epoch = at
+	}
+	if t.Frozen || !at.After(t.Epoch) {
+		return 0
+	}
+	return uint32(at.Sub(t.Epoch) / time.Second)
+}
+
+// restate adds shift seconds to a row's timeout, so that it counts from the
+// epoch rather than from when it was read.
+func restate(f *flow.Flow, shift uint32) {
+	if f.Present&flow.HasTimeout != 0 {
+		f.Timeout += shift
+	}
+}
+
 // End finishes the read in progress: rows it did not deliver leave the table,
-// and the read's figures (health, source, warnings, skipped lines, timeouts,
-// taken from read; its rows are ignored) replace the table's. It returns how
+// and the read's figures replace the table's (see SetFigures). It returns how
 // many flows the read found new and how many it found gone.
 func (t *Table) End(read *flow.Table) (born, gone int) {
 	if !t.reading {
@@ -124,15 +146,21 @@ func (t *Table) End(read *flow.Table) (born, gone int) {
 		t.reindex()
 	}
 	t.reading = false
+	t.SetFigures(read)
+	return t.born, gone
+}
 
+// SetFigures takes everything but the rows from read: health, source,
+// warnings, skipped lines, timeouts, and ReadAt. The rows are left as they
+// are; read's rows are ignored.
+func (t *Table) SetFigures(read *flow.Table) {
 	t.Stats = read.Stats
 	t.Source = read.Source
 	t.Skipped = read.Skipped
 	t.Warnings = append(t.Warnings[:0], read.Warnings...)
 	t.Frozen = read.Frozen
 	t.Timeouts = read.Timeouts
-	t.LastRead = read.ReadAt
-	return t.born, gone
+	t.ReadAt = read.ReadAt
 }
 
 // Abort ends a read that failed: the rows it delivered stay updated, and no

@@ -58,15 +58,15 @@ func TestMergeUpdatesAppendsAndRemoves(t *testing.T) {
 		}
 		// Timeouts count from the first read: 10 s later, 90 s left is 100 s
 		// after the epoch.
-		if ttl := got.TTL(tab.ReadAt, t0.Add(10*time.Second)); ttl != want.Timeout {
+		if ttl := got.TTL(tab.Epoch, t0.Add(10*time.Second)); ttl != want.Timeout {
 			t.Errorf("row %v: TTL %d, want %d", want.Orig.Src, ttl, want.Timeout)
 		}
 	}
 	if tab.Find(key(row(2, 1000, 0))) >= 0 {
 		t.Error("row 2 is still found after it left the table")
 	}
-	if !tab.LastRead.Equal(t0.Add(10*time.Second)) || tab.Source != "test" {
-		t.Errorf("LastRead %v Source %q: the read's figures were not taken", tab.LastRead, tab.Source)
+	if !tab.ReadAt.Equal(t0.Add(10*time.Second)) || tab.Source != "test" {
+		t.Errorf("ReadAt %v Source %q: the read's figures were not taken", tab.ReadAt, tab.Source)
 	}
 }
 
@@ -327,5 +327,26 @@ func TestShrinkWithoutGoneRows(t *testing.T) {
 	}
 	if born, gone := read(&tab, t0, rows...); born != 0 || gone != 0 || len(tab.Flows) != 10 {
 		t.Fatalf("the same 10 rows again: born %d gone %d, %d rows; want 0 0 10", born, gone, len(tab.Flows))
+	}
+}
+
+// A row looked up on its own between whole reads counts down with the rest:
+// Update restates its timeout to the epoch as Merge does.
+func TestUpdateRestatesToTheEpoch(t *testing.T) {
+	var tab Table
+	read(&tab, t0, row(1, 1, 100), row(2, 1, 100))
+	i := tab.Find(key(row(2, 1, 0)))
+	fresh := row(2, 1, 50)
+	fresh.State = 7
+	tab.Update(i, &fresh, t0.Add(30*time.Second))
+	got := tab.Flows[i]
+	if got.State != 7 {
+		t.Fatalf("state %d, want 7: the row was not replaced", got.State)
+	}
+	if ttl := got.TTL(tab.Epoch, t0.Add(30*time.Second)); ttl != 50 {
+		t.Errorf("TTL 30 s after the epoch: %d, want the 50 s the lookup read", ttl)
+	}
+	if fresh.Timeout != 50 {
+		t.Errorf("Update changed its argument's timeout to %d", fresh.Timeout)
 	}
 }

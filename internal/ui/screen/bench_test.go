@@ -37,7 +37,7 @@ func bigTable(n int) flow.Table {
 // BenchmarkRedraw draws one 200x60 screen of a 200,000-row table, with every
 // visible cell formatted again (as when the TTLs have moved on).
 func BenchmarkRedraw(b *testing.B) {
-	u, sim := benchScreen(b, 200_000, Config{Counters: true, View: view.Options{Sort: sortby.Dst}})
+	u, sim := benchScreen(b, 200_000, cfg{Counters: true, View: view.Options{Sort: sortby.Dst}})
 	b.ReportAllocs()
 	for b.Loop() {
 		u.gen++
@@ -48,10 +48,9 @@ func BenchmarkRedraw(b *testing.B) {
 
 // benchScreen is a 200x60 screen on a table of n rows, read, with the
 // middle row selected.
-func benchScreen(b *testing.B, n int, cfg Config) (*model, tcell.SimulationScreen) {
+func benchScreen(b *testing.B, n int, c cfg) (*model, tcell.SimulationScreen) {
 	b.Helper()
-	clk := newManualClock()
-	u, err := newUIRead(&fakeReader{clock: clk, table: bigTable(n)}, nil, cfg, clk)
+	u, err := newUIRead(&fakeReader{clock: newManualClock(), table: bigTable(n)}, c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,35 +64,13 @@ func benchScreen(b *testing.B, n int, cfg Config) (*model, tcell.SimulationScree
 	return u, sim
 }
 
-// BenchmarkWholeRead is the screen's own work for one whole-table read of
-// 200,000 rows, besides the source's: merging the batches into the table on
-// screen (the UI goroutine's, spread over the read), then ending the read and
-// rebuilding the view (filter, sort, totals), which the UI goroutine does at
-// once. The fake source copies the rows out of its own table first.
-func BenchmarkWholeRead(b *testing.B) {
-	clk := newManualClock()
-	r := &fakeReader{clock: clk, table: bigTable(200_000)}
-	u, err := newUIRead(r, nil, Config{View: view.Options{Sort: sortby.Dst}}, clk)
-	if err != nil {
-		b.Fatal(err)
-	}
-	direct := func(_ int, f func()) bool { f(); return true }
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := u.readBatches(direct); err != nil {
-			b.Fatal(err)
-		}
-		u.endRead(clk.Now(), 0, 0)
-	}
-}
-
 // BenchmarkSortKeyPress is the UI goroutine's work for one b key press on
 // 200,000 rows, and on 1,000,000: re-sort the view on screen, find the
 // selected flow again, and redraw.
 func BenchmarkSortKeyPress(b *testing.B) {
 	for _, n := range []int{200_000, 1_000_000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			u, sim := benchScreen(b, n, Config{})
+			u, sim := benchScreen(b, n, cfg{})
 			press := tcell.NewEventKey(tcell.KeyRune, 'b', 0)
 			b.ReportAllocs()
 			for b.Loop() {

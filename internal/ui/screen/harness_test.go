@@ -6,13 +6,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/view"
 )
 
 // manualClock is a Clock that moves only when the test says so.
@@ -65,68 +68,109 @@ func (c *manualClock) Advance(d time.Duration) {
 	c.timers = kept
 }
 
-// fakeReader serves tables the test builds. Each Read copies the current
-// table, stamps it with the clock's time, and counts; ReadSummary gives the
-// same but the rows (or the same error), and is not counted. It cannot
-// refresh single rows.
+// fakeReader serves tables the test builds, behind the real source
+// contract. Each read copies the current table, stamps it with the clock's
+// time, and counts.
 type fakeReader struct {
 	mu    sync.Mutex
-	clock Clock
+	clock *manualClock
 	table flow.Table
 	err   error
-	reads int
+	reads int // whole reads
+	// cost is how long a whole read takes: it moves the clock on.
+	cost time.Duration
+	// lookups makes Refresh look rows up, as the netlink source does.
+	lookups   bool
+	refreshes int
+	// noSummary makes the health unreadable on its own, so that the screen
+	// reads the whole table before it comes up.
+	noSummary bool
+	summaries int
+	// hold, when set, holds every whole read until it is closed; held is
+	// set once one waits.
+	hold chan struct{}
+	held atomic.Bool
 }
 
-func (r *fakeReader) Read(t *flow.Table) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reads++
-	if r.err != nil {
-		return r.err
-	}
-	t.Flows = append(t.Flows[:0], r.table.Flows...)
+var errNoSummary = errors.New("health cannot be read on its own")
+
+// figures copies everything but the rows into t.
+func (r *fakeReader) figures(t *flow.Table) {
+	t.Flows = t.Flows[:0]
 	t.Stats, t.Source, t.Warnings = r.table.Stats, r.table.Source, r.table.Warnings
 	t.Skipped, t.Frozen, t.Timeouts = r.table.Skipped, r.table.Frozen, r.table.Timeouts
 	t.ReadAt = r.clock.Now()
-	return nil
+}
+
+func (r *fakeReader) Read(t *flow.Table) error {
+	return r.ReadBatches(t, len(r.table.Flows)+1, func(rows []flow.Flow) bool {
+		t.Flows = append(t.Flows, rows...)
+		return true
+	})
 }
 
 func (r *fakeReader) ReadBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	return readInBatches(r, t, batch, each)
+	r.mu.Lock()
+	r.reads++
+	err, hold, cost := r.err, r.hold, r.cost
+	rows := slices.Clone(r.table.Flows)
+	r.figures(t)
+	r.mu.Unlock()
+	if hold != nil {
+		r.held.Store(true)
+		<-hold
+	}
+	if cost > 0 {
+		r.clock.Advance(cost)
+	}
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(rows); i += batch {
+		if !each(rows[i:min(i+batch, len(rows))]) {
+			return source.ErrStopped
+		}
+	}
+	t.ReadAt = r.clock.Now()
+	return nil
 }
 
 func (r *fakeReader) ReadSummary(t *flow.Table) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err != nil {
+	r.summaries++
+	switch {
+	case r.err != nil:
 		return r.err
+	case r.noSummary:
+		return errNoSummary
 	}
-	t.Flows = t.Flows[:0]
-	t.Stats, t.Source, t.Warnings = r.table.Stats, r.table.Source, r.table.Warnings
-	t.Skipped, t.Frozen, t.Timeouts = r.table.Skipped, r.table.Frozen, r.table.Timeouts
-	t.ReadAt = r.clock.Now()
+	r.figures(t)
 	return nil
 }
 
-func (r *fakeReader) Refresh([]flow.Flow, []source.Lookup) error { return source.ErrUnsupported }
-
-func (r *fakeReader) Close() error { return nil }
-
-// readInBatches is ReadBatches for a fake: r reads the whole table into t,
-// which is then handed to each in batches and emptied.
-func readInBatches(r interface{ Read(*flow.Table) error }, t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	if err := r.Read(t); err != nil {
-		return err
+func (r *fakeReader) Refresh(rows []flow.Flow, res []source.Lookup) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.lookups {
+		return source.ErrUnsupported
 	}
-	defer func() { t.Flows = t.Flows[:0] }()
-	batch = max(batch, 1)
-	for s := 0; s < len(t.Flows); s += batch {
-		if !each(t.Flows[s:min(s+batch, len(t.Flows))]) {
-			return source.ErrStopped
+	if rows == nil {
+		return nil
+	}
+	r.refreshes++
+	for i := range rows {
+		res[i] = source.LookupGone
+		for _, f := range r.table.Flows {
+			if f.Key() == rows[i].Key() {
+				rows[i], res[i] = f, source.LookupFound
+			}
 		}
 	}
 	return nil
 }
+
+func (r *fakeReader) Close() error { return nil }
 
 func (r *fakeReader) set(f func(t *flow.Table)) {
 	r.mu.Lock()
@@ -144,6 +188,18 @@ func (r *fakeReader) readCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.reads
+}
+
+func (r *fakeReader) refreshCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refreshes
+}
+
+func (r *fakeReader) summaryCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.summaries
 }
 
 // fakeDeleter records deletes and answers with err.
@@ -207,6 +263,23 @@ func sampleTable() flow.Table {
 	return t
 }
 
+// cfg is a test's settings of the session and of the screen together.
+type cfg struct {
+	View     view.Options
+	Interval time.Duration
+	ReadOnly bool
+
+	Counters, Totals, NoColor, Lookup bool
+	NameServer, Hostname, Version     string
+}
+
+// split gives the session's settings on r and d, and the screen's.
+func (c cfg) split(r source.Reader, d source.Deleter, clk monitor.Clock) (monitor.Config, Config) {
+	return monitor.Config{Source: r, Deleter: d, ReadOnly: c.ReadOnly, View: c.View, Interval: c.Interval, Clock: clk},
+		Config{Counters: c.Counters, Totals: c.Totals, NoColor: c.NoColor, Lookup: c.Lookup,
+			NameServer: c.NameServer, Hostname: c.Hostname, Version: c.Version}
+}
+
 // harness runs the screen on a simulation screen on its own goroutine.
 type harness struct {
 	t    *testing.T
@@ -218,49 +291,37 @@ type harness struct {
 	done chan error
 }
 
-func startScreen(t *testing.T, table flow.Table, d source.Deleter, cfg Config, width, height int) *harness {
+func startScreen(t *testing.T, table flow.Table, d source.Deleter, c cfg, width, height int) *harness {
 	t.Helper()
-	clk := newManualClock()
-	return startReader(t, &fakeReader{clock: clk, table: table}, nil, d, cfg, width, height)
+	return startReader(t, &fakeReader{clock: newManualClock(), table: table}, d, c, width, height)
 }
 
-// newUIRead is newUI followed by the first whole read, which the reader
-// goroutine would do, for tests and benchmarks that never run the screen.
-func newUIRead(r source.Reader, d source.Deleter, cfg Config, clock Clock) (*model, error) {
-	u, err := newUI(r, d, cfg, clock)
-	if err != nil {
-		return nil, err
-	}
-	if u.shown.reads == 0 {
-		err = u.readFirst()
-		u.readShown()
-	}
-	return u, err
+// newUIRead is newUI on a table read whole before it returns, for tests and
+// benchmarks that never run the screen.
+func newUIRead(r *fakeReader, c cfg) (*model, error) {
+	r.noSummary = true
+	mc, sc := c.split(r, nil, r.clock)
+	return newUI(mc, sc)
 }
 
-// startReader is startScreen with a given reader; rr, when set, is the same
-// reader as a source.Reader with a Refresh method. It returns once the first
+// startReader is startScreen with a given reader. It returns once the first
 // whole read is on screen.
-func startReader(t *testing.T, r *fakeReader, rr source.Reader, d source.Deleter, cfg Config, width, height int) *harness {
+func startReader(t *testing.T, r *fakeReader, d source.Deleter, c cfg, width, height int) *harness {
 	t.Helper()
-	h := launch(t, r, rr, d, cfg, width, height)
-	h.waitFor("the first whole read", func(u *model) bool { return u.shown.reads > 0 })
+	h := launch(t, r, d, c, width, height)
+	h.waitFor("the first whole read", func(u *model) bool { return u.f.Reads > 0 })
 	return h
 }
 
 // launch is startReader without waiting for the first whole read.
-func launch(t *testing.T, r *fakeReader, rr source.Reader, d source.Deleter, cfg Config, width, height int) *harness {
+func launch(t *testing.T, r *fakeReader, d source.Deleter, c cfg, width, height int) *harness {
 	t.Helper()
-	clk := r.clock.(*manualClock)
-	var src source.Reader = r
-	if rr != nil {
-		src = rr
-	}
-	u, err := newUI(src, d, cfg, clk)
+	mc, sc := c.split(r, d, r.clock)
+	u, err := newUI(mc, sc)
 	if err != nil {
 		t.Fatalf("newUI: %v", err)
 	}
-	h := &harness{t: t, sim: tcell.NewSimulationScreen("UTF-8"), u: u, clk: clk, r: r,
+	h := &harness{t: t, sim: tcell.NewSimulationScreen("UTF-8"), u: u, clk: r.clock, r: r,
 		keys: make(chan struct{}, 1), done: make(chan error, 1)}
 	u.keyHook = func() { h.keys <- struct{}{} }
 	u.app.SetScreen(h.sim)
@@ -369,12 +430,12 @@ func (h *harness) waitFor(what string, cond func(u *model) bool) {
 // after a good one (the screen turned stale).
 func (h *harness) refresh() {
 	h.t.Helper()
-	var reads uint64
+	var reads int
 	var stale bool
-	h.onUI(func() { reads, stale = h.u.shown.reads, h.u.stale })
+	h.onUI(func() { reads, stale = h.u.f.Reads, h.u.f.Stale })
 	h.key(tcell.KeyRune, ' ', 0)
 	h.waitFor("a new read", func(u *model) bool {
-		return u.shown.reads > reads || (u.stale && !stale)
+		return u.f.Reads > reads || (u.f.Stale && !stale)
 	})
 }
 
@@ -463,8 +524,8 @@ var errTest = errors.New("netlink: connection refused")
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// pending waits until the reader goroutine and the health reads both wait
-// on the clock, so that an Advance that follows reaches the reader.
+// pending waits until the reader goroutine waits on the clock, so that an
+// Advance that follows reaches it.
 func (h *harness) pending() {
 	h.t.Helper()
 	deadline := time.Now().Add(waitLimit)
@@ -472,43 +533,12 @@ func (h *harness) pending() {
 		h.clk.mu.Lock()
 		n := len(h.clk.timers)
 		h.clk.mu.Unlock()
-		if n >= 2 {
+		if n > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatal("the reader and the health reads never both waited on the clock")
+			h.t.Fatal("the reader never waited on the clock")
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// refreshingReader is a slowReader that can also refresh single rows, as
-// the netlink source does.
-type refreshingReader struct {
-	*slowReader
-	refreshes int
-}
-
-func (r *refreshingReader) Refresh(rows []flow.Flow, res []source.Lookup) error {
-	if len(rows) == 0 {
-		return nil // the screen asking whether the source can: not counted
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.refreshes++
-	for i := range rows {
-		res[i] = source.LookupGone
-		for _, f := range r.table.Flows {
-			if f.Key() == rows[i].Key() {
-				rows[i], res[i] = f, source.LookupFound
-			}
-		}
-	}
-	return nil
-}
-
-func (r *refreshingReader) refreshCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.refreshes
 }

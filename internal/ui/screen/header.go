@@ -74,8 +74,8 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 		case u.mode == modeConfirm:
 			msg = keepEnd(msg, w)
 		case msg == msgReading:
-			msg = "reading the whole table: " + fmtCount(len(u.shown.t.Flows)) + " of " +
-				fmtCount(u.shown.t.Stats.Entries) + " entries…"
+			msg = "reading the whole table: " + fmtCount(u.f.Merged) + " of " +
+				fmtCount(u.f.Table.Stats.Entries) + " entries…"
 		}
 		drawSegs(scr, x, y, w, line{{msg, st}})
 	}
@@ -111,8 +111,8 @@ func (u *model) styleWarn() tcell.Style {
 
 // buildHeader composes the header's lines for a screen w columns wide.
 func (u *model) buildHeader(ls []line, w int) []line {
-	t := &u.shown.t
-	f := &u.shown
+	f := u.f
+	t := f.Table
 	s := &t.Stats
 	now := u.clock.Now()
 	plain := tcell.StyleDefault
@@ -127,19 +127,19 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		l1 = append(l1, seg{"  " + ui.Sanitize(u.cfg.Hostname), lab})
 	}
 	l1 = append(l1, seg{"  " + now.Format("15:04:05"), plain})
-	interval := u.currentInterval()
+	interval := f.Interval
 	l1 = append(l1, seg{"  every ", lab}, seg{fmtDuration(interval), plain})
-	if full := f.fullEvery; full > interval {
-		took := fmtDuration(f.readTook)
-		if u.lightOK {
+	if full := f.FullEvery; full > interval {
+		took := fmtDuration(f.ReadTook)
+		if f.CanRefresh {
 			// Not a warning: the rows on screen still move every interval.
 			l1 = append(l1, seg{" (whole table every " + fmtDuration(full) + ": a read takes " + took + ")", plain})
 		} else {
 			l1 = append(l1, seg{" (a read takes " + took + ": every " + fmtDuration(full) + ")", u.styleWarn()})
 		}
 	}
-	if u.stale {
-		l1 = append(l1, seg{"  STALE: data from " + t.LastRead.Format("15:04:05") + ", read failing", u.styleAlert()})
+	if f.Stale {
+		l1 = append(l1, seg{"  STALE: data from " + t.ReadAt.Format("15:04:05") + ", read failing", u.styleAlert()})
 	}
 	l1 = append(l1, seg{"  source: ", lab}, seg{ui.Sanitize(t.Source), plain})
 	if t.Frozen {
@@ -192,13 +192,13 @@ func (u *model) buildHeader(ls []line, w int) []line {
 			name      string
 			tot, diff uint64
 		}{
-			{"drop", s.CPU.Drop, u.delta.Drop},
-			{"insert_failed", s.CPU.InsertFailed, u.delta.InsertFailed},
-			{"early_drop", s.CPU.EarlyDrop, u.delta.EarlyDrop},
+			{"drop", s.CPU.Drop, f.Delta.Drop},
+			{"insert_failed", s.CPU.InsertFailed, f.Delta.InsertFailed},
+			{"early_drop", s.CPU.EarlyDrop, f.Delta.EarlyDrop},
 		} {
 			st := plain
 			d := ""
-			if u.haveDelta {
+			if f.HaveDelta {
 				d = " (+" + strconv.FormatUint(c.diff, 10) + ")"
 				if c.diff > 0 {
 					st = u.styleAlert()
@@ -209,10 +209,10 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	} else {
 		l3 = append(l3, seg{"drop/insert_failed/early_drop: not available from this source  ", plain})
 	}
-	if f.churnKnown && f.elapsed > 0 {
-		secs := f.elapsed.Seconds()
-		l3 = append(l3, seg{"new ", lab}, seg{fmtRate(float64(f.born)/secs) + "/s  ", plain},
-			seg{"gone ", lab}, seg{fmtRate(float64(f.gone)/secs) + "/s", plain})
+	if f.Over > 0 {
+		secs := f.Over.Seconds()
+		l3 = append(l3, seg{"new ", lab}, seg{fmtRate(float64(f.Born)/secs) + "/s  ", plain},
+			seg{"gone ", lab}, seg{fmtRate(float64(f.Gone)/secs) + "/s", plain})
 	}
 	ls = append(ls, l3)
 
@@ -226,11 +226,11 @@ func (u *model) buildHeader(ls []line, w int) []line {
 
 	// Totals of the shown flows, per protocol, then per state with t;
 	// none until the first whole read has ended.
-	if f.reads == 0 {
+	if f.Reads == 0 {
 		ls = append(ls, line{{"Flows ", lab}, {"counted when the whole table has been read", plain}})
 		return append(ls, u.sortLine())
 	}
-	tot := &f.v.Totals
+	tot := &f.View.Totals
 	l5 := line{{"Flows ", lab}, {fmtCount(tot.Shown), plain}}
 	if tot.Hidden > 0 {
 		l5 = append(l5, seg{" (" + fmtCount(tot.Hidden) + " hidden by filters)", plain})
@@ -255,7 +255,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 // where help is.
 func (u *model) sortLine() line {
 	lab, plain := u.styleLabel(), tcell.StyleDefault
-	o := &u.opts
+	o := &u.f.Options
 	l7 := line{{"Sort ", lab}, {o.Sort.Name() + sortArrow(o.Sort, o.Reverse), plain}}
 	if desc := o.Filter.Describe(); desc != "" {
 		l7 = append(l7, seg{"  Filters ", lab}, seg{ui.Sanitize(desc), u.styleWarn()})
@@ -304,8 +304,9 @@ func wrapLines(out, ls []line, w int) []line {
 // about to be, dropped, with the command that raises the limit; "" when the
 // table is healthy.
 func (u *model) banner() string {
-	s := &u.shown.t.Stats
-	grew := u.haveDelta && (u.delta.Drop > 0 || u.delta.InsertFailed > 0 || u.delta.EarlyDrop > 0)
+	f := u.f
+	s := &f.Table.Stats
+	grew := f.HaveDelta && (f.Delta.Drop > 0 || f.Delta.InsertFailed > 0 || f.Delta.EarlyDrop > 0)
 	pct := s.FillPercent()
 	if !grew && pct < fullPercent {
 		return ""

@@ -4,45 +4,78 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/ui"
 )
 
-// helpKeys lists every key, as the help screen shows it.
-const helpKeys = `Keys
-  q, Ctrl-C       quit
-  h, ?            this help (q, h, ? or Esc closes it)
-  b / B           next / previous sort column
-  o LETTER        sort by the -b letter (every ordering in two keys):
-                    %s
-  r               reverse the order
-  s / d           source / destination filter: ADDR or ADDR/PREFIX (empty clears)
-  S / D           source / destination port filter: 1-65535 (empty clears)
-                  in a prompt: Enter applies, Esc or Ctrl-G cancels, Ctrl-U erases
-  i               invert the address and port filters
-  f               hide / show loopback flows (127.0.0.0/8, ::1)
-  L               hide / show DNS flows (port 53)
-  l               host names instead of addresses (also hides DNS flows)
-  C               bytes and packets columns
-  t               per-state totals line
-  c               colours on / off (tcp green, udp yellow, icmp red)
-  R               refresh interval in seconds (fractions allowed, at least 0.1)
-  Space           refresh now
-  Ctrl-L          redraw the terminal
-  x               delete the selected flow from the kernel's table (asks y/n)
-  Up/Down, k/j    move one row          PgUp/PgDn, Ctrl-B/Ctrl-F  one page
-  Ctrl-U/Ctrl-D   half a page           Home/End, g/G             first / last
-  mouse           wheel moves, a click selects a row; a click on a column's
-                  title sorts by it (again: reverses)
+// KeyHelp is one entry of the live screen's key list: keys, and what they
+// do, one line each (a second line continues the first).
+type KeyHelp struct {
+	Keys string
+	What []string
+}
 
-`
+// Keys lists every key of the live screen: its help screen and gostate
+// --help both show this list.
+func Keys() []KeyHelp {
+	return []KeyHelp{
+		{"q, Ctrl-C", []string{"quit"}},
+		{"h, ?", []string{"this help (q, h, ? or Esc closes it)"}},
+		{"b / B", []string{"next / previous sort column"}},
+		{"o LETTER", []string{"sort by the -b letter (every ordering in two keys):", "  " + sortLetters()}},
+		{"r", []string{"reverse the order"}},
+		{"s / d", []string{"source / destination filter: ADDR or ADDR/PREFIX (empty clears)"}},
+		{"S / D", []string{"source / destination port filter: 1-65535 (empty clears)",
+			"in a prompt: Enter applies, Esc or Ctrl-G cancels, Ctrl-U erases"}},
+		{"i", []string{"invert the address and port filters"}},
+		{"f", []string{"hide / show loopback flows (127.0.0.0/8, ::1)"}},
+		{"L", []string{"hide / show DNS flows (port 53)"}},
+		{"l", []string{"host names instead of addresses (also hides DNS flows)"}},
+		{"C", []string{"bytes and packets columns"}},
+		{"t", []string{"per-state totals line"}},
+		{"c", []string{"colours on / off (tcp green, udp yellow, icmp red)"}},
+		{"R", []string{"refresh interval in seconds (" + intervalLimits() + ")"}},
+		{"Space", []string{"refresh now"}},
+		{"Ctrl-L", []string{"redraw the terminal"}},
+		{"x", []string{"delete the selected flow from the kernel's table (asks y/n)"}},
+		{"Up/Down, k/j", []string{"move one row"}},
+		{"PgUp/PgDn", []string{"one page (also Ctrl-B/Ctrl-F)"}},
+		{"Ctrl-U/Ctrl-D", []string{"half a page"}},
+		{"Home/End, g/G", []string{"first / last row"}},
+		{"mouse", []string{"wheel moves, a click selects a row; a click on a column's",
+			"title sorts by it (again: reverses)"}},
+	}
+}
+
+// KeyList writes Keys as the help screen shows them: each key indented by
+// indent, what it does aligned after it.
+func KeyList(indent string) string {
+	const keyWidth = 16
+	var b strings.Builder
+	for _, k := range Keys() {
+		for i, what := range k.What {
+			keys := ""
+			if i == 0 {
+				keys = k.Keys
+			}
+			b.WriteString(indent + keys + strings.Repeat(" ", max(keyWidth-len(keys), 1)) + what + "\n")
+		}
+	}
+	return b.String()
+}
+
+// intervalLimits says which intervals R accepts, as -R does.
+func intervalLimits() string {
+	return "fractions allowed, " + fmtDuration(monitor.MinInterval) + " to " + fmtDuration(monitor.MaxInterval)
+}
 
 // helpText is the help screen: keys, the current settings, the kernel's
 // timeouts, and what the health figures mean.
 func (u *model) helpText() string {
 	var b strings.Builder
-	b.WriteString(strings.Replace(helpKeys, "%s", sortLetters(), 1))
+	b.WriteString("Keys\n" + KeyList("  ") + "\n")
 
-	o := &u.opts
+	o := &u.f.Options
 	b.WriteString("Current settings\n")
 	dir := "ascending"
 	if sortArrow(o.Sort, o.Reverse) == "▼" {
@@ -51,26 +84,30 @@ func (u *model) helpText() string {
 	line := func(k, v string) { b.WriteString("  " + k + strings.Repeat(" ", max(16-len(k), 1)) + v + "\n") }
 	line("sort", o.Sort.Name()+" ("+o.Sort.Letter()+"), "+dir)
 	line("filters", onOff(o.Filter.Active(), ui.Sanitize(o.Filter.Describe()), "none"))
-	line("interval", fmtDuration(u.currentInterval()))
+	line("interval", fmtDuration(u.f.Interval))
 	line("counters", onOff(u.counters, "on", "off"))
 	line("totals", onOff(u.totals, "on", "off"))
 	line("colours", onOff(!u.noColor, "on", "off"))
 	line("name lookups", onOff(u.lookup, "on", "off"))
-	line("deleting", onOff(u.cfg.ReadOnly, "off (--read-only)", onOff(u.d != nil, "on (x)", "not possible with this source")))
-	line("source", ui.Sanitize(u.shown.t.Source))
+	deleting := "on (x)"
+	if err := u.m.CanDelete(); err != nil {
+		deleting = "off: " + err.Error()
+	}
+	line("deleting", deleting)
+	line("source", ui.Sanitize(u.f.Table.Source))
 	b.WriteString("\n")
 
 	b.WriteString("Kernel timeouts (seconds; /proc/sys/net/netfilter/nf_conntrack_*_timeout*)\n")
-	if len(u.shown.t.Timeouts) == 0 {
+	if len(u.f.Table.Timeouts) == 0 {
 		b.WriteString("  not available from this source\n")
 	}
-	for i, t := range u.shown.t.Timeouts {
+	for i, t := range u.f.Table.Timeouts {
 		if i%3 == 0 {
 			b.WriteString(" ")
 		}
 		cell := " " + ui.Sanitize(t.Name) + " " + strconv.Itoa(t.Seconds)
 		b.WriteString(cell + strings.Repeat(" ", max(26-len(cell), 1)))
-		if i%3 == 2 || i == len(u.shown.t.Timeouts)-1 {
+		if i%3 == 2 || i == len(u.f.Table.Timeouts)-1 {
 			b.WriteString("\n")
 		}
 	}

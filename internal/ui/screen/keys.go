@@ -2,19 +2,17 @@ package screen
 
 import (
 	"errors"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 
 	"github.com/gostate/gostate/internal/filter"
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
-	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/ui"
 )
 
@@ -28,10 +26,6 @@ const (
 	promptDstPort
 	promptRate
 )
-
-// maxInterval bounds R from above; an hour between reads is already a
-// frozen screen.
-const maxInterval = time.Hour
 
 // msgRefreshing stays in the status line until the read it asked for arrives.
 const msgRefreshing = "refreshing…"
@@ -78,7 +72,7 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		return
 	}
 	u.setStatus("", false)
-	o := &u.opts
+	o := u.f.Options
 	switch ev.Rune() {
 	case 'q':
 		u.app.Stop()
@@ -86,13 +80,13 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.showHelp()
 	case 'b':
 		o.Sort = o.Sort.Next()
-		u.rebuild()
+		u.setView(o)
 	case 'B':
 		o.Sort = o.Sort.Prev()
-		u.rebuild()
+		u.setView(o)
 	case 'r':
 		o.Reverse = !o.Reverse
-		u.rebuild()
+		u.setView(o)
 	case 'o':
 		u.mode = modeSort
 		u.setStatus("sort by: "+sortLetters()+"  (Esc cancels)", false)
@@ -108,15 +102,15 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.startPrompt(promptRate)
 	case 'i':
 		o.Filter.Invert = !o.Filter.Invert
-		u.rebuild()
+		u.setView(o)
 		u.setStatus("filters "+onOff(o.Filter.Invert, "inverted", "not inverted"), false)
 	case 'f':
 		o.Filter.NoLoopback = !o.Filter.NoLoopback
-		u.rebuild()
+		u.setView(o)
 		u.setStatus("loopback flows "+onOff(o.Filter.NoLoopback, "hidden", "shown"), false)
 	case 'L':
 		o.Filter.NoDNS = !o.Filter.NoDNS
-		u.rebuild()
+		u.setView(o)
 		u.setStatus("DNS flows "+onOff(o.Filter.NoDNS, "hidden", "shown"), false)
 	case 'l':
 		u.setLookup(!u.lookup)
@@ -169,7 +163,7 @@ func (u *model) pageRows() int {
 // moveKey moves the selection; it reports whether ev was a movement key.
 func (u *model) moveKey(ev *tcell.EventKey) bool {
 	row, page := u.selRow, u.pageRows()
-	last := len(u.shown.v.Idx) - 1
+	last := u.f.Len() - 1
 	switch ev.Key() {
 	case tcell.KeyUp:
 		row--
@@ -240,8 +234,9 @@ func (u *model) sortKey(ev *tcell.EventKey) {
 	}
 	for _, k := range sortby.Keys() {
 		if k.Letter() == string(ev.Rune()) {
-			u.opts.Sort = k
-			u.rebuild()
+			o := u.f.Options
+			o.Sort = k
+			u.setView(o)
 			return
 		}
 	}
@@ -249,7 +244,7 @@ func (u *model) sortKey(ev *tcell.EventKey) {
 }
 
 func (u *model) promptLabel() string {
-	f := &u.opts.Filter
+	f := &u.f.Options.Filter
 	cur := ""
 	switch u.promptKind {
 	case promptSrc:
@@ -273,7 +268,7 @@ func (u *model) promptLabel() string {
 		}
 		return "Destination port filter (empty clears" + nowIs(cur) + "): "
 	}
-	return "Refresh interval in seconds (now " + fmtDuration(u.currentInterval()) + "): "
+	return "Refresh interval in seconds (now " + fmtDuration(u.f.Interval) + "): "
 }
 
 // promptLine is what a status line w columns wide shows of the prompt, and
@@ -331,7 +326,8 @@ func (u *model) promptKey(ev *tcell.EventKey) {
 // submitPrompt applies an answer, or refuses it with a message and keeps the
 // old setting.
 func (u *model) submitPrompt(s string) {
-	f := &u.opts.Filter
+	o := u.f.Options
+	f := &o.Filter
 	var err error
 	switch u.promptKind {
 	case promptSrc, promptDst:
@@ -360,53 +356,32 @@ func (u *model) submitPrompt(s string) {
 		}
 	case promptRate:
 		if s == "" {
-			u.setStatus("interval unchanged: "+fmtDuration(u.currentInterval()), false)
+			u.setStatus("interval unchanged: "+fmtDuration(u.f.Interval), false)
 			return
 		}
-		var d time.Duration
-		d, err = parseInterval(s)
-		if err == nil {
-			u.setInterval(d)
-			u.setStatus("refreshing every "+fmtDuration(d), false)
-		}
+		d, err := monitor.ParseInterval(s)
 		if err != nil {
-			u.setStatus("refused: "+ui.Sanitize(err.Error())+"; interval unchanged", true)
+			u.setStatus("refused: "+sanitizeErr(err)+"; interval unchanged", true)
+			return
 		}
+		u.m.SetInterval(d)
+		u.setStatus("refreshing every "+fmtDuration(d), false)
 		return
 	}
 	if err != nil {
-		u.setStatus("refused: "+ui.Sanitize(err.Error())+"; filter unchanged", true)
+		u.setStatus("refused: "+sanitizeErr(err)+"; filter unchanged", true)
 		return
 	}
-	u.rebuild()
-	u.setStatus("filters: "+onOff(u.opts.Filter.Active(), ui.Sanitize(u.opts.Filter.Describe()), "none"), false)
-}
-
-// parseInterval reads R's answer: seconds, fractions allowed, at least
-// MinInterval.
-func parseInterval(s string) (time.Duration, error) {
-	secs, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(secs) {
-		return 0, errors.New("not a number of seconds: " + strconv.Quote(s))
-	}
-	d := time.Duration(secs * float64(time.Second))
-	if secs*float64(time.Second) > float64(maxInterval) {
-		return 0, errors.New("at most " + fmtDuration(maxInterval))
-	}
-	if d < MinInterval {
-		return 0, errors.New("at least " + fmtDuration(MinInterval))
-	}
-	return d, nil
+	u.setView(o)
+	u.setStatus("filters: "+onOff(f.Active(), ui.Sanitize(f.Describe()), "none"), false)
 }
 
 // startDelete asks whether to delete the selected flow.
 func (u *model) startDelete() {
 	f := u.selected()
-	switch {
-	case u.cfg.ReadOnly:
-		u.setStatus("read-only mode (--read-only): deleting is disabled", true)
-	case u.d == nil:
-		u.setStatus("this source cannot delete entries (only the live netlink source can)", true)
+	switch err := u.m.CanDelete(); {
+	case err != nil:
+		u.setStatus(err.Error(), true)
 	case f == nil:
 		u.setStatus("no flow selected: nothing to delete", true)
 	default:
@@ -434,21 +409,19 @@ func (u *model) confirmKey(ev *tcell.EventKey) {
 	}
 	f := u.pending
 	u.setStatus("deleting "+describeFlow(&f)+"…", false)
-	// Deleting talks to the kernel: not on the UI goroutine.
-	go func() {
-		err := u.d.Delete(&f)
-		u.onUI(func() {
-			switch {
-			case err == nil:
-				u.setStatus("deleted "+describeFlow(&f), false)
-			case errors.Is(err, source.ErrNotFound):
-				u.setStatus("already gone: "+describeFlow(&f), false)
-			default:
-				u.setStatus("delete failed: "+sanitizeErr(err), true)
-			}
-			u.refresh()
-		})
-	}()
+	err := u.m.Delete(f, func(err error) {
+		switch {
+		case err == nil:
+			u.setStatus("deleted "+describeFlow(&f), false)
+		case errors.Is(err, monitor.ErrNotFound):
+			u.setStatus("already gone: "+describeFlow(&f), false)
+		default:
+			u.setStatus("delete failed: "+sanitizeErr(err), true)
+		}
+	})
+	if err != nil {
+		u.setStatus(err.Error(), true)
+	}
 }
 
 // sanitizeErr makes an error one safe line.

@@ -38,7 +38,7 @@ func TestLookupNamesOnScreen(t *testing.T) {
 		hostile: {"evil\x1b[31m.example."},
 		mixed:   {"evil\x1b]0;pwned\x07.example.", "good.example."},
 	})
-	h := startScreen(t, sampleTable(), nil, Config{Lookup: true, NameServer: srv.Addr()}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{Lookup: true, NameServer: srv.Addr()}, 120, 30)
 
 	// The screen asks while drawing and redraws when the answer arrives,
 	// with no key pressed.
@@ -61,7 +61,7 @@ func TestLookupNamesOnScreen(t *testing.T) {
 			t.Errorf("%v: the test's DNS server was never asked", a)
 		}
 	}
-	h.onUI(h.u.tick)
+	h.onUI(func() { h.u.gen++ })
 	h.sync()
 
 	h.contains("web1.example:40000")

@@ -2,12 +2,8 @@ package screen
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +18,7 @@ import (
 func TestHeader(t *testing.T) {
 	tb := sampleTable()
 	tb.Warnings = []string{"netlink: operation not permitted\x1b[31m; reading /proc/net/nf_conntrack"}
-	h := startScreen(t, tb, nil, Config{Hostname: "fw1", Version: "v0.1"}, 120, 30)
+	h := startScreen(t, tb, nil, cfg{Hostname: "fw1", Version: "v0.1"}, 120, 30)
 	h.contains("gostate v0.1  fw1  12:00:00  every 1s")
 	h.contains("! netlink: operation not permitted?[31m; reading /proc/net/nf_conntrack")
 	h.contains("source: netlink")
@@ -42,7 +38,7 @@ func TestHeaderEstimatesAndUnknowns(t *testing.T) {
 	tb := sampleTable()
 	tb.Stats = flow.Stats{Entries: 4, BytesPerEntry: 320, BytesPerEntryEstimated: true}
 	tb.Skipped = 2
-	h := startScreen(t, tb, nil, Config{}, 140, 30)
+	h := startScreen(t, tb, nil, cfg{}, 140, 30)
 	h.contains("Entries 4 / ? (max unknown)")
 	h.contains("Memory ~1.2KB (320 B/entry, estimated)")
 	h.contains("drop/insert_failed/early_drop: not available from this source")
@@ -50,7 +46,7 @@ func TestHeaderEstimatesAndUnknowns(t *testing.T) {
 }
 
 func TestRowsAndColumns(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.contains("Source▲")
 	h.contains("Destination")
 	h.contains("192.0.2.10:40000")
@@ -66,7 +62,7 @@ func TestRowsAndColumns(t *testing.T) {
 }
 
 func TestTTLCountsDown(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{Interval: 10 * time.Second}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{Interval: 10 * time.Second}, 120, 30)
 	h.contains("0:00:30")
 	h.clk.Advance(3 * time.Second)
 	h.key(tcell.KeyCtrlL, 0, 0)
@@ -75,7 +71,7 @@ func TestTTLCountsDown(t *testing.T) {
 
 	frozen := sampleTable()
 	frozen.Frozen = true
-	h = startScreen(t, frozen, nil, Config{Interval: 10 * time.Second}, 120, 30)
+	h = startScreen(t, frozen, nil, cfg{Interval: 10 * time.Second}, 120, 30)
 	h.clk.Advance(3 * time.Second)
 	h.key(tcell.KeyCtrlL, 0, 0)
 	h.contains("0:00:30")
@@ -83,7 +79,7 @@ func TestTTLCountsDown(t *testing.T) {
 }
 
 func TestSortKeys(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.order("192.0.2.3:5353", "192.0.2.10:40000", "198.51.100.1", "[2001:db8::1]")
 
 	h.key(tcell.KeyRune, 'r', 0)
@@ -122,11 +118,11 @@ func TestSortKeys(t *testing.T) {
 
 // Every ordering is reachable in at most two keys with the -b letters.
 func TestEveryOrderingInTwoKeys(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	for _, k := range sortby.Keys() {
 		h.typeKeys("o" + k.Letter())
 		var got sortby.Key
-		h.onUI(func() { got = h.u.opts.Sort })
+		h.onUI(func() { got = h.u.f.Options.Sort })
 		if got != k {
 			t.Errorf("o%s sorts by %v, want %v", k.Letter(), got, k)
 		}
@@ -134,7 +130,7 @@ func TestEveryOrderingInTwoKeys(t *testing.T) {
 }
 
 func TestSelectionFollowsFlow(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.key(tcell.KeyDown, 0, 0) // 192.0.2.10:40000
 	selected := func() string {
 		var s string
@@ -175,7 +171,7 @@ func TestMovementKeys(t *testing.T) {
 	for i := range 300 {
 		tb.Flows = append(tb.Flows, mkFlow(flow.ProtoTCP, "192.0.2.1", uint16(1000+i), "198.51.100.1", 80))
 	}
-	h := startScreen(t, tb, nil, Config{View: view.Options{Sort: sortby.SrcPort}}, 100, 30)
+	h := startScreen(t, tb, nil, cfg{View: view.Options{Sort: sortby.SrcPort}}, 100, 30)
 	row := func() int {
 		var r int
 		h.onUI(func() { r = h.u.selRow })
@@ -226,13 +222,13 @@ func TestMovementKeys(t *testing.T) {
 	for i, want := range []string{"Destination▲", "Destination▼"} {
 		h.u.app.QueueEvent(tcell.NewEventMouse(hx+1, hy, tcell.Button1, 0))
 		h.u.app.QueueEvent(tcell.NewEventMouse(hx+1, hy, tcell.ButtonNone, 0))
-		h.waitFor("the title click", func(u *model) bool { return u.opts.Sort == sortby.Dst && u.opts.Reverse == (i == 1) })
+		h.waitFor("the title click", func(u *model) bool { return u.f.Options.Sort == sortby.Dst && u.f.Options.Reverse == (i == 1) })
 		h.contains(want)
 	}
 }
 
 func TestFilterPrompts(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.key(tcell.KeyRune, 'd', 0)
 	h.contains("Destination filter ADDR[/PREFIX] (empty clears):")
 	h.typeKeys("198.51.100.0/24\n")
@@ -289,7 +285,7 @@ func TestFilterPrompts(t *testing.T) {
 }
 
 func TestRatePrompt(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.typeKeys("R0.5\n")
 	h.contains("every 0.5s")
 	for _, bad := range []string{"0", "0.01", "abc", "-3", "NaN", "1e30"} {
@@ -307,7 +303,7 @@ func TestRatePrompt(t *testing.T) {
 }
 
 func TestIntervalDrivesReads(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{Interval: 2 * time.Second}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{Interval: 2 * time.Second}, 120, 30)
 	n := h.r.readCount()
 	h.clk.Advance(time.Second)
 	h.sync()
@@ -319,7 +315,7 @@ func TestIntervalDrivesReads(t *testing.T) {
 }
 
 func TestStaleOnReadError(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.r.setErr(errTest)
 	h.refresh()
 	h.contains("read failed: netlink: connection refused")
@@ -334,7 +330,7 @@ func TestStaleOnReadError(t *testing.T) {
 func TestBanner(t *testing.T) {
 	tb := sampleTable()
 	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
-	h := startScreen(t, tb, nil, Config{}, 160, 30)
+	h := startScreen(t, tb, nil, cfg{}, 160, 30)
 	h.contains("TABLE 91% FULL: new connections are about to be dropped")
 	h.contains("sysctl -w net.netfilter.nf_conntrack_max=131072")
 
@@ -354,7 +350,7 @@ func TestBanner(t *testing.T) {
 }
 
 func TestChurn(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 160, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 160, 30)
 	h.r.set(func(t *flow.Table) {
 		t.Flows = append(t.Flows[1:], mkFlow(flow.ProtoUDP, "192.0.2.50", 1, "192.0.2.51", 2),
 			mkFlow(flow.ProtoUDP, "192.0.2.52", 1, "192.0.2.53", 2))
@@ -367,7 +363,7 @@ func TestChurn(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	d := &fakeDeleter{}
-	h := startScreen(t, sampleTable(), d, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), d, cfg{}, 120, 30)
 	h.key(tcell.KeyDown, 0, 0)
 	h.key(tcell.KeyRune, 'x', 0)
 	h.contains("Delete tcp 192.0.2.10:40000 -> 198.51.100.7:443? (y/n)")
@@ -388,15 +384,15 @@ func TestDelete(t *testing.T) {
 	h.waitFor("already gone", func(u *model) bool { return strings.Contains(u.statusMsg, "already gone") })
 
 	// Read-only refuses; no deleter refuses; an empty view does nothing.
-	h = startScreen(t, sampleTable(), d, Config{ReadOnly: true}, 120, 30)
+	h = startScreen(t, sampleTable(), d, cfg{ReadOnly: true}, 120, 30)
 	h.key(tcell.KeyRune, 'x', 0)
 	h.contains("read-only")
-	h = startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h = startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.key(tcell.KeyRune, 'x', 0)
 	h.contains("cannot delete")
 	empty := sampleTable()
 	empty.Flows = nil
-	h = startScreen(t, empty, d, Config{}, 120, 30)
+	h = startScreen(t, empty, d, cfg{}, 120, 30)
 	h.key(tcell.KeyRune, 'x', 0)
 	h.contains("nothing to delete")
 	h.key(tcell.KeyRune, 'y', 0)
@@ -406,7 +402,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 60)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 60)
 	h.key(tcell.KeyRune, 'h', 0)
 	h.contains("o LETTER")
 	h.contains("a src  S sport  d dst")
@@ -427,7 +423,7 @@ func TestResize(t *testing.T) {
 	tb.Flows[0].Status |= flow.StatusDstNAT
 	tb.Flows[0].Reply.Src = flow.AddrFrom(mustAddr("192.0.2.99"))
 	tb.Flows[0].Reply.SrcPort = 8443
-	h := startScreen(t, tb, nil, Config{}, 140, 30)
+	h := startScreen(t, tb, nil, cfg{}, 140, 30)
 	h.contains("dnat 192.0.2.99:8443")
 	h.contains("TTL")
 	for _, size := range [][2]int{{72, 24}, {60, 15}, {40, 10}, {10, 4}, {1, 1}, {200, 50}} {
@@ -453,7 +449,7 @@ func TestResize(t *testing.T) {
 }
 
 func TestNoColor(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	contents := func() (cells []tcell.SimCell, w int) {
 		h.onUI(func() {
 			c, cw, _ := h.sim.GetContents()
@@ -486,7 +482,7 @@ func TestNoColor(t *testing.T) {
 
 func TestNoColorEnvironment(t *testing.T) {
 	t.Setenv("NO_COLOR", "1")
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	var noColor bool
 	h.onUI(func() { noColor = h.u.noColor })
 	if !noColor {
@@ -495,7 +491,7 @@ func TestNoColorEnvironment(t *testing.T) {
 }
 
 func TestTotalsLine(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 120, 30)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
 	h.lacks("States:")
 	h.key(tcell.KeyRune, 't', 0)
 	h.contains("States:")
@@ -503,7 +499,7 @@ func TestTotalsLine(t *testing.T) {
 }
 
 func TestQuitKeys(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 80, 24)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 80, 24)
 	h.u.app.QueueEvent(tcell.NewEventKey(tcell.KeyCtrlC, 0, tcell.ModCtrl))
 	select {
 	case err := <-h.done:
@@ -518,18 +514,10 @@ func TestQuitKeys(t *testing.T) {
 
 func TestFirstReadError(t *testing.T) {
 	r := &fakeReader{clock: newManualClock(), err: errTest}
-	err := RunScreen(r, nil, Config{}, tcell.NewSimulationScreen("UTF-8"), r.clock)
+	mc, sc := cfg{}.split(r, nil, r.clock)
+	_, err := newUI(mc, sc)
 	if err != errTest {
-		t.Errorf("RunScreen = %v, want the read error", err)
-	}
-}
-
-func TestEffectiveInterval(t *testing.T) {
-	if got := effectiveInterval(time.Second, 200*time.Millisecond); got != time.Second {
-		t.Errorf("fast read stretched the interval to %v", got)
-	}
-	if got := effectiveInterval(time.Second, 2*time.Second); got != 3*time.Second {
-		t.Errorf("slow read: interval %v, want 3s", got)
+		t.Errorf("newUI = %v, want the read error", err)
 	}
 }
 
@@ -560,20 +548,19 @@ func TestEscapeTags(t *testing.T) {
 // every interval and the whole table less often.
 func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 	clk := newManualClock()
-	fr := &fakeReader{clock: clk, table: sampleTable()}
-	rr := &refreshingReader{slowReader: &slowReader{fr, 600 * time.Millisecond}}
-	h := startReader(t, fr, rr, nil, Config{}, 120, 30)
+	fr := &fakeReader{clock: clk, table: sampleTable(), cost: 600 * time.Millisecond, lookups: true}
+	h := startReader(t, fr, nil, cfg{}, 120, 30)
 	h.contains("every 1s (whole table every 3.6s: a read takes 0.6s)")
 	reads := fr.readCount()
 
-	rr.set(func(t *flow.Table) {
+	fr.set(func(t *flow.Table) {
 		t.Flows[0].Timeout = 500                      // 192.0.2.10:40000
 		t.Flows = append(t.Flows[:1], t.Flows[2:]...) // the udp flow goes
 	})
 	h.pending()
 	clk.Advance(time.Second)
-	h.waitFor("a refresh of the rows on screen", func(*model) bool { return rr.refreshCount() == 1 })
-	h.waitFor("the refreshed rows", func(u *model) bool { return len(u.shown.v.Idx) == 3 })
+	h.waitFor("a refresh of the rows on screen", func(*model) bool { return fr.refreshCount() == 1 })
+	h.waitFor("the refreshed rows", func(u *model) bool { return u.f.Len() == 3 })
 	if fr.readCount() != reads {
 		t.Fatalf("a whole-table read happened 1 s after one that took 0.6 s")
 	}
@@ -598,8 +585,8 @@ func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 // stretches the interval, and the header says so.
 func TestSlowReadStretchesInterval(t *testing.T) {
 	clk := newManualClock()
-	fr := &fakeReader{clock: clk, table: sampleTable()}
-	h := startReader(t, fr, &slowReader{fr, 1500 * time.Millisecond}, nil, Config{}, 120, 30)
+	fr := &fakeReader{clock: clk, table: sampleTable(), cost: 1500 * time.Millisecond}
+	h := startReader(t, fr, nil, cfg{}, 120, 30)
 	h.contains("every 1s (a read takes 1.5s: every 2.25s)")
 	reads := fr.readCount()
 	h.pending()
@@ -617,52 +604,18 @@ func TestHealthBeforeTheRows(t *testing.T) {
 	clk := newManualClock()
 	tb := sampleTable()
 	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
-	fr := &fakeReader{clock: clk, table: tb}
-	hr := &heldReader{fakeReader: fr, release: make(chan struct{})}
-	h := launch(t, fr, hr, nil, Config{}, 120, 30)
-	h.waitFor("the first whole read to start", func(*model) bool { return hr.waiting.Load() })
+	fr := &fakeReader{clock: clk, table: tb, hold: make(chan struct{})}
+	h := launch(t, fr, nil, cfg{}, 120, 30)
+	h.waitFor("the first whole read to start", func(*model) bool { return fr.held.Load() })
 	h.contains("Entries 60,000 / 65,536 91.6%")
 	h.contains("TABLE 91% FULL")
 	h.contains("reading the whole table: 0 of 60,000 entries…")
 	h.contains("Flows counted when the whole table has been read")
 	h.lacks("192.0.2.10:40000")
-	close(hr.release)
-	h.waitFor("the first whole read", func(u *model) bool { return u.shown.reads > 0 })
+	close(fr.hold)
+	h.waitFor("the first whole read", func(u *model) bool { return u.f.Reads > 0 })
 	h.contains("192.0.2.10:40000")
 	h.lacks("reading the whole table")
-}
-
-// heldReader is a fakeReader whose reads wait until release is closed; its
-// health (ReadSummary) is read at once.
-type heldReader struct {
-	*fakeReader
-	release chan struct{}
-	waiting atomic.Bool
-}
-
-func (r *heldReader) Read(t *flow.Table) error {
-	r.waiting.Store(true)
-	<-r.release
-	return r.fakeReader.Read(t)
-}
-
-func (r *heldReader) ReadBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	return readInBatches(r, t, batch, each)
-}
-
-// slowReader is a fakeReader whose reads take cost on the manual clock.
-type slowReader struct {
-	*fakeReader
-	cost time.Duration
-}
-
-func (r *slowReader) Read(t *flow.Table) error {
-	r.clock.(*manualClock).Advance(r.cost)
-	return r.fakeReader.Read(t)
-}
-
-func (r *slowReader) ReadBatches(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
-	return readInBatches(r, t, batch, each)
 }
 
 func TestFmtDuration(t *testing.T) {
@@ -684,106 +637,20 @@ func TestScrolledRowsRefreshAtOnce(t *testing.T) {
 	for i := range 100 {
 		tb.Flows = append(tb.Flows, mkFlow(flow.ProtoTCP, "192.0.2.1", uint16(1000+i), "198.51.100.1", 80))
 	}
-	fr := &fakeReader{clock: clk, table: tb}
-	rr := &refreshingReader{slowReader: &slowReader{fr, 600 * time.Millisecond}}
-	h := startReader(t, fr, rr, nil, Config{}, 120, 30)
-	n := rr.refreshCount()
+	fr := &fakeReader{clock: clk, table: tb, cost: 600 * time.Millisecond, lookups: true}
+	h := startReader(t, fr, nil, cfg{}, 120, 30)
+	n := fr.refreshCount()
 	h.key(tcell.KeyRune, 'G', 0)
-	h.waitFor("a refresh of the rows scrolled into view", func(*model) bool { return rr.refreshCount() > n })
-}
-
-// snapScreen is a simulation screen that keeps a copy of what each Show
-// put on screen, taken on the drawing goroutine, for tests to read safely.
-type snapScreen struct {
-	tcell.SimulationScreen
-	mu   sync.Mutex
-	text string
-	w, h int
-}
-
-func (s *snapScreen) Show() {
-	s.SimulationScreen.Show()
-	cells, w, h := s.SimulationScreen.GetContents()
-	var b strings.Builder
-	for _, c := range cells {
-		b.WriteString(string(c.Runes))
-	}
-	s.mu.Lock()
-	s.text, s.w, s.h = b.String(), w, h
-	s.mu.Unlock()
-}
-
-func (s *snapScreen) snapshot() (string, int, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.text, s.w, s.h
-}
-
-// RunScreen keeps the size of a screen the caller initialised itself, and
-// ends on q.
-func TestRunScreenOnInitialisedScreen(t *testing.T) {
-	clk := newManualClock()
-	r := &fakeReader{clock: clk, table: sampleTable()}
-	sim := &snapScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8")}
-	if err := sim.Init(); err != nil {
-		t.Fatal(err)
-	}
-	sim.SetSize(60, 15)
-	done := make(chan error, 1)
-	go func() { done <- RunScreen(r, nil, Config{}, sim, clk) }()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		text, w, h := sim.snapshot()
-		if strings.Contains(text, "192.0.2.10:40000") {
-			if w != 60 || h != 15 {
-				t.Fatalf("screen resized to %dx%d", w, h)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("RunScreen drew no flows")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	sim.InjectKey(tcell.KeyRune, 'q', 0)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("RunScreen: %v", err)
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("q did not end RunScreen")
-	}
-}
-
-// statsReader is a slowReader that counts the reads of its health figures
-// (ReadSummary), which take no time.
-type statsReader struct {
-	*slowReader
-	statsReads int
-}
-
-func (r *statsReader) ReadSummary(t *flow.Table) error {
-	r.mu.Lock()
-	r.statsReads++
-	r.mu.Unlock()
-	return r.fakeReader.ReadSummary(t)
-}
-
-func (r *statsReader) statsCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.statsReads
+	h.waitFor("a refresh of the rows scrolled into view", func(*model) bool { return fr.refreshCount() > n })
 }
 
 // While a slow source's whole-table reads are stretched, the header's
 // health figures are still read every interval.
 func TestHealthBetweenDumps(t *testing.T) {
 	clk := newManualClock()
-	fr := &fakeReader{clock: clk, table: sampleTable()}
+	fr := &fakeReader{clock: clk, table: sampleTable(), cost: 3 * time.Second}
 	fr.table.Stats.CPU.Drop = 10
-	sr := &statsReader{slowReader: &slowReader{fr, 3 * time.Second}}
-	h := startReader(t, fr, sr, nil, Config{}, 120, 30)
+	h := startReader(t, fr, nil, cfg{}, 120, 30)
 	h.contains("every 1s (a read takes 3s: every 4.5s)")
 	h.contains("drop 10 ")
 	reads := fr.readCount()
@@ -806,42 +673,17 @@ func TestHealthBetweenDumps(t *testing.T) {
 	}
 	// The slow first read moved the clock on by 3 s, during which the
 	// health may have been read already: count from here.
-	stats := sr.statsCount()
+	stats := fr.summaryCount()
 	clk.Advance(time.Second)
-	h.waitFor("the health figures", func(u *model) bool { return u.shown.t.Stats.Entries == 60000 })
-	if fr.readCount() != reads || sr.statsCount() != stats+1 {
+	h.waitFor("the health figures", func(u *model) bool { return u.f.Table.Stats.Entries == 60000 })
+	if fr.readCount() != reads || fr.summaryCount() != stats+1 {
 		t.Fatalf("1 s after a read that took 3 s: %d whole-table and %d health reads, want 0 and 1",
-			fr.readCount()-reads, sr.statsCount()-stats)
+			fr.readCount()-reads, fr.summaryCount()-stats)
 	}
 	h.contains("Entries 60,000 / 65,536")
 	h.contains("drop 13 (+3)")
 	h.contains("TABLE FULL: new connections are being dropped")
 	h.contains("Flows 4:") // the rows wait for the next dump
-}
-
-// A dump that began before the latest health read does not put its older
-// figures back on screen.
-func TestDumpKeepsNewerHealth(t *testing.T) {
-	clk := newManualClock()
-	r := &fakeReader{clock: clk, table: sampleTable()}
-	u, err := newUIRead(r, nil, Config{}, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	began := clk.Now().Add(time.Second)
-	newer := flow.Stats{Entries: 50000, Max: 65536, HaveCPU: true}
-	newer.CPU.Drop = 7
-	u.applyStats(&newer, began.Add(time.Second))
-
-	direct := func(_ int, f func()) bool { f(); return true }
-	if err := u.readBatches(direct); err != nil {
-		t.Fatal(err)
-	}
-	u.stage.ReadAt = began.Add(2 * time.Second) // when the dump ended
-	u.endRead(began, 0, 0)
-	if got := u.shown.t.Stats; got != newer {
-		t.Errorf("after the dump the header shows %+v, want the newer %+v", got, newer)
-	}
 }
 
 // On an 80-column terminal the header's fields that do not fit move to the
@@ -850,7 +692,7 @@ func TestHeaderWrapsFields(t *testing.T) {
 	tb := sampleTable()
 	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
 	tb.Source = "/proc/net/nf_conntrack"
-	h := startScreen(t, tb, nil, Config{Hostname: "fw1.example.org", Version: "v0.1.0-15-g8ab7812"}, 80, 30)
+	h := startScreen(t, tb, nil, cfg{Hostname: "fw1.example.org", Version: "v0.1.0-15-g8ab7812"}, 80, 30)
 	h.contains("source: /proc/net/nf_conntrack")
 	h.contains("TABLE 91% FULL: new connections are about to be dropped.")
 	h.contains("\nRaise the limit: sysctl -w net.netfilter.nf_conntrack_max=131072")
@@ -891,14 +733,14 @@ func TestWrapLines(t *testing.T) {
 func TestFillPercentOnNarrowScreen(t *testing.T) {
 	tb := sampleTable()
 	tb.Stats.Entries, tb.Stats.Max = 200000, 262144
-	h := startScreen(t, tb, nil, Config{}, 40, 12)
+	h := startScreen(t, tb, nil, cfg{}, 40, 12)
 	h.contains("Entries 200,000 / 262,144 76.3% [")
 }
 
 // On a narrow screen the prompt's question gives way, so that what is typed
 // and the cursor stay in view.
 func TestPromptOnNarrowScreen(t *testing.T) {
-	h := startScreen(t, sampleTable(), nil, Config{}, 30, 12)
+	h := startScreen(t, sampleTable(), nil, cfg{}, 30, 12)
 	h.typeKeys("s198.51.100.0/2")
 	last := func() string { l := h.lines(); return l[len(l)-1] }
 	if got := last(); !strings.HasSuffix(got, "): 198.51.100.0/2") || !strings.HasPrefix(got, "…") {
@@ -918,57 +760,9 @@ func TestPromptOnNarrowScreen(t *testing.T) {
 	h.contains("cancelled")
 }
 
-// The screen holds one copy of the table: a read arrives in batches merged
-// into it, with room for the count the source reported plus an eighth, so
-// that a table that grows a little is not copied into a fresh allocation.
-func TestOneCopyOfTheTable(t *testing.T) {
-	const n = 9000
-	var dump strings.Builder
-	for i := range n {
-		fmt.Fprintf(&dump, "ipv4 2 udp 17 30 src=192.0.2.%d dst=198.51.100.1 sport=%d dport=53 [UNREPLIED] src=198.51.100.1 dst=192.0.2.%d sport=53 dport=%d mark=0 use=1\n",
-			i%250, 1024+i, i%250, 1024+i)
-	}
-	path := filepath.Join(t.TempDir(), "dump")
-	if err := os.WriteFile(path, []byte(dump.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := source.NewFileReader(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := newUIRead(r, nil, Config{}, newManualClock())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(u.shown.t.Flows); got != n {
-		t.Fatalf("%d rows on screen, want %d", got, n)
-	}
-	if got, want := cap(u.shown.t.Flows), n+n/8; got != want {
-		t.Errorf("the table has room for %d rows, want %d", got, want)
-	}
-	if got := cap(u.stage.Flows); got > readBatch {
-		t.Errorf("the reader kept room for %d rows, more than a batch (%d)", got, readBatch)
-	}
-}
-
 func TestDeleteQuestionOnNarrowScreen(t *testing.T) {
-	h := startScreen(t, sampleTable(), &fakeDeleter{}, Config{}, 40, 15)
+	h := startScreen(t, sampleTable(), &fakeDeleter{}, cfg{}, 40, 15)
 	h.key(tcell.KeyDown, 0, 0)
 	h.key(tcell.KeyRune, 'x', 0)
 	h.contains("443? (y/n)")
-}
-
-// Whole-table reads take a sixth of the time, at least every 5 s, but never
-// more than a third of the time however slow they are.
-func TestFullInterval(t *testing.T) {
-	for _, c := range []struct{ took, want time.Duration }{
-		{10 * time.Millisecond, time.Second}, // never more often than the interval
-		{600 * time.Millisecond, 3600 * time.Millisecond},
-		{time.Second, 5 * time.Second},
-		{4 * time.Second, 12 * time.Second},
-	} {
-		if got := fullInterval(time.Second, c.took); got != c.want {
-			t.Errorf("a read of %v: whole table every %v, want %v", c.took, got, c.want)
-		}
-	}
 }

@@ -81,14 +81,14 @@ func newFlowContent(u *model) *flowContent {
 }
 
 // GetRowCount implements tview.TableContent.
-func (c *flowContent) GetRowCount() int { return len(c.u.shown.v.Idx) + 1 }
+func (c *flowContent) GetRowCount() int { return c.u.f.Len() + 1 }
 
 // GetColumnCount implements tview.TableContent.
 func (c *flowContent) GetColumnCount() int { return len(c.cols) }
 
 // GetCell implements tview.TableContent.
 func (c *flowContent) GetCell(row, col int) *tview.TableCell {
-	if col < 0 || col >= len(c.cols) || row < 0 || row > len(c.u.shown.v.Idx) {
+	if col < 0 || col >= len(c.cols) || row < 0 || row > c.u.f.Len() {
 		return nil
 	}
 	lc := c.cols[col]
@@ -142,12 +142,13 @@ func (u *model) sortByColumn(col column) {
 	if col == colNAT {
 		return
 	}
-	if sortColumn(u.opts.Sort) == col {
-		u.opts.Reverse = !u.opts.Reverse
+	o := u.f.Options
+	if sortColumn(o.Sort) == col {
+		o.Reverse = !o.Reverse
 	} else {
-		u.opts.Sort, u.opts.Reverse = columnKeys[col], false
+		o.Sort, o.Reverse = columnKeys[col], false
 	}
-	u.rebuild()
+	u.setView(o)
 }
 
 // sortArrow returns ▲ for an ascending order and ▼ for a descending one.
@@ -163,7 +164,7 @@ func sortArrow(k sortby.Key, reverse bool) string {
 // titleText is a column's header: its name, with the sort mark on the
 // sorted column ("Destination:port▲" when sorting by destination port).
 func (c *flowContent) titleText(col column) string {
-	o := &c.u.opts
+	o := &c.u.f.Options
 	if col != sortColumn(o.Sort) {
 		return colTitles[col]
 	}
@@ -213,7 +214,7 @@ func (c *flowContent) protoStyle(proto uint8) tcell.Style {
 func (c *flowContent) fillRow(slot, row int) {
 	u := c.u
 	c.slotRow[slot], c.slotGen[slot] = row, u.gen
-	f := &u.shown.t.Flows[u.shown.v.Idx[row-1]]
+	f := u.f.Row(row - 1)
 	st := c.protoStyle(f.Proto)
 	// The selected row is drawn in reverse video: it keeps the protocol's
 	// colour as its background in colour mode and stays visible without
@@ -271,11 +272,7 @@ func (c *flowContent) appendCell(b []byte, f *flow.Flow, col column) []byte {
 		if f.Present&flow.HasTimeout == 0 {
 			return append(b, '-')
 		}
-		ttl := f.Timeout
-		if !u.shown.t.Frozen {
-			ttl = f.TTL(u.shown.t.ReadAt, u.clock.Now())
-		}
-		return ui.AppendTTL(b, ttl)
+		return ui.AppendTTL(b, u.f.TTL(f, u.clock.Now()))
 	case colBytes, colPackets:
 		if f.Present&flow.HasCounters == 0 {
 			return append(b, '-')
@@ -347,7 +344,7 @@ func tagChar(ch byte) bool {
 // address column may be.
 func (c *flowContent) layout(width, height int) {
 	u := c.u
-	want := [numCols]bool{colSrc: true, colDst: true, colNAT: u.shown.hasNAT, colProto: true,
+	want := [numCols]bool{colSrc: true, colDst: true, colNAT: u.f.View.Totals.NATed > 0, colProto: true,
 		colState: true, colTTL: true, colBytes: u.counters, colPackets: u.counters}
 	var natural [numCols]int
 	for col := range numCols {
@@ -360,7 +357,7 @@ func (c *flowContent) layout(width, height int) {
 	if sel := u.selRow; sel < off || sel >= off+height-1 {
 		lo, hi = sel-height+1, sel+height
 	}
-	lo, hi = max(lo+1, 1), min(hi+1, len(u.shown.v.Idx)+1)
+	lo, hi = max(lo+1, 1), min(hi+1, u.f.Len()+1)
 	hi = min(hi, lo+cacheRows/2)
 	for row := lo; row < hi; row++ {
 		for col := range numCols {
