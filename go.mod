@@ -12,6 +12,7 @@ require (
 	github.com/ti-mo/conntrack v0.6.0
 	golang.org/x/net v0.53.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.42.0
 )
 
 require (
@@ -22,7 +23,6 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/ti-mo/netfilter v0.5.3 // indirect
 	golang.org/x/sync v0.20.0 // indirect
-	golang.org/x/term v0.42.0 // indirect
 	golang.org/x/text v0.36.0 // indirect
 	golang.org/x/tools v0.43.0 // indirect
 )

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/gdamore/tcell/v2"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // terminal is what gostate found out about its standard output.
@@ -28,8 +28,7 @@ func (t terminal) interactive() bool { return t.isTTY && t.known }
 func probeTerminal(out *os.File) terminal {
 	var t terminal
 	fd := int(out.Fd())
-	ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
-	t.isTTY = err == nil
+	t.isTTY = term.IsTerminal(fd)
 	name := os.Getenv("TERM")
 	t.colors = name != "" && name != "dumb"
 	if t.isTTY && t.colors {
@@ -39,8 +38,10 @@ func probeTerminal(out *os.File) terminal {
 		t.known = err == nil
 	}
 	t.width = envWidth()
-	if t.width == 0 && t.isTTY && ws.Col > 0 {
-		t.width = int(ws.Col)
+	if t.width == 0 && t.isTTY {
+		if cols, _, err := term.GetSize(fd); err == nil && cols > 0 {
+			t.width = cols
+		}
 	}
 	return t
 }
