@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gostate/gostate/internal/netns"
 	"github.com/gostate/gostate/internal/nstest"
 )
 
@@ -64,18 +65,18 @@ func TestFillsNamedNamespace(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
-	if err := nstest.Usable(); err != nil {
+	if err := netns.Usable(); err != nil {
 		t.Skip(err)
 	}
 	code, stdout, stderr := ctfill(t, "--create", "-N", "100")
 	name := strings.TrimSpace(stdout)
 	if name != "" {
-		t.Cleanup(func() { nstest.Remove(name) })
+		t.Cleanup(func() { netns.Remove(name) })
 	}
 	if code != 0 || !strings.HasPrefix(name, "gostate-demo-") || strings.Contains(name, "\n") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want the new namespace's name alone", code, stdout, stderr)
 	}
-	if n, err := nstest.Count(nstest.Path(name)); err != nil || n != 100 {
+	if n, err := nstest.Count(netns.Path(name)); err != nil || n != 100 {
 		t.Errorf("new namespace holds %d entries (%v), want 100", n, err)
 	}
 }
