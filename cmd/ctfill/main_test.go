@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -85,6 +86,25 @@ func TestThousands(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 200000: "200,000", 1234567: "1,234,567"} {
 		if got := thousands(n); got != want {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// ctfill is a tool, not a test: it must not link package testing (which
+// internal/nstest imports) nor anything built on it.
+func TestDoesNotLinkTesting(t *testing.T) {
+	// go test puts its own go command first on the PATH.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to list the dependencies with: %v", err)
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" || strings.HasSuffix(pkg, "/internal/nstest") {
+			t.Errorf("ctfill links %s", pkg)
 		}
 	}
 }
