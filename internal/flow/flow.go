@@ -117,7 +117,7 @@ type Present uint8
 
 // Optional parts of a Flow.
 const (
-	HasState    Present = 1 << iota // State is meaningful (TCP, SCTP, DCCP)
+	HasState    Present = 1 << iota // State is meaningful (a protocol of StateProtos)
 	HasTimeout                      // Timeout is meaningful (offloaded entries have none)
 	HasCounters                     // byte and packet counters (nf_conntrack_acct=1)
 	HasID                           // the kernel's conntrack ID
@@ -304,30 +304,49 @@ const (
 	TCPSynSent2
 )
 
-// State names, indexed by the kernel's state numbers, as /proc prints them.
-var (
-	tcpStates = []string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
-		"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
-	sctpStates = []string{"NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
-		"SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"}
-	dccpStates = []string{"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN",
-		"CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"}
-)
+// StateProtos are the protocols whose entries carry a connection state (TCP,
+// SCTP, DCCP), in the order StateProtoIndex numbers them. Callers size
+// per-protocol tables with len(StateProtos) and index them with
+// StateProtoIndex; they must not modify it.
+var StateProtos = [...]uint8{ProtoTCP, ProtoSCTP, ProtoDCCP}
+
+// stateNames holds the state names of each of StateProtos, in the same
+// order, indexed by the kernel's state numbers, as /proc prints them.
+var stateNames = [len(StateProtos)][]string{
+	{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
+		"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"},
+	{"NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
+		"SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"},
+	{"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN",
+		"CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"},
+}
+
+// stateIndex maps a protocol number to its place in StateProtos, -1 for
+// protocols without states: one load where views, filters and sorts ask it
+// for every row.
+var stateIndex = func() (idx [256]int8) {
+	for p := range idx {
+		idx[p] = -1
+	}
+	for i, p := range StateProtos {
+		idx[p] = int8(i)
+	}
+	return idx
+}()
+
+// StateProtoIndex returns the protocol's place in StateProtos; ok is false
+// for protocols without connection states.
+func StateProtoIndex(proto uint8) (i int, ok bool) {
+	i = int(stateIndex[proto])
+	return i, i >= 0
+}
 
 func stateTable(proto uint8) []string {
-	switch proto {
-	case ProtoTCP:
-		return tcpStates
-	case ProtoSCTP:
-		return sctpStates
-	case ProtoDCCP:
-		return dccpStates
+	if i, ok := StateProtoIndex(proto); ok {
+		return stateNames[i]
 	}
 	return nil
 }
-
-// ProtoHasState reports whether the protocol has connection states.
-func ProtoHasState(proto uint8) bool { return stateTable(proto) != nil }
 
 // StateName returns the kernel's name for a protocol state, or "STATE_n" for a
 // number newer than gostate.

@@ -51,8 +51,8 @@ func TestAddrRoundTrip(t *testing.T) {
 }
 
 func TestStateNames(t *testing.T) {
-	for proto, want := range map[uint8]int{ProtoTCP: 10, ProtoSCTP: 10, ProtoDCCP: 10} {
-		for s := range want {
+	for _, proto := range StateProtos {
+		for s := range 10 {
 			name := StateName(proto, uint8(s))
 			back, ok := StateByName(proto, name)
 			if !ok || back != uint8(s) {
@@ -63,8 +63,31 @@ func TestStateNames(t *testing.T) {
 	if got := StateName(ProtoTCP, TCPSynSent2); got != "SYN_SENT2" {
 		t.Errorf("SYN_SENT2 named %q", got)
 	}
+	if got := StateName(ProtoSCTP, 4); got != "ESTABLISHED" {
+		t.Errorf("SCTP state 4 named %q", got)
+	}
+	if got := StateName(ProtoDCCP, 4); got != "OPEN" {
+		t.Errorf("DCCP state 4 named %q", got)
+	}
 	if got := StateName(ProtoTCP, 42); got != "STATE_42" {
 		t.Errorf("state 42 named %q", got)
+	}
+	if _, ok := StateByName(ProtoUDP, "NONE"); ok {
+		t.Error("UDP has a state NONE")
+	}
+}
+
+func TestStateProtoIndex(t *testing.T) {
+	want := map[uint8]int{ProtoTCP: 0, ProtoSCTP: 1, ProtoDCCP: 2}
+	if len(StateProtos) != len(want) {
+		t.Errorf("StateProtos = %v, want TCP, SCTP and DCCP", StateProtos)
+	}
+	for p := range 256 {
+		i, ok := StateProtoIndex(uint8(p))
+		w, stateful := want[uint8(p)]
+		if ok != stateful || (ok && (i != w || StateProtos[i] != uint8(p))) {
+			t.Errorf("StateProtoIndex(%d) = %d, %v; want %d, %v", p, i, ok, w, stateful)
+		}
 	}
 }
 

@@ -175,20 +175,18 @@ var protoRank = func() (rank [256]uint16) {
 	return rank
 }()
 
-// stateProtos are the protocols with states, in the order stateRanks holds them.
-var stateProtos = [...]uint8{flow.ProtoTCP, flow.ProtoSCTP, flow.ProtoDCCP}
-
 // stateRanks orders every (protocol, state number) pair by the state's name
 // as the state column shows it, then by protocol number. Numbers newer than
-// gostate (shown as STATE_n) come after the named states, by number.
-var stateRanks = func() (rank [len(stateProtos)][256]uint16) {
+// gostate (shown as STATE_n) come after the named states, by number. It is
+// indexed by flow.StateProtoIndex.
+var stateRanks = func() (rank [len(flow.StateProtos)][256]uint16) {
 	type pair struct {
 		proto, state uint8
 		name         string
 		known        bool
 	}
 	var pairs []pair
-	for _, p := range stateProtos {
+	for _, p := range flow.StateProtos {
 		for s := range 256 {
 			_, known := flow.StateByName(p, flow.StateName(p, uint8(s)))
 			pairs = append(pairs, pair{p, uint8(s), flow.StateName(p, uint8(s)), known})
@@ -207,7 +205,8 @@ var stateRanks = func() (rank [len(stateProtos)][256]uint16) {
 		return cmp.Or(cmp.Compare(a.state, b.state), cmp.Compare(a.proto, b.proto))
 	})
 	for r, pr := range pairs {
-		rank[slices.Index(stateProtos[:], pr.proto)][pr.state] = uint16(r)
+		i, _ := flow.StateProtoIndex(pr.proto)
+		rank[i][pr.state] = uint16(r)
 	}
 	return rank
 }()
@@ -215,13 +214,8 @@ var stateRanks = func() (rank [len(stateProtos)][256]uint16) {
 // stateRank returns the rank of a protocol state; ok is false for protocols
 // without states.
 func stateRank(proto, state uint8) (rank uint16, ok bool) {
-	switch proto {
-	case flow.ProtoTCP:
-		return stateRanks[0][state], true
-	case flow.ProtoSCTP:
-		return stateRanks[1][state], true
-	case flow.ProtoDCCP:
-		return stateRanks[2][state], true
+	if i, ok := flow.StateProtoIndex(proto); ok {
+		return stateRanks[i][state], true
 	}
 	return 0, false
 }

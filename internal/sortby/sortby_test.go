@@ -51,7 +51,8 @@ func refCompare(a, b *flow.Flow, k Key, reverse bool) int {
 }
 
 func refStateful(f *flow.Flow) bool {
-	return f.Present&flow.HasState != 0 && flow.ProtoHasState(f.Proto)
+	_, stateful := flow.StateProtoIndex(f.Proto)
+	return f.Present&flow.HasState != 0 && stateful
 }
 
 // refMissing reports whether the row lacks the field k sorts on.

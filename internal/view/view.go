@@ -63,9 +63,9 @@ type Totals struct {
 	NATed int
 
 	protos [256]int
-	// states counts TCP, SCTP and DCCP rows that carry a state, per state
-	// number.
-	states [3][256]int
+	// states counts the rows of flow.StateProtos that carry a state, per
+	// flow.StateProtoIndex and state number.
+	states [len(flow.StateProtos)][256]int
 }
 
 // Count is one line of the totals.
@@ -81,10 +81,6 @@ type Count struct {
 	N int
 }
 
-// stateProtos are the protocols with states, in the order Totals.states
-// holds them.
-var stateProtos = [...]uint8{flow.ProtoTCP, flow.ProtoSCTP, flow.ProtoDCCP}
-
 func (t *Totals) reset() { *t = Totals{} }
 
 func (t *Totals) add(f *flow.Flow) {
@@ -95,13 +91,8 @@ func (t *Totals) add(f *flow.Flow) {
 	if f.Present&flow.HasState == 0 {
 		return
 	}
-	switch f.Proto {
-	case flow.ProtoTCP:
-		t.states[0][f.State]++
-	case flow.ProtoSCTP:
-		t.states[1][f.State]++
-	case flow.ProtoDCCP:
-		t.states[2][f.State]++
+	if i, ok := flow.StateProtoIndex(f.Proto); ok {
+		t.states[i][f.State]++
 	}
 }
 
@@ -132,7 +123,7 @@ func (t *Totals) ByProto() []Count {
 // Rows of protocols without states are counted by ByProto only.
 func (t *Totals) ByState() []Count {
 	var counts []Count
-	for i, p := range stateProtos {
+	for i, p := range flow.StateProtos {
 		for s, n := range t.states[i] {
 			if n == 0 {
 				continue
