@@ -202,9 +202,11 @@ func (s *ProtoSet) String() string {
 	return strings.Join(names, ",")
 }
 
+// protoString is a protocol's name, or for one without a name its number,
+// as --proto takes it.
 func protoString(p uint8) string {
-	if n := flow.ProtoName(p); n != "unknown" {
-		return n
+	if flow.ProtoKnown(p) {
+		return flow.ProtoName(p)
 	}
 	return strconv.Itoa(int(p))
 }
@@ -214,7 +216,8 @@ func protoString(p uint8) string {
 var protoAliases = map[string]uint8{"ipv6-icmp": flow.ProtoICMPv6, "icmp6": flow.ProtoICMPv6}
 
 // ParseProtos reads a comma-separated list of protocol names (tcp, udp,
-// udplite, sctp, dccp, icmp, icmpv6, gre; any case) or numbers 0-255. Empty
+// udplite, sctp, dccp, icmp, icmpv6, gre; any case), numbers 0-255, or
+// unknown(N) as the protocol column shows a protocol without a name. Empty
 // items are ignored, so "" gives the empty set: every protocol.
 func ParseProtos(list string) (ProtoSet, error) {
 	var set ProtoSet

@@ -171,7 +171,8 @@ func (f *Flow) Unreplied() bool { return !f.Status.Has(StatusSeenReply) }
 // NATed reports whether the kernel rewrote either end of the flow.
 func (f *Flow) NATed() bool { return f.Status&(StatusSrcNAT|StatusDstNAT) != 0 }
 
-// ProtoName returns the protocol's name ("tcp", "udp", ...) or "unknown".
+// ProtoName returns the protocol's name ("tcp", "udp", ...) or "unknown(N)";
+// see ProtoName.
 func (f *Flow) ProtoName() string { return ProtoName(f.Proto) }
 
 // HasPorts reports whether the flow's protocol has ports.
@@ -246,7 +247,8 @@ const (
 	ProtoUDPLite = 136
 )
 
-var protoNames = [256]string{
+// knownProtos names the protocols gostate knows, as the kernel prints them.
+var knownProtos = [256]string{
 	ProtoICMP:    "icmp",
 	ProtoTCP:     "tcp",
 	ProtoUDP:     "udp",
@@ -257,20 +259,34 @@ var protoNames = [256]string{
 	ProtoUDPLite: "udplite",
 }
 
-// ProtoName returns the name the kernel prints for an L4 protocol number, or
-// "unknown" for protocols conntrack tracks only generically.
-func ProtoName(proto uint8) string {
-	if n := protoNames[proto]; n != "" {
-		return n
+// protoNames is what ProtoName returns for every protocol number, made once
+// so that naming a row's protocol never allocates.
+var protoNames = func() (names [256]string) {
+	for p := range names {
+		names[p] = knownProtos[p]
+		if names[p] == "" {
+			names[p] = "unknown(" + strconv.Itoa(p) + ")"
+		}
 	}
-	return "unknown"
-}
+	return names
+}()
 
-// ProtoByName returns the protocol number for a name ProtoName returns, or a
-// decimal number; ok is false otherwise.
+// ProtoName returns the name the kernel prints for an L4 protocol number
+// ("tcp", "udp", ...), or "unknown(N)" with the number for protocols
+// conntrack tracks only generically (the kernel prints "unknown" for all of
+// them; the number tells them apart). It never allocates.
+func ProtoName(proto uint8) string { return protoNames[proto] }
+
+// ProtoKnown reports whether the protocol has a name of its own, that is
+// whether ProtoName says more than "unknown(N)".
+func ProtoKnown(proto uint8) bool { return knownProtos[proto] != "" }
+
+// ProtoByName returns the protocol number for a name ProtoName returns
+// ("tcp", "unknown(253)"; not "unknown(6)", which is tcp) or a decimal
+// number from 0 to 255; ok is false otherwise.
 func ProtoByName(name string) (proto uint8, ok bool) {
 	for i, n := range protoNames {
-		if n != "" && n == name {
+		if n == name {
 			return uint8(i), true
 		}
 	}

@@ -3,6 +3,7 @@ package flow
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -92,14 +93,30 @@ func TestStateProtoIndex(t *testing.T) {
 }
 
 func TestProtoNames(t *testing.T) {
-	if ProtoName(41) != "unknown" || ProtoName(ProtoICMPv6) != "icmpv6" {
-		t.Error("protocol names wrong")
+	for p, want := range map[uint8]string{ProtoICMPv6: "icmpv6", ProtoTCP: "tcp", 41: "unknown(41)", 0: "unknown(0)", 255: "unknown(255)"} {
+		if got := ProtoName(p); got != want {
+			t.Errorf("ProtoName(%d) = %q, want %q", p, got, want)
+		}
+		if got := ProtoKnown(p); got != !strings.HasPrefix(want, "unknown(") {
+			t.Errorf("ProtoKnown(%d) = %v for %q", p, got, want)
+		}
+	}
+	// Every name reads back as its number.
+	for p := range 256 {
+		if back, ok := ProtoByName(ProtoName(uint8(p))); !ok || back != uint8(p) {
+			t.Errorf("ProtoByName(%q) = %d, %v; want %d", ProtoName(uint8(p)), back, ok, p)
+		}
 	}
 	if p, ok := ProtoByName("41"); !ok || p != 41 {
 		t.Error("numeric protocol not accepted")
 	}
-	if _, ok := ProtoByName("bogus"); ok {
-		t.Error("bogus protocol accepted")
+	for _, bad := range []string{"bogus", "unknown", "unknown(6)", "256", "-1", ""} {
+		if p, ok := ProtoByName(bad); ok {
+			t.Errorf("ProtoByName(%q) accepted as %d", bad, p)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = ProtoName(uint8(len(ProtoName(253)))) }); n != 0 {
+		t.Errorf("ProtoName allocates %v times per call", n)
 	}
 }
 

@@ -159,15 +159,26 @@ func addSat(a, b uint64) uint64 {
 	return ^uint64(0)
 }
 
-// protoRank orders protocol numbers by the name the protocol column shows,
-// then by number (every protocol without a name shows "unknown").
+// protoRank orders protocol numbers as the protocol column reads: the
+// protocols with a name by name, then those without one ("unknown(N)") by
+// number, so that unknown(100) comes after unknown(2).
 var protoRank = func() (rank [256]uint16) {
 	protos := make([]int, 256)
 	for p := range protos {
 		protos[p] = p
 	}
 	slices.SortFunc(protos, func(a, b int) int {
-		return cmp.Or(cmp.Compare(flow.ProtoName(uint8(a)), flow.ProtoName(uint8(b))), cmp.Compare(a, b))
+		ka, kb := flow.ProtoKnown(uint8(a)), flow.ProtoKnown(uint8(b))
+		switch {
+		case ka && kb:
+			return cmp.Compare(flow.ProtoName(uint8(a)), flow.ProtoName(uint8(b)))
+		case ka != kb:
+			if ka {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
 	})
 	for r, p := range protos {
 		rank[p] = uint16(r)

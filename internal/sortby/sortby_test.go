@@ -119,8 +119,18 @@ func refPrimary(a, b *flow.Flow, k Key) int {
 	panic("unknown key")
 }
 
+// refProto: protocols with a name by name, then the others by number.
 func refProto(a, b uint8) int {
-	return cmp.Or(strings.Compare(flow.ProtoName(a), flow.ProtoName(b)), cmp.Compare(a, b))
+	ka, kb := flow.ProtoKnown(a), flow.ProtoKnown(b)
+	switch {
+	case ka && !kb:
+		return -1
+	case !ka && kb:
+		return 1
+	case ka:
+		return strings.Compare(flow.ProtoName(a), flow.ProtoName(b))
+	}
+	return cmp.Compare(a, b)
 }
 
 // refState: named states by name, then by protocol; states gostate has no
@@ -156,9 +166,10 @@ func refTuple(a, b *flow.Flow) int {
 var (
 	v4Pool = []string{"192.0.2.1", "192.0.2.2", "192.0.2.200", "198.51.100.7", "203.0.113.9", "127.0.0.1", "0.0.0.0", "255.255.255.255"}
 	v6Pool = []string{"2001:db8::1", "2001:db8::2", "2001:db8::1:0", "2001:db8:ffff::1", "::1", "::", "2001:db8::ffff:c000:201", "ffff::1"}
-	// Protocols with ports, without, with states, and one without a name.
+	// Protocols with ports, without, with states, and some without a name
+	// whose names (unknown(N)) do not sort as their numbers do.
 	protoPool = []uint8{flow.ProtoTCP, flow.ProtoTCP, flow.ProtoTCP, flow.ProtoUDP, flow.ProtoICMP,
-		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0}
+		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0, 2, 100, 253}
 	portPool    = []uint16{0, 1, 53, 80, 443, 1024, 40000, 65535}
 	counterPool = []uint64{0, 1, 1000, 1 << 20, 1 << 40, math.MaxUint64 / 2}
 )
@@ -457,6 +468,27 @@ func TestAscending(t *testing.T) {
 					k, reverse, k.Ascending(reverse), smallFirst)
 			}
 		}
+	}
+}
+
+// Protocols with a name sort by name, then the others by number, not by
+// their names: unknown(2) before unknown(100).
+func TestProtoOrder(t *testing.T) {
+	protos := []uint8{253, 100, flow.ProtoUDP, 2, flow.ProtoTCP, flow.ProtoDCCP, 0, flow.ProtoGRE, flow.ProtoICMPv6, flow.ProtoICMP}
+	flows := make([]flow.Flow, len(protos))
+	idx := make([]int32, len(protos))
+	for i, p := range protos {
+		flows[i] = flow.Flow{Family: flow.FamilyIPv4, Proto: p}
+		idx[i] = int32(i)
+	}
+	sortIdx(flows, idx, Proto, false)
+	var got []string
+	for _, i := range idx {
+		got = append(got, flows[i].ProtoName())
+	}
+	want := []string{"dccp", "gre", "icmp", "icmpv6", "tcp", "udp", "unknown(0)", "unknown(2)", "unknown(100)", "unknown(253)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("by protocol: %v\nwant         %v", got, want)
 	}
 }
 

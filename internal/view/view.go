@@ -7,8 +7,6 @@
 package view
 
 import (
-	"strconv"
-
 	"github.com/gostate/gostate/internal/filter"
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
@@ -70,9 +68,9 @@ type Totals struct {
 
 // Count is one line of the totals.
 type Count struct {
-	// Name is what to print: the protocol's name ("tcp"; "unknown(99)" for
-	// a protocol without one) in ByProto; in ByState the state's name for
-	// TCP ("ESTABLISHED") and protocol and state for the others
+	// Name is what to print: in ByProto flow.ProtoName ("tcp";
+	// "unknown(99)" for a protocol without a name); in ByState the state's
+	// name for TCP ("ESTABLISHED") and protocol and state for the others
 	// ("sctp ESTABLISHED").
 	Name string
 	// Proto is the protocol number; State the state number (ByState only).
@@ -108,11 +106,7 @@ func (t *Totals) ByProto() []Count {
 		if n == 0 {
 			continue
 		}
-		name := flow.ProtoName(uint8(p))
-		if name == "unknown" {
-			name = "unknown(" + strconv.Itoa(p) + ")"
-		}
-		counts = append(counts, Count{Name: name, Proto: uint8(p), N: n})
+		counts = append(counts, Count{Name: flow.ProtoName(uint8(p)), Proto: uint8(p), N: n})
 	}
 	return counts
 }
