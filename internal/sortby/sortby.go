@@ -62,16 +62,16 @@ const (
 	numKeys
 )
 
-var keyText = [numKeys]struct{ letter, name, title string }{
-	Src:     {"a", "src", "Source"},
-	SrcPort: {"S", "sport", "Src port"},
-	Dst:     {"d", "dst", "Destination"},
-	DstPort: {"D", "dport", "Dst port"},
-	Proto:   {"p", "proto", "Protocol"},
-	State:   {"s", "state", "State"},
-	TTL:     {"t", "ttl", "TTL"},
-	Bytes:   {"b", "bytes", "Bytes"},
-	Packets: {"P", "packets", "Packets"},
+var keyText = [numKeys]struct{ letter, name string }{
+	Src:     {"a", "src"},
+	SrcPort: {"S", "sport"},
+	Dst:     {"d", "dst"},
+	DstPort: {"D", "dport"},
+	Proto:   {"p", "proto"},
+	State:   {"s", "state"},
+	TTL:     {"t", "ttl"},
+	Bytes:   {"b", "bytes"},
+	Packets: {"P", "packets"},
 }
 
 // Parse reads a -b argument: an iptstate letter (case matters: S and s,
@@ -133,15 +133,6 @@ func (k Key) Name() string {
 
 // String returns Name.
 func (k Key) String() string { return k.Name() }
-
-// Title returns the key as a column header or status line words it:
-// "Source", "Dst port", ...
-func (k Key) Title() string {
-	if !k.valid() {
-		return k.Name()
-	}
-	return keyText[k].title
-}
 
 // Ascending reports whether sorting by k, reversed or not, puts the smaller
 // values first, for screens that mark the direction of the sorted column

@@ -415,18 +415,17 @@ func TestParse(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	want := []struct{ letter, name, title string }{
-		{"a", "src", "Source"}, {"S", "sport", "Src port"}, {"d", "dst", "Destination"},
-		{"D", "dport", "Dst port"}, {"p", "proto", "Protocol"}, {"s", "state", "State"},
-		{"t", "ttl", "TTL"}, {"b", "bytes", "Bytes"}, {"P", "packets", "Packets"},
+	want := []struct{ letter, name string }{
+		{"a", "src"}, {"S", "sport"}, {"d", "dst"}, {"D", "dport"}, {"p", "proto"},
+		{"s", "state"}, {"t", "ttl"}, {"b", "bytes"}, {"P", "packets"},
 	}
 	keys := Keys()
 	if len(keys) != len(want) || keys[0] != Src {
 		t.Fatalf("Keys() = %v", keys)
 	}
 	for i, k := range keys {
-		if k.Letter() != want[i].letter || k.Name() != want[i].name || k.Title() != want[i].title || k.String() != want[i].name {
-			t.Errorf("key %d: %q %q %q, want %v", i, k.Letter(), k.Name(), k.Title(), want[i])
+		if k.Letter() != want[i].letter || k.Name() != want[i].name || k.String() != want[i].name {
+			t.Errorf("key %d: %q %q, want %v", i, k.Letter(), k.Name(), want[i])
 		}
 	}
 }

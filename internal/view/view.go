@@ -94,9 +94,6 @@ func (t *Totals) add(f *flow.Flow) {
 	}
 }
 
-// Proto returns the number of shown rows of a protocol.
-func (t *Totals) Proto(proto uint8) int { return t.protos[proto] }
-
 // ByProto returns the shown rows per protocol, protocols without rows left
 // out, in protocol number order (icmp, tcp, udp, ...), so that the line
 // does not reorder itself between refreshes.
