@@ -81,6 +81,7 @@ func newBatcher(path string) (*batcher, error) {
 	return b, nil
 }
 
+// Close closes the socket.
 func (b *batcher) Close() error { return unix.Close(b.fd) }
 
 // insert sends flows (at most batchSize) and returns the kernel's answer to
