@@ -337,24 +337,26 @@ var stateNames = [len(StateProtos)][]string{
 		"CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"},
 }
 
-// stateIndex maps a protocol number to its place in StateProtos, -1 for
-// protocols without states: one load where views, filters and sorts ask it
-// for every row.
-var stateIndex = func() (idx [256]int8) {
+// stateIndex maps a protocol number to its place in StateProtos, and
+// protocols without states to 255.
+var stateIndex = func() (idx [256]uint8) {
 	for p := range idx {
-		idx[p] = -1
+		idx[p] = 255
 	}
 	for i, p := range StateProtos {
-		idx[p] = int8(i)
+		idx[p] = uint8(i)
 	}
 	return idx
 }()
 
 // StateProtoIndex returns the protocol's place in StateProtos; ok is false
-// for protocols without connection states.
+// for protocols without connection states. Views, filters and sorts ask it
+// for every row: it is one table load, and ok is i < len(StateProtos), so a
+// caller that indexes a [len(StateProtos)] table with i after checking ok
+// pays no bounds check.
 func StateProtoIndex(proto uint8) (i int, ok bool) {
 	i = int(stateIndex[proto])
-	return i, i >= 0
+	return i, i < len(StateProtos)
 }
 
 func stateTable(proto uint8) []string {

@@ -82,15 +82,18 @@ type Count struct {
 func (t *Totals) reset() { *t = Totals{} }
 
 func (t *Totals) add(f *flow.Flow) {
-	t.protos[f.Proto]++
+	// Read before the counts are written: the compiler cannot tell that
+	// those writes leave the row alone, and would read the row again.
+	proto, state := f.Proto, f.State
+	t.protos[proto]++
 	if f.NATed() {
 		t.NATed++
 	}
 	if f.Present&flow.HasState == 0 {
 		return
 	}
-	if i, ok := flow.StateProtoIndex(f.Proto); ok {
-		t.states[i][f.State]++
+	if i, ok := flow.StateProtoIndex(proto); ok {
+		t.states[i][state]++
 	}
 }
 
