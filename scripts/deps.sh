@@ -2,11 +2,12 @@
 # Installs the Debian packages the tests and benchmarks use, when they are
 # missing: conntrack and iptstate (reference tools the tests compare against),
 # nftables (rules that make a test namespace track its loopback traffic),
-# iproute2 (ip netns), tmux (the end-to-end test of the live screen), and
-# time and bc for scripts/bench.sh.
+# iproute2 (ip netns), tmux (the end-to-end test of the live screen), gcc
+# (cgo, which `go test -race` in make test needs), and time and bc for
+# scripts/bench.sh.
 set -euo pipefail
 need=()
-for pair in conntrack:conntrack iptstate:iptstate nft:nftables ip:iproute2 tmux:tmux /usr/bin/time:time bc:bc; do
+for pair in conntrack:conntrack iptstate:iptstate nft:nftables ip:iproute2 tmux:tmux gcc:gcc /usr/bin/time:time bc:bc; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

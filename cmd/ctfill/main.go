@@ -31,7 +31,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/gostate/gostate/internal/nstest"
+	"github.com/gostate/gostate/internal/netns"
 )
 
 func main() {
@@ -45,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]")
 		fs.PrintDefaults()
 	}
-	netns := fs.String("n", "", "namespace to fill: a name under /var/run/netns or a path")
+	nsFlag := fs.String("n", "", "namespace to fill: a name under /var/run/netns or a path")
 	create := fs.Bool("create", false, "create the namespace first (a fresh name without -n) and print its name")
 	count := fs.Int("N", 10000, "number of entries to insert")
 	proto := fs.String("proto", "mix", "protocols of the entries: tcp, udp or mix")
@@ -63,10 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case fs.NArg() > 0:
 		return usage("unexpected argument %q", fs.Arg(0))
-	case *netns == "" && !*create:
+	case *nsFlag == "" && !*create:
 		return usage("name a namespace with -n NAME, or make one with --create: ctfill never fills this machine's own table")
-	case *create && strings.ContainsRune(*netns, '/'):
-		return usage("--create needs a name, not the path %s", *netns)
+	case *create && strings.ContainsRune(*nsFlag, '/'):
+		return usage("--create needs a name, not the path %s", *nsFlag)
 	case *count < 0:
 		return usage("-N %d: the count cannot be negative", *count)
 	case *proto != "tcp" && *proto != "udp" && *proto != "mix":
@@ -75,16 +75,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usage("-timeout %d: want 1 to %d seconds", *timeout, 1<<31)
 	}
 
-	name := *netns
+	name := *nsFlag
 	if *create {
 		if name == "" {
 			name = "gostate-demo-" + randomSuffix()
 		}
-		if err := nstest.Usable(); err != nil {
+		if err := netns.Usable(); err != nil {
 			fmt.Fprintf(stderr, "ctfill: cannot create a namespace: %v\n", err)
 			return 2
 		}
-		if err := nstest.Create(name); err != nil {
+		if err := netns.Create(name); err != nil {
 			fmt.Fprintf(stderr, "ctfill: %v\n", err)
 			return 2
 		}
@@ -93,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "ctfill: %v\n", err)
 		if *create {
-			if err := nstest.Remove(name); err != nil {
+			if err := netns.Remove(name); err != nil {
 				fmt.Fprintf(stderr, "ctfill: %v\n", err)
 			} else {
 				fmt.Fprintf(stderr, "ctfill: removed the namespace %s it had created\n", name)
@@ -102,11 +102,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	path := nstest.Path(name)
+	path := netns.Path(name)
 	if err := notOwnNamespace(path); err != nil {
 		return fail(err)
 	}
-	r, err := nstest.FillNetNS(path, *count, nstest.FillOptions{Proto: *proto, Timeout: uint32(*timeout)})
+	r, err := netns.Fill(path, *count, netns.FillOptions{Proto: *proto, Timeout: uint32(*timeout)})
 	if err != nil {
 		return fail(err)
 	}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/gostate/gostate/internal/netns"
 	"github.com/gostate/gostate/internal/nstest"
 )
 
@@ -64,18 +66,18 @@ func TestFillsNamedNamespace(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
-	if err := nstest.Usable(); err != nil {
+	if err := netns.Usable(); err != nil {
 		t.Skip(err)
 	}
 	code, stdout, stderr := ctfill(t, "--create", "-N", "100")
 	name := strings.TrimSpace(stdout)
 	if name != "" {
-		t.Cleanup(func() { nstest.Remove(name) })
+		t.Cleanup(func() { netns.Remove(name) })
 	}
 	if code != 0 || !strings.HasPrefix(name, "gostate-demo-") || strings.Contains(name, "\n") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want the new namespace's name alone", code, stdout, stderr)
 	}
-	if n, err := nstest.Count(nstest.Path(name)); err != nil || n != 100 {
+	if n, err := nstest.Count(netns.Path(name)); err != nil || n != 100 {
 		t.Errorf("new namespace holds %d entries (%v), want 100", n, err)
 	}
 }
@@ -84,6 +86,25 @@ func TestThousands(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 200000: "200,000", 1234567: "1,234,567"} {
 		if got := thousands(n); got != want {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// ctfill is a tool, not a test: it must not link package testing (which
+// internal/nstest imports) nor anything built on it.
+func TestDoesNotLinkTesting(t *testing.T) {
+	// go test puts its own go command first on the PATH.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to list the dependencies with: %v", err)
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" || strings.HasSuffix(pkg, "/internal/nstest") {
+			t.Errorf("ctfill links %s", pkg)
 		}
 	}
 }

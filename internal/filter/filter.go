@@ -202,9 +202,11 @@ func (s *ProtoSet) String() string {
 	return strings.Join(names, ",")
 }
 
+// protoString is a protocol's name, or for one without a name its number,
+// as --proto takes it.
 func protoString(p uint8) string {
-	if n := flow.ProtoName(p); n != "unknown" {
-		return n
+	if flow.ProtoKnown(p) {
+		return flow.ProtoName(p)
 	}
 	return strconv.Itoa(int(p))
 }
@@ -214,7 +216,8 @@ func protoString(p uint8) string {
 var protoAliases = map[string]uint8{"ipv6-icmp": flow.ProtoICMPv6, "icmp6": flow.ProtoICMPv6}
 
 // ParseProtos reads a comma-separated list of protocol names (tcp, udp,
-// udplite, sctp, dccp, icmp, icmpv6, gre; any case) or numbers 0-255. Empty
+// udplite, sctp, dccp, icmp, icmpv6, gre; any case), numbers 0-255, or
+// unknown(N) as the protocol column shows a protocol without a name. Empty
 // items are ignored, so "" gives the empty set: every protocol.
 func ParseProtos(list string) (ProtoSet, error) {
 	var set ProtoSet
@@ -235,31 +238,18 @@ func ParseProtos(list string) (ProtoSet, error) {
 	return set, nil
 }
 
-// stateProtos are the protocols with states, in the order StateSet holds them.
-var stateProtos = [...]uint8{flow.ProtoTCP, flow.ProtoSCTP, flow.ProtoDCCP}
-
 // StateSet is a set of protocol states. A state name selects that state in
 // every protocol that has it (ESTABLISHED is a TCP and an SCTP state). The
 // zero StateSet is empty, which a Filter takes as "every state".
 type StateSet struct {
-	bits [len(stateProtos)][4]uint64 // per protocol, a bit per state number
+	bits [len(flow.StateProtos)][4]uint64 // per flow.StateProtoIndex, a bit per state number
 }
 
 // Has reports whether the state numbered state of protocol proto is in the
 // set.
 func (s *StateSet) Has(proto, state uint8) bool {
-	var i int
-	switch proto {
-	case flow.ProtoTCP:
-		i = 0
-	case flow.ProtoSCTP:
-		i = 1
-	case flow.ProtoDCCP:
-		i = 2
-	default:
-		return false
-	}
-	return s.bits[i][state/64]&(1<<(state%64)) != 0
+	i, ok := flow.StateProtoIndex(proto)
+	return ok && s.bits[i][state/64]&(1<<(state%64)) != 0
 }
 
 // Empty reports whether the set holds no state.
@@ -269,7 +259,7 @@ func (s *StateSet) Empty() bool { return *s == StateSet{} }
 func (s *StateSet) String() string {
 	var names []string
 	for _, name := range stateNames() {
-		for i, p := range stateProtos {
+		for i, p := range flow.StateProtos {
 			if st, ok := flow.StateByName(p, name); ok && s.bits[i][st/64]&(1<<(st%64)) != 0 {
 				names = append(names, name)
 				break
@@ -282,7 +272,7 @@ func (s *StateSet) String() string {
 // stateNames returns every state name of every protocol, sorted, once each.
 func stateNames() []string {
 	var names []string
-	for _, p := range stateProtos {
+	for _, p := range flow.StateProtos {
 		for st := range 256 {
 			if _, ok := flow.StateByName(p, flow.StateName(p, uint8(st))); !ok {
 				break // the first number past the protocol's names
@@ -306,7 +296,7 @@ func ParseStates(list string) (StateSet, error) {
 			continue
 		}
 		found := false
-		for i, p := range stateProtos {
+		for i, p := range flow.StateProtos {
 			if st, ok := flow.StateByName(p, name); ok {
 				set.bits[i][st/64] |= 1 << (st % 64)
 				found = true

@@ -238,6 +238,10 @@ func TestParseProtos(t *testing.T) {
 	if set, err := ParseProtos("253"); err != nil || set.String() != "253" {
 		t.Errorf("ParseProtos(253) = %q, %v", set.String(), err)
 	}
+	// What the protocol column shows for a protocol without a name.
+	if set, err := ParseProtos("Unknown(253),unknown(2)"); err != nil || set.String() != "2,253" {
+		t.Errorf("ParseProtos(unknown(253),unknown(2)) = %q, %v", set.String(), err)
+	}
 	if set, err := ParseProtos(" "); err != nil || !set.Empty() {
 		t.Errorf("ParseProtos(blank) = %v, %v; want the empty set", set, err)
 	}

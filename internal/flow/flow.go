@@ -117,7 +117,7 @@ type Present uint8
 
 // Optional parts of a Flow.
 const (
-	HasState    Present = 1 << iota // State is meaningful (TCP, SCTP, DCCP)
+	HasState    Present = 1 << iota // State is meaningful (a protocol of StateProtos)
 	HasTimeout                      // Timeout is meaningful (offloaded entries have none)
 	HasCounters                     // byte and packet counters (nf_conntrack_acct=1)
 	HasID                           // the kernel's conntrack ID
@@ -171,7 +171,8 @@ func (f *Flow) Unreplied() bool { return !f.Status.Has(StatusSeenReply) }
 // NATed reports whether the kernel rewrote either end of the flow.
 func (f *Flow) NATed() bool { return f.Status&(StatusSrcNAT|StatusDstNAT) != 0 }
 
-// ProtoName returns the protocol's name ("tcp", "udp", ...) or "unknown".
+// ProtoName returns the protocol's name ("tcp", "udp", ...) or "unknown(N)";
+// see ProtoName.
 func (f *Flow) ProtoName() string { return ProtoName(f.Proto) }
 
 // HasPorts reports whether the flow's protocol has ports.
@@ -246,7 +247,8 @@ const (
 	ProtoUDPLite = 136
 )
 
-var protoNames = [256]string{
+// knownProtos names the protocols gostate knows, as the kernel prints them.
+var knownProtos = [256]string{
 	ProtoICMP:    "icmp",
 	ProtoTCP:     "tcp",
 	ProtoUDP:     "udp",
@@ -257,20 +259,34 @@ var protoNames = [256]string{
 	ProtoUDPLite: "udplite",
 }
 
-// ProtoName returns the name the kernel prints for an L4 protocol number, or
-// "unknown" for protocols conntrack tracks only generically.
-func ProtoName(proto uint8) string {
-	if n := protoNames[proto]; n != "" {
-		return n
+// protoNames is what ProtoName returns for every protocol number, made once
+// so that naming a row's protocol never allocates.
+var protoNames = func() (names [256]string) {
+	for p := range names {
+		names[p] = knownProtos[p]
+		if names[p] == "" {
+			names[p] = "unknown(" + strconv.Itoa(p) + ")"
+		}
 	}
-	return "unknown"
-}
+	return names
+}()
 
-// ProtoByName returns the protocol number for a name ProtoName returns, or a
-// decimal number; ok is false otherwise.
+// ProtoName returns the name the kernel prints for an L4 protocol number
+// ("tcp", "udp", ...), or "unknown(N)" with the number for protocols
+// conntrack tracks only generically (the kernel prints "unknown" for all of
+// them; the number tells them apart). It never allocates.
+func ProtoName(proto uint8) string { return protoNames[proto] }
+
+// ProtoKnown reports whether the protocol has a name of its own, that is
+// whether ProtoName says more than "unknown(N)".
+func ProtoKnown(proto uint8) bool { return knownProtos[proto] != "" }
+
+// ProtoByName returns the protocol number for a name ProtoName returns
+// ("tcp", "unknown(253)"; not "unknown(6)", which is tcp) or a decimal
+// number from 0 to 255; ok is false otherwise.
 func ProtoByName(name string) (proto uint8, ok bool) {
 	for i, n := range protoNames {
-		if n != "" && n == name {
+		if n == name {
 			return uint8(i), true
 		}
 	}
@@ -304,30 +320,51 @@ const (
 	TCPSynSent2
 )
 
-// State names, indexed by the kernel's state numbers, as /proc prints them.
-var (
-	tcpStates = []string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
-		"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
-	sctpStates = []string{"NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
-		"SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"}
-	dccpStates = []string{"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN",
-		"CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"}
-)
+// StateProtos are the protocols whose entries carry a connection state (TCP,
+// SCTP, DCCP), in the order StateProtoIndex numbers them. Callers size
+// per-protocol tables with len(StateProtos) and index them with
+// StateProtoIndex; they must not modify it.
+var StateProtos = [...]uint8{ProtoTCP, ProtoSCTP, ProtoDCCP}
+
+// stateNames holds the state names of each of StateProtos, in the same
+// order, indexed by the kernel's state numbers, as /proc prints them.
+var stateNames = [len(StateProtos)][]string{
+	{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
+		"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"},
+	{"NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED",
+		"SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"},
+	{"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN",
+		"CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE", "INVALID"},
+}
+
+// stateIndex maps a protocol number to its place in StateProtos, and
+// protocols without states to 255.
+var stateIndex = func() (idx [256]uint8) {
+	for p := range idx {
+		idx[p] = 255
+	}
+	for i, p := range StateProtos {
+		idx[p] = uint8(i)
+	}
+	return idx
+}()
+
+// StateProtoIndex returns the protocol's place in StateProtos; ok is false
+// for protocols without connection states. Views, filters and sorts ask it
+// for every row: it is one table load, and ok is i < len(StateProtos), so a
+// caller that indexes a [len(StateProtos)] table with i after checking ok
+// pays no bounds check.
+func StateProtoIndex(proto uint8) (i int, ok bool) {
+	i = int(stateIndex[proto])
+	return i, i < len(StateProtos)
+}
 
 func stateTable(proto uint8) []string {
-	switch proto {
-	case ProtoTCP:
-		return tcpStates
-	case ProtoSCTP:
-		return sctpStates
-	case ProtoDCCP:
-		return dccpStates
+	if i, ok := StateProtoIndex(proto); ok {
+		return stateNames[i]
 	}
 	return nil
 }
-
-// ProtoHasState reports whether the protocol has connection states.
-func ProtoHasState(proto uint8) bool { return stateTable(proto) != nil }
 
 // StateName returns the kernel's name for a protocol state, or "STATE_n" for a
 // number newer than gostate.

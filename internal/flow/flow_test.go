@@ -3,6 +3,7 @@ package flow
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -51,8 +52,8 @@ func TestAddrRoundTrip(t *testing.T) {
 }
 
 func TestStateNames(t *testing.T) {
-	for proto, want := range map[uint8]int{ProtoTCP: 10, ProtoSCTP: 10, ProtoDCCP: 10} {
-		for s := range want {
+	for _, proto := range StateProtos {
+		for s := range 10 {
 			name := StateName(proto, uint8(s))
 			back, ok := StateByName(proto, name)
 			if !ok || back != uint8(s) {
@@ -63,20 +64,59 @@ func TestStateNames(t *testing.T) {
 	if got := StateName(ProtoTCP, TCPSynSent2); got != "SYN_SENT2" {
 		t.Errorf("SYN_SENT2 named %q", got)
 	}
+	if got := StateName(ProtoSCTP, 4); got != "ESTABLISHED" {
+		t.Errorf("SCTP state 4 named %q", got)
+	}
+	if got := StateName(ProtoDCCP, 4); got != "OPEN" {
+		t.Errorf("DCCP state 4 named %q", got)
+	}
 	if got := StateName(ProtoTCP, 42); got != "STATE_42" {
 		t.Errorf("state 42 named %q", got)
+	}
+	if _, ok := StateByName(ProtoUDP, "NONE"); ok {
+		t.Error("UDP has a state NONE")
+	}
+}
+
+func TestStateProtoIndex(t *testing.T) {
+	want := map[uint8]int{ProtoTCP: 0, ProtoSCTP: 1, ProtoDCCP: 2}
+	if len(StateProtos) != len(want) {
+		t.Errorf("StateProtos = %v, want TCP, SCTP and DCCP", StateProtos)
+	}
+	for p := range 256 {
+		i, ok := StateProtoIndex(uint8(p))
+		w, stateful := want[uint8(p)]
+		if ok != stateful || (ok && (i != w || StateProtos[i] != uint8(p))) {
+			t.Errorf("StateProtoIndex(%d) = %d, %v; want %d, %v", p, i, ok, w, stateful)
+		}
 	}
 }
 
 func TestProtoNames(t *testing.T) {
-	if ProtoName(41) != "unknown" || ProtoName(ProtoICMPv6) != "icmpv6" {
-		t.Error("protocol names wrong")
+	for p, want := range map[uint8]string{ProtoICMPv6: "icmpv6", ProtoTCP: "tcp", 41: "unknown(41)", 0: "unknown(0)", 255: "unknown(255)"} {
+		if got := ProtoName(p); got != want {
+			t.Errorf("ProtoName(%d) = %q, want %q", p, got, want)
+		}
+		if got := ProtoKnown(p); got != !strings.HasPrefix(want, "unknown(") {
+			t.Errorf("ProtoKnown(%d) = %v for %q", p, got, want)
+		}
+	}
+	// Every name reads back as its number.
+	for p := range 256 {
+		if back, ok := ProtoByName(ProtoName(uint8(p))); !ok || back != uint8(p) {
+			t.Errorf("ProtoByName(%q) = %d, %v; want %d", ProtoName(uint8(p)), back, ok, p)
+		}
 	}
 	if p, ok := ProtoByName("41"); !ok || p != 41 {
 		t.Error("numeric protocol not accepted")
 	}
-	if _, ok := ProtoByName("bogus"); ok {
-		t.Error("bogus protocol accepted")
+	for _, bad := range []string{"bogus", "unknown", "unknown(6)", "256", "-1", ""} {
+		if p, ok := ProtoByName(bad); ok {
+			t.Errorf("ProtoByName(%q) accepted as %d", bad, p)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = ProtoName(uint8(len(ProtoName(253)))) }); n != 0 {
+		t.Errorf("ProtoName allocates %v times per call", n)
 	}
 }
 

@@ -2,8 +2,6 @@ package nstest
 
 import (
 	"net/netip"
-	"os"
-	"syscall"
 	"testing"
 
 	"github.com/ti-mo/conntrack"
@@ -100,113 +98,6 @@ func TestInsertSyntheticGoesToItsNamespace(t *testing.T) {
 	if len(states) != 10 || zoned == 0 || marked == 0 || v6 < 3 || icmp != 1 || icmp6 != 1 || unrepliedUDP == 0 {
 		t.Errorf("variety: %d TCP states, %d zoned, %d marked, %d IPv6, %d icmp, %d icmpv6, %d unreplied udp",
 			len(states), zoned, marked, v6, icmp, icmp6, unrepliedUDP)
-	}
-}
-
-// Do really runs in the namespace: the thread's network namespace is the
-// file's.
-func TestDoJoinsTheNamespace(t *testing.T) {
-	ns := New(t)
-	want := inode(t, ns.Path())
-	ns.Do(t, func() error {
-		if got := inode(t, "/proc/thread-self/ns/net"); got != want {
-			t.Errorf("thread's namespace inode %d, want %d", got, want)
-		}
-		return nil
-	})
-	if got := inode(t, "/proc/thread-self/ns/net"); got == want {
-		t.Error("the caller's thread moved into the namespace")
-	}
-}
-
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Sys().(*syscall.Stat_t).Ino
-}
-
-func TestFill(t *testing.T) {
-	ns := New(t)
-	const n = 5000
-	ns.Fill(t, n)
-	if got := ns.Count(t); got != n {
-		t.Errorf("count %d after filling %d", got, n)
-	}
-	// The hand-made netlink requests say what fillFlow says.
-	got := dump(t, ns)
-	for i := range n {
-		w := fillFlow(i, "mix", 3600)
-		g, ok := got[keyOf(w)]
-		switch {
-		case !ok:
-			t.Fatalf("entry %d (%v) missing", i, w.TupleOrig)
-		case g.TupleReply.IP != w.TupleReply.IP || g.TupleReply.Proto.SourcePort != w.TupleReply.Proto.SourcePort:
-			t.Fatalf("entry %d: reply tuple %v, want %v", i, g.TupleReply, w.TupleReply)
-		case g.Mark != w.Mark || g.Status != w.Status || g.Timeout > w.Timeout || g.Timeout+5 < w.Timeout:
-			t.Fatalf("entry %d: mark %d status %v timeout %d, want %d %v %d",
-				i, g.Mark, g.Status, g.Timeout, w.Mark, w.Status, w.Timeout)
-		case (w.ProtoInfo.TCP == nil) != (g.ProtoInfo.TCP == nil),
-			w.ProtoInfo.TCP != nil && g.ProtoInfo.TCP.State != w.ProtoInfo.TCP.State:
-			t.Fatalf("entry %d: TCP info %+v, want %+v", i, g.ProtoInfo.TCP, w.ProtoInfo.TCP)
-		}
-	}
-	// A second fill of the same namespace finds its entries there.
-	r, err := FillNetNS(ns.Path(), 100, FillOptions{Proto: "mix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Created != 0 || r.Existing != 100 || r.Full {
-		t.Errorf("refill: %+v, want 100 existing", r)
-	}
-}
-
-func TestFillFlowsAreDistinct(t *testing.T) {
-	const n = 200000
-	seen := make(map[key]int, n)
-	protos := map[uint8]int{}
-	for i := range n {
-		f := fillFlow(i, "mix", 3600)
-		k := keyOf(f)
-		if j, dup := seen[k]; dup {
-			t.Fatalf("entries %d and %d share the tuple %v", j, i, f.TupleOrig)
-		}
-		seen[k] = i
-		protos[k.proto]++
-		if f.Timeout < 1800 || f.Timeout > 3600 {
-			t.Fatalf("entry %d: timeout %d outside 1800..3600", i, f.Timeout)
-		}
-		for _, a := range []netip.Addr{k.src, k.dst} {
-			if !documentation(a) {
-				t.Fatalf("entry %d uses %v, outside the documentation ranges", i, a)
-			}
-		}
-	}
-	if protos[6] != n/2 || protos[17] != n/2 {
-		t.Errorf("mix gave %d tcp and %d udp, want half each", protos[6], protos[17])
-	}
-}
-
-func documentation(a netip.Addr) bool {
-	for _, p := range []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"} {
-		if netip.MustParsePrefix(p).Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func TestFillRejectsBadOptions(t *testing.T) {
-	if _, err := FillNetNS("/nonexistent", 1, FillOptions{Proto: "sctp"}); err == nil {
-		t.Error("protocol sctp accepted")
-	}
-	if _, err := FillNetNS("/nonexistent", -1, FillOptions{}); err == nil {
-		t.Error("negative count accepted")
-	}
-	if _, err := FillNetNS("/nonexistent", 1, FillOptions{}); err == nil {
-		t.Error("missing namespace file accepted")
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/gostate/gostate/internal/netns"
 )
 
 // trackRules make the namespace track its traffic. A new namespace registers
@@ -163,7 +165,7 @@ func tcpPair(t testing.TB, ln net.Listener, dial string) (client, server net.Con
 // nft loads a ruleset into the namespace.
 func (ns *NS) nft(t testing.TB, ruleset string) {
 	t.Helper()
-	cmd := ns.Command(tool("nft"), "-f", "-")
+	cmd := ns.Command(netns.Tool("nft"), "-f", "-")
 	cmd.Stdin = strings.NewReader(ruleset)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nstest: nft in %s: %v\n%s", ns.name, err, out)

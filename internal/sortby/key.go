@@ -159,15 +159,26 @@ func addSat(a, b uint64) uint64 {
 	return ^uint64(0)
 }
 
-// protoRank orders protocol numbers by the name the protocol column shows,
-// then by number (every protocol without a name shows "unknown").
+// protoRank orders protocol numbers as the protocol column reads: the
+// protocols with a name by name, then those without one ("unknown(N)") by
+// number, so that unknown(100) comes after unknown(2).
 var protoRank = func() (rank [256]uint16) {
 	protos := make([]int, 256)
 	for p := range protos {
 		protos[p] = p
 	}
 	slices.SortFunc(protos, func(a, b int) int {
-		return cmp.Or(cmp.Compare(flow.ProtoName(uint8(a)), flow.ProtoName(uint8(b))), cmp.Compare(a, b))
+		ka, kb := flow.ProtoKnown(uint8(a)), flow.ProtoKnown(uint8(b))
+		switch {
+		case ka && kb:
+			return cmp.Compare(flow.ProtoName(uint8(a)), flow.ProtoName(uint8(b)))
+		case ka != kb:
+			if ka {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
 	})
 	for r, p := range protos {
 		rank[p] = uint16(r)
@@ -175,20 +186,18 @@ var protoRank = func() (rank [256]uint16) {
 	return rank
 }()
 
-// stateProtos are the protocols with states, in the order stateRanks holds them.
-var stateProtos = [...]uint8{flow.ProtoTCP, flow.ProtoSCTP, flow.ProtoDCCP}
-
 // stateRanks orders every (protocol, state number) pair by the state's name
 // as the state column shows it, then by protocol number. Numbers newer than
-// gostate (shown as STATE_n) come after the named states, by number.
-var stateRanks = func() (rank [len(stateProtos)][256]uint16) {
+// gostate (shown as STATE_n) come after the named states, by number. It is
+// indexed by flow.StateProtoIndex.
+var stateRanks = func() (rank [len(flow.StateProtos)][256]uint16) {
 	type pair struct {
 		proto, state uint8
 		name         string
 		known        bool
 	}
 	var pairs []pair
-	for _, p := range stateProtos {
+	for _, p := range flow.StateProtos {
 		for s := range 256 {
 			_, known := flow.StateByName(p, flow.StateName(p, uint8(s)))
 			pairs = append(pairs, pair{p, uint8(s), flow.StateName(p, uint8(s)), known})
@@ -207,7 +216,8 @@ var stateRanks = func() (rank [len(stateProtos)][256]uint16) {
 		return cmp.Or(cmp.Compare(a.state, b.state), cmp.Compare(a.proto, b.proto))
 	})
 	for r, pr := range pairs {
-		rank[slices.Index(stateProtos[:], pr.proto)][pr.state] = uint16(r)
+		i, _ := flow.StateProtoIndex(pr.proto)
+		rank[i][pr.state] = uint16(r)
 	}
 	return rank
 }()
@@ -215,13 +225,8 @@ var stateRanks = func() (rank [len(stateProtos)][256]uint16) {
 // stateRank returns the rank of a protocol state; ok is false for protocols
 // without states.
 func stateRank(proto, state uint8) (rank uint16, ok bool) {
-	switch proto {
-	case flow.ProtoTCP:
-		return stateRanks[0][state], true
-	case flow.ProtoSCTP:
-		return stateRanks[1][state], true
-	case flow.ProtoDCCP:
-		return stateRanks[2][state], true
+	if i, ok := flow.StateProtoIndex(proto); ok {
+		return stateRanks[i][state], true
 	}
 	return 0, false
 }

@@ -15,8 +15,9 @@
 //     address.
 //   - SrcPort, DstPort: the port numerically; flows whose protocol has no
 //     ports (ICMP, GRE, ...) come after all flows with ports.
-//   - Proto: the protocol's name alphabetically (gre, icmp, icmpv6, sctp,
-//     tcp, udp, udplite), then protocols without a name by number.
+//   - Proto: the protocol's name alphabetically (dccp, gre, icmp, icmpv6,
+//     sctp, tcp, udp, udplite), then the protocols without a name, shown as
+//     unknown(N), by number.
 //   - State: the state's name alphabetically, as the column reads (then the
 //     protocol, for names that SCTP and TCP share); flows without a state
 //     (UDP, ICMP, ...) come after all flows with one, grouped by protocol.
@@ -33,7 +34,6 @@
 package sortby
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -62,16 +62,16 @@ const (
 	numKeys
 )
 
-var keyText = [numKeys]struct{ letter, name, title string }{
-	Src:     {"a", "src", "Source"},
-	SrcPort: {"S", "sport", "Src port"},
-	Dst:     {"d", "dst", "Destination"},
-	DstPort: {"D", "dport", "Dst port"},
-	Proto:   {"p", "proto", "Protocol"},
-	State:   {"s", "state", "State"},
-	TTL:     {"t", "ttl", "TTL"},
-	Bytes:   {"b", "bytes", "Bytes"},
-	Packets: {"P", "packets", "Packets"},
+var keyText = [numKeys]struct{ letter, name string }{
+	Src:     {"a", "src"},
+	SrcPort: {"S", "sport"},
+	Dst:     {"d", "dst"},
+	DstPort: {"D", "dport"},
+	Proto:   {"p", "proto"},
+	State:   {"s", "state"},
+	TTL:     {"t", "ttl"},
+	Bytes:   {"b", "bytes"},
+	Packets: {"P", "packets"},
 }
 
 // Parse reads a -b argument: an iptstate letter (case matters: S and s,
@@ -134,44 +134,21 @@ func (k Key) Name() string {
 // String returns Name.
 func (k Key) String() string { return k.Name() }
 
-// Title returns the key as a column header or status line words it:
-// "Source", "Dst port", ...
-func (k Key) Title() string {
-	if !k.valid() {
-		return k.Name()
-	}
-	return keyText[k].title
+// Ascending reports whether sorting by k, reversed or not, puts the smaller
+// values first, for screens that mark the direction of the sorted column
+// (▲ when true, ▼ when false). Bytes and Packets order biggest first, so
+// they are ascending only when reversed; every other key is ascending
+// unless reversed. Rows that lack the field stay last either way.
+func (k Key) Ascending(reverse bool) bool {
+	descending := k == Bytes || k == Packets
+	return descending == reverse
 }
-
-// Descending reports whether k orders biggest first when not reversed:
-// true for Bytes and Packets, false for the others. Screens use it to mark
-// the direction of the sorted column.
-func (k Key) Descending() bool { return k == Bytes || k == Packets }
 
 // Next returns the key after k in b's cycle, wrapping from Packets to Src.
 func (k Key) Next() Key { return (k%numKeys + 1) % numKeys }
 
 // Prev returns the key before k in b's cycle, wrapping from Src to Packets.
 func (k Key) Prev() Key { return (k%numKeys + numKeys - 1) % numKeys }
-
-// Compare orders two flows by k (see the package comment), returning -1, 0
-// or +1. It returns 0 only for flows equal in the primary key and every
-// tie-breaking field. Sorter.Sort produces this order; Compare is the
-// reference it is tested against, and serves callers that order a few rows.
-// An invalid key orders as Src.
-func Compare(a, b *flow.Flow, k Key, reverse bool) int {
-	var ka, kb keyBuf
-	na := encode(&ka, a, k, reverse)
-	nb := encode(&kb, b, k, reverse)
-	return bytes.Compare(ka[:na], kb[:nb])
-}
-
-// Sort orders idx, indices into flows, by k. It allocates a scratch buffer
-// on every call; a caller that sorts again and again keeps a Sorter.
-func Sort(flows []flow.Flow, idx []int32, k Key, reverse bool) {
-	var s Sorter
-	s.Sort(flows, idx, k, reverse)
-}
 
 // Sorter sorts indices into a table and keeps its scratch buffer between
 // calls, so that re-sorting on every refresh allocates nothing. The zero
@@ -209,8 +186,9 @@ type entry struct {
 const parallelMin = 8192
 
 // Sort orders idx, indices into flows, by k (an invalid key orders as Src).
-// Rows equal by Compare (exact duplicates in a saved dump) are ordered by
-// index, so the result depends only on the table.
+// Rows equal in the primary key and every tie-breaking field (exact
+// duplicates in a saved dump) are ordered by index, so the result depends
+// only on the table.
 //
 // It sorts the first 16 key bytes of every row, then, within each run of
 // rows equal in those, the next 16 bytes, and so on: a row's complete key is

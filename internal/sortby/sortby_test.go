@@ -1,6 +1,7 @@
 package sortby
 
 import (
+	"bytes"
 	"cmp"
 	"math"
 	"math/rand/v2"
@@ -11,6 +12,22 @@ import (
 
 	"github.com/gostate/gostate/internal/flow"
 )
+
+// compareFlows orders two flows by k as Sorter.Sort does, from their
+// complete byte keys: -1, 0 or +1, and 0 only for flows equal in the primary
+// key and every tie-breaking field. An invalid key orders as Src.
+func compareFlows(a, b *flow.Flow, k Key, reverse bool) int {
+	var ka, kb keyBuf
+	na := encode(&ka, a, k, reverse)
+	nb := encode(&kb, b, k, reverse)
+	return bytes.Compare(ka[:na], kb[:nb])
+}
+
+// sortIdx sorts idx with a fresh Sorter.
+func sortIdx(flows []flow.Flow, idx []int32, k Key, reverse bool) {
+	var s Sorter
+	s.Sort(flows, idx, k, reverse)
+}
 
 // refCompare is the ordering the package comment promises, written field by
 // field on netip addresses and plain numbers, independent of the byte keys
@@ -34,7 +51,8 @@ func refCompare(a, b *flow.Flow, k Key, reverse bool) int {
 }
 
 func refStateful(f *flow.Flow) bool {
-	return f.Present&flow.HasState != 0 && flow.ProtoHasState(f.Proto)
+	_, stateful := flow.StateProtoIndex(f.Proto)
+	return f.Present&flow.HasState != 0 && stateful
 }
 
 // refMissing reports whether the row lacks the field k sorts on.
@@ -101,8 +119,18 @@ func refPrimary(a, b *flow.Flow, k Key) int {
 	panic("unknown key")
 }
 
+// refProto: protocols with a name by name, then the others by number.
 func refProto(a, b uint8) int {
-	return cmp.Or(strings.Compare(flow.ProtoName(a), flow.ProtoName(b)), cmp.Compare(a, b))
+	ka, kb := flow.ProtoKnown(a), flow.ProtoKnown(b)
+	switch {
+	case ka && !kb:
+		return -1
+	case !ka && kb:
+		return 1
+	case ka:
+		return strings.Compare(flow.ProtoName(a), flow.ProtoName(b))
+	}
+	return cmp.Compare(a, b)
 }
 
 // refState: named states by name, then by protocol; states gostate has no
@@ -138,9 +166,10 @@ func refTuple(a, b *flow.Flow) int {
 var (
 	v4Pool = []string{"192.0.2.1", "192.0.2.2", "192.0.2.200", "198.51.100.7", "203.0.113.9", "127.0.0.1", "0.0.0.0", "255.255.255.255"}
 	v6Pool = []string{"2001:db8::1", "2001:db8::2", "2001:db8::1:0", "2001:db8:ffff::1", "::1", "::", "2001:db8::ffff:c000:201", "ffff::1"}
-	// Protocols with ports, without, with states, and one without a name.
+	// Protocols with ports, without, with states, and some without a name
+	// whose names (unknown(N)) do not sort as their numbers do.
 	protoPool = []uint8{flow.ProtoTCP, flow.ProtoTCP, flow.ProtoTCP, flow.ProtoUDP, flow.ProtoICMP,
-		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0}
+		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0, 2, 100, 253}
 	portPool    = []uint16{0, 1, 53, 80, 443, 1024, 40000, 65535}
 	counterPool = []uint64{0, 1, 1000, 1 << 20, 1 << 40, math.MaxUint64 / 2}
 )
@@ -193,9 +222,9 @@ func TestCompareMatchesReference(t *testing.T) {
 			for i := range flows {
 				for j := range flows {
 					a, b := &flows[i], &flows[j]
-					got, want := sign(Compare(a, b, k, reverse)), sign(refCompare(a, b, k, reverse))
+					got, want := sign(compareFlows(a, b, k, reverse)), sign(refCompare(a, b, k, reverse))
 					if got != want {
-						t.Fatalf("%s reverse=%v: Compare(%+v, %+v) = %d, want %d", k, reverse, *a, *b, got, want)
+						t.Fatalf("%s reverse=%v: compareFlows(%+v, %+v) = %d, want %d", k, reverse, *a, *b, got, want)
 					}
 				}
 			}
@@ -245,7 +274,7 @@ func TestSortLongSharedPrefixes(t *testing.T) {
 		slices.SortStableFunc(want, func(a, b int32) int { return refCompare(&flows[a], &flows[b], k, false) })
 		got := identity(len(flows))
 		slices.Reverse(got)
-		Sort(flows, got, k, false)
+		sortIdx(flows, got, k, false)
 		if i := firstDiff(got, want); i >= 0 {
 			t.Fatalf("%s: row %d is flow %d, want flow %d", k, i, got[i], want[i])
 		}
@@ -269,8 +298,8 @@ func TestSortIsDeterministic(t *testing.T) {
 	})
 	for _, k := range Keys() {
 		a, b := identity(len(flows)), identity(len(flows))
-		Sort(flows, a, k, false)
-		Sort(shuffled, b, k, false)
+		sortIdx(flows, a, k, false)
+		sortIdx(shuffled, b, k, false)
 		for i := range a {
 			if flows[a[i]] != shuffled[b[i]] {
 				t.Fatalf("%s: the same table in another order sorts differently at row %d:\n%+v\n%+v",
@@ -284,7 +313,7 @@ func TestIPv4BeforeIPv6(t *testing.T) {
 	flows := randFlows(6, 1000)
 	for _, k := range []Key{Src, Dst} {
 		idx := identity(len(flows))
-		Sort(flows, idx, k, false)
+		sortIdx(flows, idx, k, false)
 		seen6 := false
 		for _, i := range idx {
 			if flows[i].Family == flow.FamilyIPv6 {
@@ -293,7 +322,7 @@ func TestIPv4BeforeIPv6(t *testing.T) {
 				t.Fatalf("%s: IPv4 flow %d after an IPv6 flow", k, i)
 			}
 		}
-		Sort(flows, idx, k, true)
+		sortIdx(flows, idx, k, true)
 		if flows[idx[0]].Family != flow.FamilyIPv6 || flows[idx[len(idx)-1]].Family != flow.FamilyIPv4 {
 			t.Fatalf("%s reversed: want IPv6 first and IPv4 last", k)
 		}
@@ -308,7 +337,7 @@ func TestMissingFieldsLast(t *testing.T) {
 	for _, k := range []Key{SrcPort, DstPort, State, TTL, Bytes, Packets} {
 		for _, reverse := range []bool{false, true} {
 			idx := identity(len(flows))
-			Sort(flows, idx, k, reverse)
+			sortIdx(flows, idx, k, reverse)
 			missing := 0
 			for i, x := range idx {
 				if refMissing(&flows[x], k) {
@@ -333,11 +362,11 @@ func TestBytesBiggestFirstAndReverse(t *testing.T) {
 	}
 	for _, k := range []Key{Bytes, Packets} {
 		idx := identity(4)
-		Sort(flows, idx, k, false)
+		sortIdx(flows, idx, k, false)
 		if want := []int32{1, 3, 0, 2}; !slices.Equal(idx, want) {
 			t.Errorf("%s: got %v, want biggest first %v", k, idx, want)
 		}
-		Sort(flows, idx, k, true)
+		sortIdx(flows, idx, k, true)
 		if want := []int32{2, 0, 3, 1}; !slices.Equal(idx, want) {
 			t.Errorf("%s reversed: got %v, want smallest first %v", k, idx, want)
 		}
@@ -350,7 +379,7 @@ func TestReverseFlipsPrimaryOnly(t *testing.T) {
 	flows := randFlows(8, 1000)
 	for _, k := range Keys() {
 		idx := identity(len(flows))
-		Sort(flows, idx, k, true)
+		sortIdx(flows, idx, k, true)
 		for i := 1; i < len(idx); i++ {
 			a, b := &flows[idx[i-1]], &flows[idx[i]]
 			if refMissing(a, k) == refMissing(b, k) && refPrimary(a, b, k) == 0 && refTuple(a, b) > 0 {
@@ -386,25 +415,25 @@ func TestParse(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	want := []struct{ letter, name, title string }{
-		{"a", "src", "Source"}, {"S", "sport", "Src port"}, {"d", "dst", "Destination"},
-		{"D", "dport", "Dst port"}, {"p", "proto", "Protocol"}, {"s", "state", "State"},
-		{"t", "ttl", "TTL"}, {"b", "bytes", "Bytes"}, {"P", "packets", "Packets"},
+	want := []struct{ letter, name string }{
+		{"a", "src"}, {"S", "sport"}, {"d", "dst"}, {"D", "dport"}, {"p", "proto"},
+		{"s", "state"}, {"t", "ttl"}, {"b", "bytes"}, {"P", "packets"},
 	}
 	keys := Keys()
 	if len(keys) != len(want) || keys[0] != Src {
 		t.Fatalf("Keys() = %v", keys)
 	}
 	for i, k := range keys {
-		if k.Letter() != want[i].letter || k.Name() != want[i].name || k.Title() != want[i].title || k.String() != want[i].name {
-			t.Errorf("key %d: %q %q %q, want %v", i, k.Letter(), k.Name(), k.Title(), want[i])
+		if k.Letter() != want[i].letter || k.Name() != want[i].name || k.String() != want[i].name {
+			t.Errorf("key %d: %q %q, want %v", i, k.Letter(), k.Name(), want[i])
 		}
 	}
 }
 
-// TestDescending checks Descending against the order Sort produces: for
-// each key, two flows whose sorted field is smaller in one than in the other.
-func TestDescending(t *testing.T) {
+// TestAscending checks Ascending against the order Sort produces: for each
+// key and direction, two flows whose sorted field is smaller in one than in
+// the other.
+func TestAscending(t *testing.T) {
 	base := flow.Flow{Family: flow.FamilyIPv4, Proto: flow.ProtoTCP,
 		Present: flow.HasState | flow.HasTimeout | flow.HasCounters, State: flow.TCPEstablished}
 	for _, k := range Keys() {
@@ -429,12 +458,36 @@ func TestDescending(t *testing.T) {
 		case Packets:
 			small.OrigPackets, big.OrigPackets = 1, 2
 		}
-		flows := []flow.Flow{small, big}
-		idx := []int32{0, 1}
-		Sort(flows, idx, k, false)
-		if bigFirst := idx[0] == 1; bigFirst != k.Descending() {
-			t.Errorf("%v: Descending() = %v, but the bigger value sorts first: %v", k, k.Descending(), bigFirst)
+		for _, reverse := range []bool{false, true} {
+			flows := []flow.Flow{small, big}
+			idx := []int32{0, 1}
+			sortIdx(flows, idx, k, reverse)
+			if smallFirst := idx[0] == 0; smallFirst != k.Ascending(reverse) {
+				t.Errorf("%v reverse=%v: Ascending = %v, but the smaller value sorts first: %v",
+					k, reverse, k.Ascending(reverse), smallFirst)
+			}
 		}
+	}
+}
+
+// Protocols with a name sort by name, then the others by number, not by
+// their names: unknown(2) before unknown(100).
+func TestProtoOrder(t *testing.T) {
+	protos := []uint8{253, 100, flow.ProtoUDP, 2, flow.ProtoTCP, flow.ProtoDCCP, 0, flow.ProtoGRE, flow.ProtoICMPv6, flow.ProtoICMP}
+	flows := make([]flow.Flow, len(protos))
+	idx := make([]int32, len(protos))
+	for i, p := range protos {
+		flows[i] = flow.Flow{Family: flow.FamilyIPv4, Proto: p}
+		idx[i] = int32(i)
+	}
+	sortIdx(flows, idx, Proto, false)
+	var got []string
+	for _, i := range idx {
+		got = append(got, flows[i].ProtoName())
+	}
+	want := []string{"dccp", "gre", "icmp", "icmpv6", "tcp", "udp", "unknown(0)", "unknown(2)", "unknown(100)", "unknown(253)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("by protocol: %v\nwant         %v", got, want)
 	}
 }
 
@@ -455,15 +508,15 @@ func TestNextPrevCycle(t *testing.T) {
 
 func TestSortSmallAndInvalidKey(t *testing.T) {
 	flows := randFlows(9, 50)
-	Sort(flows, nil, Src, false)
+	sortIdx(flows, nil, Src, false)
 	one := []int32{7}
-	Sort(flows, one, Bytes, false)
+	sortIdx(flows, one, Bytes, false)
 	if one[0] != 7 {
 		t.Fatal("sorting one row changed it")
 	}
 	a, b := identity(len(flows)), identity(len(flows))
-	Sort(flows, a, Key(200), false)
-	Sort(flows, b, Src, false)
+	sortIdx(flows, a, Key(200), false)
+	sortIdx(flows, b, Src, false)
 	if !slices.Equal(a, b) {
 		t.Fatal("an invalid key does not order as Src")
 	}
@@ -513,7 +566,7 @@ func TestDuplicatesByIndex(t *testing.T) {
 		for _, k := range Keys() {
 			idx := identity(n)
 			rand.New(rand.NewPCG(uint64(n), 0)).Shuffle(n, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
-			Sort(flows, idx, k, false)
+			sortIdx(flows, idx, k, false)
 			if !slices.Equal(idx, identity(n)) {
 				t.Fatalf("%d duplicates by %s: %v, want table order", n, k, idx[:min(n, 10)])
 			}

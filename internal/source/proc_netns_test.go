@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/netns"
 	"github.com/gostate/gostate/internal/nstest"
 )
 
@@ -99,7 +100,7 @@ func BenchmarkProcReaderNetNS(b *testing.B) {
 		}
 	}
 	ns := nstest.New(b)
-	res, err := nstest.FillNetNS(ns.Path(), n, nstest.FillOptions{})
+	res, err := netns.Fill(ns.Path(), n, netns.FillOptions{})
 	if err != nil || res.Created+res.Existing != n {
 		b.Fatalf("fill %d: %+v, %v", n, res, err)
 	}

@@ -7,8 +7,6 @@
 package view
 
 import (
-	"strconv"
-
 	"github.com/gostate/gostate/internal/filter"
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
@@ -63,16 +61,16 @@ type Totals struct {
 	NATed int
 
 	protos [256]int
-	// states counts TCP, SCTP and DCCP rows that carry a state, per state
-	// number.
-	states [3][256]int
+	// states counts the rows of flow.StateProtos that carry a state, per
+	// flow.StateProtoIndex and state number.
+	states [len(flow.StateProtos)][256]int
 }
 
 // Count is one line of the totals.
 type Count struct {
-	// Name is what to print: the protocol's name ("tcp"; "unknown(99)" for
-	// a protocol without one) in ByProto; in ByState the state's name for
-	// TCP ("ESTABLISHED") and protocol and state for the others
+	// Name is what to print: in ByProto flow.ProtoName ("tcp";
+	// "unknown(99)" for a protocol without a name); in ByState the state's
+	// name for TCP ("ESTABLISHED") and protocol and state for the others
 	// ("sctp ESTABLISHED").
 	Name string
 	// Proto is the protocol number; State the state number (ByState only).
@@ -81,32 +79,23 @@ type Count struct {
 	N int
 }
 
-// stateProtos are the protocols with states, in the order Totals.states
-// holds them.
-var stateProtos = [...]uint8{flow.ProtoTCP, flow.ProtoSCTP, flow.ProtoDCCP}
-
 func (t *Totals) reset() { *t = Totals{} }
 
 func (t *Totals) add(f *flow.Flow) {
-	t.protos[f.Proto]++
+	// Read before the counts are written: the compiler cannot tell that
+	// those writes leave the row alone, and would read the row again.
+	proto, state := f.Proto, f.State
+	t.protos[proto]++
 	if f.NATed() {
 		t.NATed++
 	}
 	if f.Present&flow.HasState == 0 {
 		return
 	}
-	switch f.Proto {
-	case flow.ProtoTCP:
-		t.states[0][f.State]++
-	case flow.ProtoSCTP:
-		t.states[1][f.State]++
-	case flow.ProtoDCCP:
-		t.states[2][f.State]++
+	if i, ok := flow.StateProtoIndex(proto); ok {
+		t.states[i][state]++
 	}
 }
-
-// Proto returns the number of shown rows of a protocol.
-func (t *Totals) Proto(proto uint8) int { return t.protos[proto] }
 
 // ByProto returns the shown rows per protocol, protocols without rows left
 // out, in protocol number order (icmp, tcp, udp, ...), so that the line
@@ -117,11 +106,7 @@ func (t *Totals) ByProto() []Count {
 		if n == 0 {
 			continue
 		}
-		name := flow.ProtoName(uint8(p))
-		if name == "unknown" {
-			name = "unknown(" + strconv.Itoa(p) + ")"
-		}
-		counts = append(counts, Count{Name: name, Proto: uint8(p), N: n})
+		counts = append(counts, Count{Name: flow.ProtoName(uint8(p)), Proto: uint8(p), N: n})
 	}
 	return counts
 }
@@ -132,7 +117,7 @@ func (t *Totals) ByProto() []Count {
 // Rows of protocols without states are counted by ByProto only.
 func (t *Totals) ByState() []Count {
 	var counts []Count
-	for i, p := range stateProtos {
+	for i, p := range flow.StateProtos {
 		for s, n := range t.states[i] {
 			if n == 0 {
 				continue

@@ -1,4 +1,4 @@
-package nstest
+package netns
 
 import (
 	"encoding/binary"
@@ -55,7 +55,7 @@ type batcher struct {
 // file is path.
 func newBatcher(path string) (*batcher, error) {
 	b := &batcher{out: make([]byte, 0, batchSize*192), in: make([]byte, 64<<10)}
-	err := do(path, func() error {
+	err := Run(path, func() error {
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 		if err != nil {
 			return err
@@ -81,6 +81,7 @@ func newBatcher(path string) (*batcher, error) {
 	return b, nil
 }
 
+// Close closes the socket.
 func (b *batcher) Close() error { return unix.Close(b.fd) }
 
 // insert sends flows (at most batchSize) and returns the kernel's answer to

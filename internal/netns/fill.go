@@ -1,18 +1,18 @@
-package nstest
+package netns
 
 import (
 	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
+	"github.com/gostate/gostate/internal/flow"
 	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 )
 
-// FillOptions says what FillNetNS inserts.
+// FillOptions says what Fill inserts.
 type FillOptions struct {
 	// Proto is "tcp", "udp" or "mix" (also ""): the protocols of the entries.
 	Proto string
@@ -25,7 +25,7 @@ type FillOptions struct {
 	Workers int
 }
 
-// FillResult says what FillNetNS did.
+// FillResult says what Fill did.
 type FillResult struct {
 	// Created counts the entries inserted.
 	Created int
@@ -51,14 +51,14 @@ func (r FillResult) Rate() float64 {
 // 254 destination hosts × 60,000 source ports.
 const maxFill = 254 * 254 * 60000
 
-// FillNetNS inserts n distinct TCP and UDP entries between documentation
+// Fill inserts n distinct TCP and UDP entries between documentation
 // addresses (IPv4 and one in eight IPv6; mostly ESTABLISHED, some TIME_WAIT
 // and CLOSE_WAIT; one in sixteen with mark 1) into the table of the namespace
 // whose file is path, in batches over o.Workers sockets of its own. It stops
 // early, with Full set and no error, when the table is full. Every entry is
 // assured and replied, so a full table refuses new ones rather than evicting
 // earlier ones to make room, as the kernel does for unassured entries.
-func FillNetNS(path string, n int, o FillOptions) (FillResult, error) {
+func Fill(path string, n int, o FillOptions) (FillResult, error) {
 	if n < 0 || n > maxFill {
 		return FillResult{}, fmt.Errorf("fill: count %d outside 0..%d", n, maxFill)
 	}
@@ -143,18 +143,9 @@ func FillNetNS(path string, n int, o FillOptions) (FillResult, error) {
 	return r, firstErr
 }
 
-// Fill inserts n distinct TCP and UDP entries into the namespace's table,
-// failing the test if they do not all fit.
-func (ns *NS) Fill(t testing.TB, n int) {
-	t.Helper()
-	r, err := FillNetNS(ns.path, n, FillOptions{})
-	if err != nil {
-		t.Fatalf("nstest: %v", err)
-	}
-	if r.Full || r.Created != n {
-		t.Fatalf("nstest: filled %d of %d entries in %s (table full: %v)", r.Created, n, ns.name, r.Full)
-	}
-}
+// assured is the status of every fill entry: confirmed (the kernel refuses a
+// non-zero status without it, EBUSY), replied and assured.
+const assured = conntrack.StatusConfirmed | conntrack.StatusSeenReply | conntrack.StatusAssured
 
 // wellKnown are the destination ports fill entries use, so that a filled
 // table looks like a firewall's rather than a port scan's.
@@ -197,14 +188,14 @@ func fillFlow(i int, proto string, timeout uint32) conntrack.Flow {
 	}
 	f := conntrack.NewFlow(l4, assured, src, dst, sport, dport, timeout-uint32(p%uint64(timeout/2+1)), mark)
 	if l4 == 6 {
-		state := tcpEstablished
+		state := flow.TCPEstablished
 		switch p % 8 {
 		case 6:
-			state = tcpTimeWait
+			state = flow.TCPTimeWait
 		case 7:
-			state = tcpCloseWait
+			state = flow.TCPCloseWait
 		}
-		f = withTCPState(f, state)
+		f.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: state}
 	}
 	return f
 }
