@@ -19,32 +19,16 @@ run: build
 
 # The whole suite: vet, then every test, including the real-kernel tests in
 # private network namespaces (they skip, saying why, without root), under the
-# race detector: the screen, the source's batched reads, the resolver, the
-# two-core sort and the namespace helpers all run goroutines, and the whole
-# suite under -race stays well inside CI's 10 minutes on two cores (about
-# two minutes). -race needs cgo and a C compiler (scripts/deps.sh installs gcc);
-# RACE= runs the suite without it.
-#
-# RACE_KNOWN are tests of RACE_KNOWN_PKG with a known data race, run without
-# the detector until it is fixed: the screen's model.build sets tview.Styles,
-# a package variable, for every screen it builds, while a screen the same
-# test started earlier still draws with it (these tests start several). Empty
-# RACE_KNOWN once build no longer writes it.
+# race detector: the session, the screen, the source's batched reads, the
+# resolver, the two-core sort and the namespace helpers all run goroutines,
+# and the whole suite under -race stays well inside CI's 10 minutes on two
+# cores (about two minutes). -race needs cgo and a C compiler
+# (scripts/deps.sh installs gcc); RACE= runs the suite without it.
 RACE ?= -race
-RACE_KNOWN_PKG := github.com/gostate/gostate/internal/ui/screen
-RACE_KNOWN := ^(TestDelete|TestTTLCountsDown)$$
 test:
 	./scripts/deps.sh
 	$(GO) vet ./...
-ifeq ($(strip $(RACE)),)
-	$(GO) test -count=1 -timeout 15m ./...
-else ifeq ($(RACE_KNOWN),)
 	$(GO) test -count=1 $(RACE) -timeout 15m ./...
-else
-	$(GO) test -count=1 $(RACE) -timeout 15m $$($(GO) list ./... | grep -vxF '$(RACE_KNOWN_PKG)')
-	$(GO) test -count=1 $(RACE) -timeout 15m -skip '$(RACE_KNOWN)' $(RACE_KNOWN_PKG)
-	$(GO) test -count=1 -timeout 15m -run '$(RACE_KNOWN)' $(RACE_KNOWN_PKG)
-endif
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

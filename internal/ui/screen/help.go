@@ -78,7 +78,7 @@ func (u *model) helpText() string {
 	o := &u.f.Options
 	b.WriteString("Current settings\n")
 	dir := "ascending"
-	if sortArrow(o.Sort, o.Reverse) == "▼" {
+	if !o.Sort.Ascending(o.Reverse) {
 		dir = "descending"
 	}
 	line := func(k, v string) { b.WriteString("  " + k + strings.Repeat(" ", max(16-len(k), 1)) + v + "\n") }

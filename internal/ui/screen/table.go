@@ -151,14 +151,13 @@ func (u *model) sortByColumn(col column) {
 	u.setView(o)
 }
 
-// sortArrow returns ▲ for an ascending order and ▼ for a descending one.
-// Bytes and packets sort biggest first unless reversed.
+// sortArrow returns ▲ for an ascending order and ▼ for a descending one
+// (bytes and packets sort biggest first unless reversed).
 func sortArrow(k sortby.Key, reverse bool) string {
-	desc := k == sortby.Bytes || k == sortby.Packets
-	if desc != reverse {
-		return "▼"
+	if k.Ascending(reverse) {
+		return "▲"
 	}
-	return "▲"
+	return "▼"
 }
 
 // titleText is a column's header: its name, with the sort mark on the
@@ -259,13 +258,7 @@ func (c *flowContent) appendCell(b []byte, f *flow.Flow, col column) []byte {
 		}
 		return escapeTags(b, start)
 	case colProto:
-		b = append(b, f.ProtoName()...)
-		if f.ProtoName() == "unknown" {
-			b = append(b, '(')
-			b = strconv.AppendUint(b, uint64(f.Proto), 10)
-			b = append(b, ')')
-		}
-		return b
+		return append(b, f.ProtoName()...)
 	case colState:
 		return ui.AppendState(b, f)
 	case colTTL:
