@@ -8,8 +8,6 @@ package ui
 import (
 	"math/bits"
 	"strconv"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gostate/gostate/internal/flow"
 )
@@ -106,28 +104,4 @@ func AppendHuman(b []byte, n uint64) []byte {
 		b = strconv.AppendUint(b, q, 10)
 	}
 	return append(b, units[k-1])
-}
-
-// Sanitize makes text from outside gostate (host names, helper names, labels,
-// file contents) safe to put on a terminal: control characters, including the
-// ESC that starts terminal escape sequences, and invalid UTF-8 become '?'.
-func Sanitize(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || r == 0x7f {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || r == 0x7f {
-			r = '?'
-		}
-		out = append(out, r)
-	}
-	return string(out)
 }

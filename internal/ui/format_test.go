@@ -231,17 +231,3 @@ func BenchmarkAppendHuman(b *testing.B) {
 		buf = AppendHuman(buf[:0], humanBenchValues[i%len(humanBenchValues)])
 	}
 }
-
-func TestSanitize(t *testing.T) {
-	for in, want := range map[string]string{
-		"host.example":    "host.example",
-		"evil\x1b[2Jname": "evil?[2Jname",
-		"bell\a\x9b31m":   "bell??31m",
-		"bad\xffutf8":     "bad?utf8",
-		"ünïcode.example": "ünïcode.example",
-	} {
-		if got := Sanitize(in); got != want {
-			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

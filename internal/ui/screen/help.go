@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gostate/gostate/internal/ui"
+	"github.com/gostate/gostate/internal/termsafe"
 )
 
 // helpKeys lists every key, as the help screen shows it.
@@ -50,14 +50,14 @@ func (u *model) helpText() string {
 	}
 	line := func(k, v string) { b.WriteString("  " + k + strings.Repeat(" ", max(16-len(k), 1)) + v + "\n") }
 	line("sort", o.Sort.Name()+" ("+o.Sort.Letter()+"), "+dir)
-	line("filters", onOff(o.Filter.Active(), ui.Sanitize(o.Filter.Describe()), "none"))
+	line("filters", onOff(o.Filter.Active(), termsafe.Sanitize(o.Filter.Describe()), "none"))
 	line("interval", fmtDuration(u.currentInterval()))
 	line("counters", onOff(u.counters, "on", "off"))
 	line("totals", onOff(u.totals, "on", "off"))
 	line("colours", onOff(!u.noColor, "on", "off"))
 	line("name lookups", onOff(u.lookup, "on", "off"))
 	line("deleting", onOff(u.cfg.ReadOnly, "off (--read-only)", onOff(u.d != nil, "on (x)", "not possible with this source")))
-	line("source", ui.Sanitize(u.shown.t.Source))
+	line("source", termsafe.Sanitize(u.shown.t.Source))
 	b.WriteString("\n")
 
 	b.WriteString("Kernel timeouts (seconds; /proc/sys/net/netfilter/nf_conntrack_*_timeout*)\n")
@@ -68,7 +68,7 @@ func (u *model) helpText() string {
 		if i%3 == 0 {
 			b.WriteString(" ")
 		}
-		cell := " " + ui.Sanitize(t.Name) + " " + strconv.Itoa(t.Seconds)
+		cell := " " + termsafe.Sanitize(t.Name) + " " + strconv.Itoa(t.Seconds)
 		b.WriteString(cell + strings.Repeat(" ", max(26-len(cell), 1)))
 		if i%3 == 2 || i == len(u.shown.t.Timeouts)-1 {
 			b.WriteString("\n")

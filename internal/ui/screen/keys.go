@@ -15,6 +15,7 @@ import (
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
 
@@ -370,16 +371,16 @@ func (u *model) submitPrompt(s string) {
 			u.setStatus("refreshing every "+fmtDuration(d), false)
 		}
 		if err != nil {
-			u.setStatus("refused: "+ui.Sanitize(err.Error())+"; interval unchanged", true)
+			u.setStatus("refused: "+termsafe.Sanitize(err.Error())+"; interval unchanged", true)
 		}
 		return
 	}
 	if err != nil {
-		u.setStatus("refused: "+ui.Sanitize(err.Error())+"; filter unchanged", true)
+		u.setStatus("refused: "+termsafe.Sanitize(err.Error())+"; filter unchanged", true)
 		return
 	}
 	u.rebuild()
-	u.setStatus("filters: "+onOff(u.opts.Filter.Active(), ui.Sanitize(u.opts.Filter.Describe()), "none"), false)
+	u.setStatus("filters: "+onOff(u.opts.Filter.Active(), termsafe.Sanitize(u.opts.Filter.Describe()), "none"), false)
 }
 
 // parseInterval reads R's answer: seconds, fractions allowed, at least
@@ -453,7 +454,7 @@ func (u *model) confirmKey(ev *tcell.EventKey) {
 
 // sanitizeErr makes an error one safe line.
 func sanitizeErr(err error) string {
-	return ui.Sanitize(strings.ReplaceAll(err.Error(), "\n", " "))
+	return termsafe.Sanitize(strings.ReplaceAll(err.Error(), "\n", " "))
 }
 
 func (u *model) showHelp() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
 
@@ -302,7 +303,7 @@ func (u *model) appendEndpoint(b []byte, f *flow.Flow, t *flow.Tuple, src bool) 
 	if !ok || name == "" {
 		return ui.AppendEndpoint(b, f, t, src)
 	}
-	b = append(b, ui.Sanitize(name)...)
+	b = append(b, termsafe.Sanitize(name)...)
 	if f.HasPorts() {
 		b = append(b, ':')
 		b = strconv.AppendUint(b, uint64(port), 10)

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -375,7 +376,7 @@ func healthSegments(t *flow.Table, o *Options) []string {
 		b = append(b, ')')
 		segs = append(segs, string(b))
 	}
-	src := "source " + ui.Sanitize(t.Source)
+	src := "source " + termsafe.Sanitize(t.Source)
 	if t.Frozen {
 		src += " (saved dump)"
 	}
