@@ -44,8 +44,9 @@ iptstate's flags, with iptstate's letters:
   -L, --no-dns            hide DNS flows (port 53 at either end)
   -l, --lookup            show host names instead of addresses (implies -L,
                           so that gostate's own lookups stay out of the view)
-  -C, --counters          add Bytes and Packets columns (both directions,
-                          human units; exact numbers in --json)
+  -C, --counters          add Bytes and Packets columns (both directions;
+                          bytes in B, KiB, MiB..., packets in K, M... of
+                          1,000; exact numbers in --json)
   -t, --totals            add totals per protocol and per state, and how many
                           flows the filters hid (the live screen always shows
                           them in its header; t there hides the state line)

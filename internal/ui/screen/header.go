@@ -176,7 +176,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		l2 = append(l2, seg{strconv.FormatFloat(pct, 'f', 1, 64) + "% ", fillSt}, seg{fillBar(pct, barW), fillSt})
 	}
 	if s.BytesPerEntry > 0 {
-		mem := string(ui.AppendHuman(nil, s.MemoryBytes())) + "B"
+		mem := string(ui.AppendBytes(nil, s.MemoryBytes()))
 		per := " (" + strconv.Itoa(s.BytesPerEntry) + " B/entry"
 		if s.BytesPerEntryEstimated {
 			mem = "~" + mem

@@ -282,9 +282,9 @@ func (c *flowContent) appendCell(b []byte, f *flow.Flow, col column) []byte {
 			return append(b, '-')
 		}
 		if col == colBytes {
-			return ui.AppendHuman(b, f.Bytes())
+			return ui.AppendBytes(b, f.Bytes())
 		}
-		return ui.AppendHuman(b, f.Packets())
+		return ui.AppendPackets(b, f.Packets())
 	}
 	return b
 }

@@ -67,22 +67,17 @@ func (c *cells) appendCell(b []byte, col column, f *flow.Flow) []byte {
 		if f.Present&flow.HasCounters == 0 {
 			return append(b, '-')
 		}
-		return ui.AppendHuman(b, f.Bytes())
+		return ui.AppendBytes(b, f.Bytes())
 	case colPackets:
 		if f.Present&flow.HasCounters == 0 {
 			return append(b, '-')
 		}
-		return ui.AppendHuman(b, f.Packets())
+		return ui.AppendPackets(b, f.Packets())
 	case colNAT:
 		return appendNAT(b, f)
 	}
 	return b
 }
-
-// humanMaxWidth is the most characters ui.AppendHuman writes ("1023",
-// "9.9K", "1024K"): no wider than the Bytes and Packets titles, so those
-// columns need no measuring (TestHumanMaxWidth).
-const humanMaxWidth = 5
 
 // width returns how many columns the cell of col takes for f. Where the
 // length follows from the numbers it is computed without formatting: the
@@ -113,7 +108,16 @@ func (c *cells) width(col column, f *flow.Flow) int {
 		}
 		return decimalDigits(f.Timeout/3600) + len(":mm:ss")
 	case colBytes, colPackets:
-		return humanMaxWidth
+		// Counters are not measured: a flow that has them gets their
+		// widest text, since measuring them exactly made the -C view 7 %
+		// slower to save a column or two.
+		switch {
+		case f.Present&flow.HasCounters == 0:
+			return 1 // "-"
+		case col == colBytes:
+			return ui.BytesMaxWidth
+		}
+		return ui.PacketsMaxWidth
 	case colNAT:
 		if !f.NATed() {
 			return 0

@@ -75,7 +75,7 @@ func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 }
 
 func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p plan) error {
-	lay := fit(naturalWidths(o.Names, t.Flows, v.Idx, p.workers), o)
+	lay := fit(naturalWidths(measuredColumns(o), o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
 		if o.Totals {
@@ -101,14 +101,20 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	return w.Flush()
 }
 
-// measured are the columns whose width depends on the rows. The counters
-// need no measuring: no value is wider than their titles (humanMaxWidth).
-var measured = [...]column{colSrc, colDst, colProto, colState, colTTL, colNAT}
+// measuredColumns are the columns o may show: their widths depend on the
+// rows.
+func measuredColumns(o *Options) []column {
+	cols := []column{colSrc, colDst, colProto, colState, colTTL}
+	if o.Counters {
+		cols = append(cols, colBytes, colPackets)
+	}
+	return append(cols, colNAT)
+}
 
-// naturalWidths returns the widest cell of each measured column over the rows
-// idx; the NAT column's is 0 when no flow is NATed. With several workers each
+// naturalWidths returns the widest cell of each of cols over the rows idx;
+// the NAT column's is 0 when no flow is NATed. With several workers each
 // measures a contiguous share of the rows, the caller's goroutine the last.
-func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [numCols]int {
+func naturalWidths(cols []column, names Namer, flows []flow.Flow, idx []int32, workers int) [numCols]int {
 	// A view lists a row at most once, so a view as long as the table holds
 	// every row: then the rows are measured in the table's order, which
 	// gives the same widths but reads memory in sequence rather than one
@@ -130,7 +136,7 @@ func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [nu
 					i = int(idx[j])
 				}
 				f := &flows[i]
-				for _, col := range measured {
+				for _, col := range cols {
 					width[col] = max(width[col], c.width(col, f))
 				}
 			}
@@ -360,7 +366,7 @@ func healthSegments(t *flow.Table, o *Options) []string {
 		if s.BytesPerEntryEstimated {
 			b = append(b, '~')
 		}
-		b = appendBytes(b, s.MemoryBytes())
+		b = ui.AppendBytes(b, s.MemoryBytes())
 		if s.BytesPerEntryEstimated {
 			b = append(b, " (est.)"...)
 		}
@@ -385,15 +391,6 @@ func healthSegments(t *flow.Table, o *Options) []string {
 		segs = append(segs, "filter "+o.Filter)
 	}
 	return segs
-}
-
-// appendBytes appends a byte count in binary units: "812 B", "73.4MiB" style.
-func appendBytes(b []byte, n uint64) []byte {
-	b = ui.AppendHuman(b, n)
-	if n < 1024 {
-		return append(b, " B"...)
-	}
-	return append(b, "iB"...)
 }
 
 // writeTotals writes the -t lines: how many flows are shown and hidden, then

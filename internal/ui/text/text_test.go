@@ -319,17 +319,8 @@ func TestNoAllocationsPerRow(t *testing.T) {
 	}
 }
 
-func TestHumanMaxWidth(t *testing.T) {
-	for _, n := range []uint64{0, 1023, 1024, 10188, 10189, 10239, 1048063, 1048575, 1 << 40, ^uint64(0)} {
-		b := ui.AppendHuman(nil, n)
-		if len(b) > humanMaxWidth {
-			t.Errorf("AppendHuman(%d) = %q, wider than %d", n, b, humanMaxWidth)
-		}
-	}
-}
-
 // TestWidthWithoutFormatting: the widths computed from the numbers are the
-// lengths of the formatted cells.
+// lengths of the formatted cells; the counters' are their widest.
 func TestWidthWithoutFormatting(t *testing.T) {
 	tab := bigTable(3000)
 	tab.Flows = append(tab.Flows, testTable().Flows...)
@@ -472,13 +463,14 @@ func TestNaturalWidthsOfView(t *testing.T) {
 	for name, idx := range map[string][]int32{"all": allRows(tab).Idx, "permuted": permuted, "subset": subset} {
 		var want [numCols]int
 		c := &cells{}
+		cols := measuredColumns(&Options{Counters: true})
 		for _, i := range idx {
-			for _, col := range measured {
+			for _, col := range cols {
 				want[col] = max(want[col], c.width(col, &tab.Flows[i]))
 			}
 		}
 		for _, workers := range []int{1, 3} {
-			if got := naturalWidths(nil, tab.Flows, idx, workers); got != want {
+			if got := naturalWidths(cols, nil, tab.Flows, idx, workers); got != want {
 				t.Errorf("%s, %d workers: %v, want %v", name, workers, got, want)
 			}
 		}
