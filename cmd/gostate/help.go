@@ -87,9 +87,12 @@ its state; TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
 "snat ADDR:PORT" is the source address the far end sees (masquerading),
 "dnat ADDR:PORT" the destination the flow really goes to (port forwarding).
 Width: COLUMNS (or iptstate's COLS) when set, else the terminal's width, else
-each column as wide as its widest value. When the width is short, Packets,
-Bytes, TTL, NAT, Proto and State give way in that order, then addresses are
-cut, marked with "~".
+each column as wide as its widest value. When the width is short, columns are
+one space apart; then long addresses and NAT values are cut, marked with "~"
+(an address inside its host part, keeping its port: [2001:db8:~34:5678]:443);
+only when that cannot make room do Packets, Bytes, NAT, Proto, TTL and State
+give way, in that order (those that fit again come back), and last the
+addresses are cut further.
 
 JSON output (-j): one object per line with family, proto, protonum, src, dst,
 sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,

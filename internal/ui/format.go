@@ -1,5 +1,7 @@
 // Package ui holds what the live screen (package screen) and the one-shot
-// writers (package text) share: how a flow's fields are spelled as text.
+// writers (package text) share: how a flow's fields are spelled as text, the
+// table's columns and how they fit a width (columns.go), and the table's
+// health as fields (health.go).
 //
 // The Append functions write into a caller's buffer so that printing 200,000
 // rows allocates nothing per row.
@@ -8,48 +10,85 @@ package ui
 import (
 	"math/bits"
 	"strconv"
+	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
 
 	"github.com/gostate/gostate/internal/flow"
 )
 
 // AppendAddr appends the address in its usual text form (IPv6 per RFC 5952).
-func AppendAddr(b []byte, fam flow.Family, a flow.Addr) []byte {
-	return a.Netip(fam).AppendTo(b)
+// IPv4, most rows of most tables, is spelled directly, without the detour
+// through netip: the same text in half the time.
+func AppendAddr(b []byte, fam flow.Family, a flow.Addr) []byte { return appendAddr(b, fam, &a) }
+
+func appendAddr(b []byte, fam flow.Family, a *flow.Addr) []byte {
+	if fam != flow.FamilyIPv4 {
+		return a.Netip(fam).AppendTo(b)
+	}
+	for k, octet := range a[12:] {
+		if k > 0 {
+			b = append(b, '.')
+		}
+		// Three bytes appended, then cut to the octet's length: no branch
+		// on the number of digits, which varies at random from row to row.
+		t := &octets[octet]
+		b = append(b, t.text[0], t.text[1], t.text[2])
+		b = b[:len(b)-3+int(t.n)]
+	}
+	return b
+}
+
+// octets holds the decimal text of every byte value, left-aligned, and its
+// length.
+var octets = func() (t [256]struct {
+	text [3]byte
+	n    uint8
+}) {
+	for i := range t {
+		t[i].n = uint8(copy(t[i].text[:], strconv.Itoa(i)))
+	}
+	return t
+}()
+
+// ipv4Width is the length of AppendAddr's text of an IPv4 address.
+func ipv4Width(a *flow.Addr) int {
+	return len("...") + int(octets[a[12]].n+octets[a[13]].n+octets[a[14]].n+octets[a[15]].n)
 }
 
 // AppendEndpoint appends one end of a tuple: "addr:port" when the protocol has
 // ports (IPv6 as "[addr]:port"), the bare address otherwise.
 func AppendEndpoint(b []byte, f *flow.Flow, t *flow.Tuple, source bool) []byte {
-	addr, port := t.Dst, t.DstPort
 	if source {
-		addr, port = t.Src, t.SrcPort
+		return appendEndpoint(b, f, &t.Src, t.SrcPort)
 	}
+	return appendEndpoint(b, f, &t.Dst, t.DstPort)
+}
+
+func appendEndpoint(b []byte, f *flow.Flow, addr *flow.Addr, port uint16) []byte {
 	if !f.HasPorts() {
-		return AppendAddr(b, f.Family, addr)
+		return appendAddr(b, f.Family, addr)
 	}
 	if f.Family == flow.FamilyIPv6 {
 		b = append(b, '[')
-		b = AppendAddr(b, f.Family, addr)
+		b = appendAddr(b, f.Family, addr)
 		b = append(b, ']')
 	} else {
-		b = AppendAddr(b, f.Family, addr)
+		b = appendAddr(b, f.Family, addr)
 	}
 	b = append(b, ':')
-	return strconv.AppendUint(b, uint64(port), 10)
+	return AppendUint(b, uint64(port))
 }
 
 // AppendState appends what the state column shows: the protocol state
 // (ESTABLISHED), "type/code id" for ICMP, or nothing.
 func AppendState(b []byte, f *flow.Flow) []byte {
 	if f.IsICMP() {
-		b = strconv.AppendUint(b, uint64(f.Orig.ICMPType), 10)
+		b = AppendUint(b, uint64(f.Orig.ICMPType))
 		b = append(b, '/')
-		b = strconv.AppendUint(b, uint64(f.Orig.ICMPCode), 10)
+		b = AppendUint(b, uint64(f.Orig.ICMPCode))
 		b = append(b, ' ')
-		return strconv.AppendUint(b, uint64(f.Orig.SrcPort), 10)
-	}
-	if f.Present&flow.HasState == 0 {
-		return b
+		return AppendUint(b, uint64(f.Orig.SrcPort))
 	}
 	return append(b, f.StateName()...)
 }
@@ -57,10 +96,13 @@ func AppendState(b []byte, f *flow.Flow) []byte {
 // AppendTTL appends seconds as h:mm:ss; hours are not limited to two digits.
 func AppendTTL(b []byte, secs uint32) []byte {
 	h, m, s := secs/3600, secs/60%60, secs%60
-	b = strconv.AppendUint(b, uint64(h), 10)
+	b = AppendUint(b, uint64(h))
 	b = append(b, ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
 	return b
 }
+
+// ttlWidth is the length of AppendTTL's text.
+func ttlWidth(secs uint32) int { return decimalDigits(uint64(secs/3600)) + len(":mm:ss") }
 
 // AppendUint appends n in decimal as strconv.AppendUint does, faster for the
 // small numbers of octets, ports and most counters.
@@ -78,6 +120,14 @@ func AppendUint(b []byte, n uint64) []byte {
 		return append(b, byte('0'+n/10000), byte('0'+n/1000%10), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 	}
 	return strconv.AppendUint(b, n, 10)
+}
+
+func decimalDigits(n uint64) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // units is a system of units for AppendBytes and AppendPackets: pow[k] is
@@ -190,4 +240,40 @@ func (u *units) divmod(n uint64, k int) (q, r uint64) {
 		return n / 1e15, n % 1e15
 	}
 	return n / 1e18, n % 1e18
+}
+
+// Width returns how many terminal cells b takes: one per ASCII byte; beyond
+// ASCII, the width of each grapheme cluster (two for East Asian wide
+// characters, none for combining marks). Every view measures with it, so a
+// cell measured by one is as wide in the other.
+func Width(b []byte) int {
+	if isASCII(b) {
+		return len(b)
+	}
+	w, state := 0, -1
+	for len(b) > 0 {
+		var bounds int
+		_, b, bounds, state = uniseg.Step(b, state)
+		w += bounds >> uniseg.ShiftWidth
+	}
+	return w
+}
+
+// stringWidth is Width of a string.
+func stringWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return uniseg.StringWidth(s)
+		}
+	}
+	return len(s)
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -264,3 +264,38 @@ func TestAppendUint(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendAddr: the direct IPv4 spelling is netip's.
+func TestAppendAddr(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	addrs := []flow.Addr{
+		flow.AddrFromSlice([]byte{0, 0, 0, 0}),
+		flow.AddrFromSlice([]byte{10, 100, 255, 99}),
+		flow.AddrFromSlice([]byte{255, 255, 255, 255}),
+	}
+	for range 1000 {
+		addrs = append(addrs, flow.AddrFromSlice([]byte{byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}))
+	}
+	for _, a := range addrs {
+		got, want := string(AppendAddr(nil, flow.FamilyIPv4, a)), a.Netip(flow.FamilyIPv4).String()
+		if got != want {
+			t.Errorf("AppendAddr(%v) = %q, want %q", a, got, want)
+		}
+		if n := ipv4Width(&a); n != len(want) {
+			t.Errorf("ipv4Width(%v) = %d, want %d", a, n, len(want))
+		}
+	}
+}
+
+func TestWidth(t *testing.T) {
+	for s, want := range map[string]int{
+		"": 0, "192.0.2.1:80": 12, "höst": 4, "界面.example": 12, "e\u0301t\u0301e\u0301": 3, "🇺🇸x": 3,
+	} {
+		if got := Width([]byte(s)); got != want {
+			t.Errorf("Width(%q) = %d, want %d", s, got, want)
+		}
+		if got := stringWidth(s); got != want {
+			t.Errorf("stringWidth(%q) = %d, want %d", s, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/ui"
 )
 
 // WriteJSON writes one JSON object per flow of idx, one per line (JSON Lines),
@@ -112,9 +113,9 @@ func appendTupleJSON(b []byte, f *flow.Flow, t *flow.Tuple) []byte {
 		b = append(b, ',')
 	}
 	b = append(b, `"src":"`...)
-	b = appendAddr(b, f.Family, &t.Src)
+	b = ui.AppendAddr(b, f.Family, t.Src)
 	b = append(b, `","dst":"`...)
-	b = appendAddr(b, f.Family, &t.Dst)
+	b = ui.AppendAddr(b, f.Family, t.Dst)
 	b = append(b, '"')
 	if f.HasPorts() {
 		b = appendUintField(b, "sport", uint64(t.SrcPort))
@@ -127,10 +128,7 @@ func appendUintField(b []byte, name string, v uint64) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
-	if v < 100000 {
-		return appendDecimal(b, uint32(v))
-	}
-	return strconv.AppendUint(b, v, 10)
+	return ui.AppendUint(b, v)
 }
 
 func appendBoolField(b []byte, name string, v bool) []byte {

@@ -1,6 +1,7 @@
 // Package text writes one-shot views of the connection-tracking table: an
 // aligned text table for people and line-oriented tools (grep, awk), and JSON
-// Lines for programs.
+// Lines for programs. The columns, their widths and the health figures are
+// package ui's, as on the live screen.
 //
 // The writers format rows in blocks into reused buffers, so a view of 200,000
 // flows allocates nothing per row, and a large view is formatted on every
@@ -38,15 +39,11 @@ type Options struct {
 	// "src 192.0.2.0/24"); empty Filter means none.
 	Sort, Filter string
 	// Names, when set, shows host names instead of addresses (-l).
-	Names Namer
+	Names ui.Namer
 }
 
-// Separators between columns: two spaces at natural width, one when the width
-// is tight (before any column is dropped).
-const (
-	wideSep   = 2
-	narrowSep = 1
-)
+// cutMarker ends or marks a cut cell: ASCII, as pipes and grep expect.
+const cutMarker = "~"
 
 // ANSI colours by protocol, as iptstate chose them.
 const (
@@ -58,9 +55,7 @@ const (
 
 // layout is the result of fitting the columns to a width.
 type layout struct {
-	cols  []column
-	width [numCols]int
-	sep   int
+	ui.Layout
 	// ascii is true when every cell is ASCII (no host names), so that a
 	// cell's width is its length.
 	ascii bool
@@ -85,9 +80,9 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	}
 	// A line is never longer than the layout plus its colour codes, unless
 	// host names hold multi-byte characters: then the buffers grow.
-	p.rowBytes = lay.total() + len(ansiYellow) + len(ansiReset) + 1
+	p.rowBytes = lay.Total() + len(ansiYellow) + len(ansiReset) + 1
 	err := writeBlocks(w, v.Idx, p, func() blockFormatter {
-		c := &cells{names: o.Names}
+		c := &ui.Cells{Names: o.Names}
 		return func(b []byte, idx []int32) []byte {
 			return appendRows(b, c, t.Flows, idx, &lay, o.Color)
 		}
@@ -101,26 +96,26 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	return w.Flush()
 }
 
-// measuredColumns are the columns o may show: their widths depend on the
-// rows.
-func measuredColumns(o *Options) []column {
-	cols := []column{colSrc, colDst, colProto, colState, colTTL}
+// measuredColumns are the columns o may show, in display order; NAT is
+// among them, and shown only when a row has NAT.
+func measuredColumns(o *Options) []ui.Column {
+	cols := []ui.Column{ui.ColSource, ui.ColDestination, ui.ColProto, ui.ColState, ui.ColTTL}
 	if o.Counters {
-		cols = append(cols, colBytes, colPackets)
+		cols = append(cols, ui.ColBytes, ui.ColPackets)
 	}
-	return append(cols, colNAT)
+	return append(cols, ui.ColNAT)
 }
 
 // naturalWidths returns the widest cell of each of cols over the rows idx;
 // the NAT column's is 0 when no flow is NATed. With several workers each
 // measures a contiguous share of the rows, the caller's goroutine the last.
-func naturalWidths(cols []column, names Namer, flows []flow.Flow, idx []int32, workers int) [numCols]int {
+func naturalWidths(cols []ui.Column, names ui.Namer, flows []flow.Flow, idx []int32, workers int) [ui.NumColumns]int {
 	// A view lists a row at most once, so a view as long as the table holds
 	// every row: then the rows are measured in the table's order, which
 	// gives the same widths but reads memory in sequence rather than one
 	// cache miss per row in sorted order.
 	inOrder := len(idx) == len(flows)
-	parts := make([][numCols]int, max(workers, 1))
+	parts := make([][ui.NumColumns]int, max(workers, 1))
 	share := (len(idx) + len(parts) - 1) / len(parts)
 	var wg sync.WaitGroup
 	for k := range parts {
@@ -128,8 +123,8 @@ func naturalWidths(cols []column, names Namer, flows []flow.Flow, idx []int32, w
 		measure := func() {
 			// Widths are kept in a local array so that the goroutines do
 			// not write to the same cache line row after row.
-			var width [numCols]int
-			c := cells{names: names}
+			var width [ui.NumColumns]int
+			c := ui.Cells{Names: names}
 			for j := lo; j < hi; j++ {
 				i := j
 				if !inOrder {
@@ -137,7 +132,7 @@ func naturalWidths(cols []column, names Namer, flows []flow.Flow, idx []int32, w
 				}
 				f := &flows[i]
 				for _, col := range cols {
-					width[col] = max(width[col], c.width(col, f))
+					width[col] = max(width[col], c.Width(col, f))
 				}
 			}
 			parts[k] = width
@@ -149,7 +144,7 @@ func naturalWidths(cols []column, names Namer, flows []flow.Flow, idx []int32, w
 		}
 	}
 	wg.Wait()
-	var width [numCols]int
+	var width [ui.NumColumns]int
 	for _, part := range parts {
 		for col, n := range part {
 			width[col] = max(width[col], n)
@@ -158,95 +153,26 @@ func naturalWidths(cols []column, names Namer, flows []flow.Flow, idx []int32, w
 	return width
 }
 
-// fit chooses the columns and their widths from the natural widths: all of
-// them first; when a width is set and they do not fit, narrower separators,
-// then columns dropped in dropOrder, then the address columns shrunk
-// (truncating only the addresses that are longer than their share).
-func fit(natural [numCols]int, o *Options) layout {
-	lay := layout{ascii: o.Names == nil}
-	lay.cols = append(lay.cols, colSrc, colDst, colProto, colState, colTTL)
-	if o.Counters {
-		lay.cols = append(lay.cols, colBytes, colPackets)
-	}
-	if natural[colNAT] > 0 {
-		lay.cols = append(lay.cols, colNAT)
-	}
-	for _, col := range lay.cols {
-		lay.width[col] = max(len(titles[col]), natural[col])
-	}
-	lay.sep = wideSep
-	if o.Width <= 0 || lay.total() <= o.Width {
-		return lay
-	}
-	lay.sep = narrowSep
-	var dropped []column
-	for _, col := range dropOrder {
-		if lay.total() <= o.Width {
-			break
-		}
-		if lay.remove(col) {
-			dropped = append(dropped, col)
+// fit chooses the columns and their widths from the cells' natural widths
+// (ui.Fit): Source, Destination, Proto, State, TTL, with -C Bytes and
+// Packets, then NAT when a shown flow has NAT.
+func fit(cells [ui.NumColumns]int, o *Options) layout {
+	var want []ui.Column
+	for _, col := range measuredColumns(o) {
+		if col != ui.ColNAT || cells[col] > 0 {
+			want = append(want, col)
 		}
 	}
-	// Dropping in a fixed order can remove more than needed (the counters
-	// and TTL go before a wide NAT column): give back, most useful first,
-	// what fits again.
-	for k := len(dropped) - 1; k >= 0; k-- {
-		lay.insert(dropped[k])
-		if lay.total() > o.Width {
-			lay.remove(dropped[k])
-		}
+	natural := cells
+	for _, col := range want {
+		natural[col] = max(natural[col], ui.Width([]byte(col.Title())))
 	}
-	if lay.total() <= o.Width {
-		return lay
-	}
-	// Only the two addresses are left: the narrower keeps its natural width
-	// when it fits in half the room, the other gets the rest.
-	room := o.Width - lay.sep
-	small, big := colSrc, colDst
-	if lay.width[small] > lay.width[big] {
-		small, big = big, small
-	}
-	if lay.width[small] > room/2 {
-		lay.width[small] = room / 2
-	}
-	lay.width[big] = max(room-lay.width[small], 0)
-	return lay
-}
-
-func (l *layout) total() int {
-	n := 0
-	for _, col := range l.cols {
-		n += l.width[col]
-	}
-	return n + l.sep*(len(l.cols)-1)
-}
-
-// remove takes col out of the layout, reporting whether it was there.
-func (l *layout) remove(col column) bool {
-	for i, c := range l.cols {
-		if c == col {
-			l.cols = append(l.cols[:i], l.cols[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
-
-// insert puts col back in its place in the display order.
-func (l *layout) insert(col column) {
-	i := 0
-	for i < len(l.cols) && l.cols[i] < col {
-		i++
-	}
-	l.cols = append(l.cols, 0)
-	copy(l.cols[i+1:], l.cols[i:])
-	l.cols[i] = col
+	return layout{Layout: ui.Fit(want, natural, o.Width), ascii: o.Names == nil}
 }
 
 // appendRows appends one line per flow of idx. Each cell is formatted in
 // place, then cut and padded to its column.
-func appendRows(b []byte, c *cells, flows []flow.Flow, idx []int32, lay *layout, color bool) []byte {
+func appendRows(b []byte, c *ui.Cells, flows []flow.Flow, idx []int32, lay *layout, color bool) []byte {
 	for _, i := range idx {
 		f := &flows[i]
 		start := len(b)
@@ -254,9 +180,9 @@ func appendRows(b []byte, c *cells, flows []flow.Flow, idx []int32, lay *layout,
 			b = appendColor(b, f.Proto)
 		}
 		text := len(b)
-		for k, col := range lay.cols {
+		for k, col := range lay.Columns {
 			cell := len(b)
-			b = c.appendCell(b, col, f)
+			b = c.Append(b, col, f)
 			b = lay.place(b, cell, k, col)
 		}
 		b = trimRight(b, text)
@@ -268,21 +194,20 @@ func appendRows(b []byte, c *cells, flows []flow.Flow, idx []int32, lay *layout,
 	return b
 }
 
-// place makes the cell b[cell:] the k-th column: truncated to the column's
-// width, aligned, followed by the separator unless it is the last column.
-func (l *layout) place(b []byte, cell, k int, col column) []byte {
-	width, n := l.width[col], len(b)-cell
+// place makes the cell b[cell:] the k-th column: cut to the column's width
+// (ui.Cut), aligned, followed by the separator unless it is the last column.
+func (l *layout) place(b []byte, cell, k int, col ui.Column) []byte {
+	width, n := l.Width[col], len(b)-cell
 	if !l.ascii {
-		n = displayWidth(b[cell:])
+		n = ui.Width(b[cell:])
 	}
 	if n > width {
-		// truncate shortens the cell where it lies, at the end of b.
-		b = b[:cell+len(truncate(b[cell:], width))]
-		n = displayWidth(b[cell:])
+		b = append(b[:cell], ui.Cut(b[cell:], col, width, cutMarker)...)
+		n = ui.Width(b[cell:])
 	}
-	pad, last := width-n, k == len(l.cols)-1
+	pad, last := width-n, k == len(l.Columns)-1
 	switch {
-	case rightAligned[col]:
+	case col.RightAligned():
 		if pad > 0 {
 			end := len(b)
 			b = appendSpaces(b, pad)
@@ -292,20 +217,22 @@ func (l *layout) place(b []byte, cell, k int, col column) []byte {
 			}
 		}
 		if !last {
-			b = appendSpaces(b, l.sep)
+			b = appendSpaces(b, l.Sep)
 		}
 	case !last:
-		b = appendSpaces(b, pad+l.sep)
+		b = appendSpaces(b, pad+l.Sep)
 	}
 	// A left-aligned last column needs no padding: the line ends there.
 	return b
 }
 
+// writeTitles writes the column header. A title is cut at its end, whatever
+// the column's cut rule for cells.
 func writeTitles(w *bufio.Writer, lay *layout) {
 	line := make([]byte, 0, 128)
-	for k, col := range lay.cols {
+	for k, col := range lay.Columns {
 		cell := len(line)
-		line = append(line, titles[col]...)
+		line = append(line, ui.CutEnd([]byte(col.Title()), lay.Width[col], cutMarker)...)
 		line = lay.place(line, cell, k, col)
 	}
 	w.Write(append(trimRight(line, 0), '\n'))
@@ -422,11 +349,11 @@ func writeTotals(w *bufio.Writer, tot *view.Totals, width int) {
 
 // writeSegments joins segments with two spaces, starting a new line before a
 // segment that would pass width (0: no limit); a segment wider than width on
-// its own is truncated.
+// its own is cut at its end.
 func writeSegments(w *bufio.Writer, segs []string, width int) {
 	var line []byte
 	for _, s := range segs {
-		if len(line) > 0 && width > 0 && displayWidth(line)+2+len(s) > width {
+		if len(line) > 0 && width > 0 && ui.Width(line)+2+ui.Width([]byte(s)) > width {
 			w.Write(append(trimRight(line, 0), '\n'))
 			line = line[:0]
 		}
@@ -435,7 +362,7 @@ func writeSegments(w *bufio.Writer, segs []string, width int) {
 		}
 		line = append(line, s...)
 		if width > 0 {
-			line = truncate(line, width)
+			line = ui.CutEnd(line, width, cutMarker)
 		}
 	}
 	w.Write(append(trimRight(line, 0), '\n'))
