@@ -77,10 +77,11 @@ gostate's own flags:
 Filters match the original tuple: the addresses and ports of the direction
 the flow was opened in, before any NAT.
 
-Text output: a line on the table's health (entries / max and fill, kernel
-memory in use as entries x bytes per entry, "~ (est.)" when the size of an
-entry is estimated, drops since boot with insert_failed and early_drop, the
-source read, the sort), the column header, then one row per flow:
+Text output: a line on the table's health, the figures of the live screen's
+header (entries/max, fill, kernel memory in use as entries x bytes per entry,
+"~" and "estimated" when the size of an entry is estimated, the kernel's drop,
+insert_failed and early_drop counts since boot), the source read and the
+sort; the column header; then one row per flow:
   Source  Destination  Proto  State  TTL  [Bytes  Packets]  [NAT]
 Endpoints are addr:port ([addr]:port for IPv6); ICMP shows "type/code id" as
 its state; TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:

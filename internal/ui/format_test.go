@@ -265,6 +265,17 @@ func TestAppendUint(t *testing.T) {
 	}
 }
 
+func TestAppendCount(t *testing.T) {
+	for n, want := range map[uint64]string{
+		0: "0", 999: "999", 1000: "1,000", 65536: "65,536", 262144: "262,144",
+		190112: "190,112", 1_000_000: "1,000,000", math.MaxUint64: "18,446,744,073,709,551,615",
+	} {
+		if got := string(AppendCount([]byte("x"), n)); got != "x"+want {
+			t.Errorf("AppendCount(%d) = %q, want %q", n, got, "x"+want)
+		}
+	}
+}
+
 // TestAppendAddr: the direct IPv4 spelling is netip's.
 func TestAppendAddr(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))

@@ -273,41 +273,12 @@ func trimRight(b []byte, start int) []byte {
 }
 
 // healthSegments describes the whole table in short pieces that writeSegments
-// joins into as few lines as the width allows.
+// joins into as few lines as the width allows: the health figures the screen
+// shows too (ui.Health), then what was read and how it is shown.
 func healthSegments(t *flow.Table, o *Options) []string {
-	s := &t.Stats
 	var segs []string
-	var b []byte
-	b = append(b, "entries "...)
-	b = strconv.AppendInt(b, int64(s.Entries), 10)
-	if s.Max > 0 {
-		b = append(b, '/')
-		b = strconv.AppendInt(b, int64(s.Max), 10)
-		b = append(b, " ("...)
-		b = strconv.AppendFloat(b, s.FillPercent(), 'f', 1, 64)
-		b = append(b, "% full)"...)
-	}
-	segs = append(segs, string(b))
-	if s.BytesPerEntry > 0 {
-		b = append(b[:0], "memory "...)
-		if s.BytesPerEntryEstimated {
-			b = append(b, '~')
-		}
-		b = ui.AppendBytes(b, s.MemoryBytes())
-		if s.BytesPerEntryEstimated {
-			b = append(b, " (est.)"...)
-		}
-		segs = append(segs, string(b))
-	}
-	if s.HaveCPU {
-		b = append(b[:0], "drops since boot "...)
-		b = strconv.AppendUint(b, s.CPU.Drop, 10)
-		b = append(b, " (insert_failed "...)
-		b = strconv.AppendUint(b, s.CPU.InsertFailed, 10)
-		b = append(b, ", early_drop "...)
-		b = strconv.AppendUint(b, s.CPU.EarlyDrop, 10)
-		b = append(b, ')')
-		segs = append(segs, string(b))
+	for _, f := range ui.Health(&t.Stats, nil) {
+		segs = append(segs, f.Label+" "+f.Value)
 	}
 	src := "source " + termsafe.Sanitize(t.Source)
 	if t.Frozen {

@@ -150,13 +150,13 @@ func TestHealthLine(t *testing.T) {
 	tab.Stats = flow.Stats{Entries: 1000, Max: 4000, BytesPerEntry: 372, BytesPerEntryEstimated: true, HaveCPU: true,
 		CPU: flow.CPUStats{Drop: 3, InsertFailed: 2, EarlyDrop: 1}}
 	got := writeText(t, tab, &Options{Sort: "dst reversed", Filter: "dport 22"})[0]
-	want := "entries 1000/4000 (25.0% full)  memory ~363KiB (est.)  drops since boot 3 (insert_failed 2, early_drop 1)  source test  sort dst reversed  filter dport 22"
+	want := "entries 1,000/4,000  fill 25.0%  memory ~363KiB (372 B/entry, estimated)  drop 3  insert_failed 2  early_drop 1  source test  sort dst reversed  filter dport 22"
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 	// A narrow width wraps between segments rather than cutting them.
 	lines := writeText(t, tab, &Options{Width: 60, Sort: "src"})
-	if lines[0] != "entries 1000/4000 (25.0% full)  memory ~363KiB (est.)" {
+	if lines[0] != "entries 1,000/4,000  fill 25.0%" || lines[1] != "memory ~363KiB (372 B/entry, estimated)  drop 3" {
 		t.Errorf("wrapped health line: %q", lines[:3])
 	}
 }
@@ -412,6 +412,24 @@ func TestNaturalWidthsOfView(t *testing.T) {
 				t.Errorf("%s, %d workers: %v, want %v", name, workers, got, want)
 			}
 		}
+	}
+}
+
+// TestUnits: bytes in IEC units, packets in decimal ones, the memory of the
+// health line in the same units as the Bytes column.
+func TestUnits(t *testing.T) {
+	tab := testTable()
+	f := &tab.Flows[0]
+	f.Present |= flow.HasCounters
+	f.OrigBytes, f.ReplyBytes = 7000, 680
+	f.OrigPackets, f.ReplyPackets = 999_000, 1000
+	tab.Stats = flow.Stats{Entries: 30, BytesPerEntry: 256}
+	lines := writeText(t, tab, &Options{Counters: true})
+	if !strings.HasPrefix(lines[0], "entries 30  memory 7.5KiB (256 B/entry)") {
+		t.Errorf("health line %q", lines[0])
+	}
+	if fields := strings.Fields(lines[2]); len(fields) < 7 || fields[5] != "7.5KiB" || fields[6] != "1.0M" {
+		t.Errorf("row %q: want 7.5KiB and 1.0M", lines[2])
 	}
 }
 
