@@ -257,6 +257,32 @@ func (u *units) divmod(n uint64, k int) (q, r uint64) {
 	return n / 1e18, n % 1e18
 }
 
+// Color is the colour a row is drawn in: the rule is one, each view maps it
+// to its own palette (ANSI codes, tcell colours).
+type Color uint8
+
+// The colours of rows, as iptstate chose them.
+const (
+	ColorDefault Color = iota // the terminal's own foreground
+	ColorGreen
+	ColorYellow
+	ColorRed
+)
+
+// ProtoColor returns the colour of a protocol's rows: tcp green, udp and
+// udplite yellow, icmp and icmpv6 red, the others the default.
+func ProtoColor(proto uint8) Color {
+	switch proto {
+	case flow.ProtoTCP:
+		return ColorGreen
+	case flow.ProtoUDP, flow.ProtoUDPLite:
+		return ColorYellow
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		return ColorRed
+	}
+	return ColorDefault
+}
+
 // Width returns how many terminal cells b takes: one per ASCII byte; beyond
 // ASCII, the width of each grapheme cluster (two for East Asian wide
 // characters, none for combining marks). Every view measures with it, so a

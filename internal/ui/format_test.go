@@ -298,6 +298,17 @@ func TestAppendAddr(t *testing.T) {
 	}
 }
 
+func TestProtoColor(t *testing.T) {
+	for proto, want := range map[uint8]Color{
+		flow.ProtoTCP: ColorGreen, flow.ProtoUDP: ColorYellow, flow.ProtoUDPLite: ColorYellow,
+		flow.ProtoICMP: ColorRed, flow.ProtoICMPv6: ColorRed, flow.ProtoGRE: ColorDefault, 253: ColorDefault,
+	} {
+		if got := ProtoColor(proto); got != want {
+			t.Errorf("ProtoColor(%d) = %d, want %d", proto, got, want)
+		}
+	}
+}
+
 func TestWidth(t *testing.T) {
 	for s, want := range map[string]int{
 		"": 0, "192.0.2.1:80": 12, "höst": 4, "界面.example": 12, "e\u0301t\u0301e\u0301": 3, "🇺🇸x": 3,

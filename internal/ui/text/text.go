@@ -45,13 +45,15 @@ type Options struct {
 // cutMarker ends or marks a cut cell: ASCII, as pipes and grep expect.
 const cutMarker = "~"
 
-// ANSI colours by protocol, as iptstate chose them.
-const (
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-	ansiRed    = "\x1b[31m"
-	ansiReset  = "\x1b[0m"
-)
+// ANSI codes of the row colours.
+var ansiColor = [...]string{
+	ui.ColorDefault: "",
+	ui.ColorGreen:   "\x1b[32m",
+	ui.ColorYellow:  "\x1b[33m",
+	ui.ColorRed:     "\x1b[31m",
+}
+
+const ansiReset = "\x1b[0m"
 
 // layout is the result of fitting the columns to a width.
 type layout struct {
@@ -80,7 +82,7 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	}
 	// A line is never longer than the layout plus its colour codes, unless
 	// host names hold multi-byte characters: then the buffers grow.
-	p.rowBytes = lay.Total() + len(ansiYellow) + len(ansiReset) + 1
+	p.rowBytes = lay.Total() + len(ansiColor[ui.ColorYellow]) + len(ansiReset) + 1
 	err := writeBlocks(w, v.Idx, p, func() blockFormatter {
 		c := &ui.Cells{Names: o.Names}
 		return func(b []byte, idx []int32) []byte {
@@ -177,7 +179,7 @@ func appendRows(b []byte, c *ui.Cells, flows []flow.Flow, idx []int32, lay *layo
 		f := &flows[i]
 		start := len(b)
 		if color {
-			b = appendColor(b, f.Proto)
+			b = append(b, ansiColor[ui.ProtoColor(f.Proto)]...)
 		}
 		text := len(b)
 		for k, col := range lay.Columns {
@@ -236,18 +238,6 @@ func writeTitles(w *bufio.Writer, lay *layout) {
 		line = lay.place(line, cell, k, col)
 	}
 	w.Write(append(trimRight(line, 0), '\n'))
-}
-
-func appendColor(b []byte, proto uint8) []byte {
-	switch proto {
-	case flow.ProtoTCP:
-		return append(b, ansiGreen...)
-	case flow.ProtoUDP, flow.ProtoUDPLite:
-		return append(b, ansiYellow...)
-	case flow.ProtoICMP, flow.ProtoICMPv6:
-		return append(b, ansiRed...)
-	}
-	return b
 }
 
 const spaces = "                                                                "

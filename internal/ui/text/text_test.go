@@ -163,7 +163,7 @@ func TestHealthLine(t *testing.T) {
 
 func TestColor(t *testing.T) {
 	lines := writeText(t, testTable(), &Options{NoHeader: true, Color: true})
-	for i, prefix := range []string{ansiGreen, ansiYellow, ansiRed, ansiGreen} {
+	for i, prefix := range []string{"\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[32m"} {
 		if !strings.HasPrefix(lines[i], prefix) || !strings.HasSuffix(lines[i], ansiReset) {
 			t.Errorf("row %d: %q", i, lines[i])
 		}
