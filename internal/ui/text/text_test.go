@@ -199,21 +199,6 @@ func TestWriteJSON(t *testing.T) {
 	}
 }
 
-func TestJSONString(t *testing.T) {
-	for _, s := range []string{"plain", `quote " back \ slash`, "ctl \x00\x01\x1b[31m\x7f\n\r\t", "bad \xff utf8", "ünïcode ✓"} {
-		b := appendJSONString(nil, s)
-		if !json.Valid(b) {
-			t.Errorf("%q: invalid JSON %s", s, b)
-			continue
-		}
-		var back string
-		json.Unmarshal(b, &back)
-		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want {
-			t.Errorf("%q: round trip gave %q", s, back)
-		}
-	}
-}
-
 func TestWriteStatsJSON(t *testing.T) {
 	tab := testTable()
 	tab.Stats = flow.Stats{Entries: 10, Max: 40, BytesPerEntry: 256, HaveCPU: true,
