@@ -259,13 +259,7 @@ func (c *flowContent) appendCell(b []byte, f *flow.Flow, col column) []byte {
 		}
 		return escapeTags(b, start)
 	case colProto:
-		b = append(b, f.ProtoName()...)
-		if f.ProtoName() == "unknown" {
-			b = append(b, '(')
-			b = strconv.AppendUint(b, uint64(f.Proto), 10)
-			b = append(b, ')')
-		}
-		return b
+		return append(b, f.ProtoName()...)
 	case colState:
 		return ui.AppendState(b, f)
 	case colTTL:

@@ -10,7 +10,6 @@ package text
 
 import (
 	"bufio"
-	"strconv"
 	"sync"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -282,23 +281,24 @@ func healthSegments(t *flow.Table, o *Options) []string {
 }
 
 // writeTotals writes the -t lines: how many flows are shown and hidden, then
-// the count per protocol, then per state.
+// the count per protocol, then per state. Protocols are named as in the
+// rows (flow.ProtoName).
 func writeTotals(w *bufio.Writer, tot *view.Totals, width int) {
 	var b []byte
 	b = append(b, "Totals: "...)
-	b = strconv.AppendInt(b, int64(tot.Shown), 10)
+	b = ui.AppendCount(b, uint64(tot.Shown))
 	b = append(b, " shown, "...)
-	b = strconv.AppendInt(b, int64(tot.Hidden), 10)
+	b = ui.AppendCount(b, uint64(tot.Hidden))
 	b = append(b, " hidden by filters"...)
 	segs := []string{string(b)}
 	for _, c := range tot.ByProto() {
-		segs = append(segs, c.Name+" "+strconv.Itoa(c.N))
+		segs = append(segs, flow.ProtoName(c.Proto)+" "+string(ui.AppendCount(nil, uint64(c.N))))
 	}
 	writeSegments(w, segs, width)
 	if states := tot.ByState(); len(states) > 0 {
 		segs = segs[:0]
 		for i, c := range states {
-			seg := c.Name + " " + strconv.Itoa(c.N)
+			seg := c.Name + " " + string(ui.AppendCount(nil, uint64(c.N)))
 			if i == 0 {
 				seg = "States: " + seg
 			}

@@ -400,6 +400,34 @@ func TestNaturalWidthsOfView(t *testing.T) {
 	}
 }
 
+// TestUnnamedProtocol: a protocol without a name reads the same in the rows
+// and in the totals, as flow.ProtoName spells it.
+func TestUnnamedProtocol(t *testing.T) {
+	tab := testTable()
+	tab.Flows = append(tab.Flows, mkFlow(253, "192.0.2.50", "203.0.113.50", 0, 0))
+	var v view.View
+	view.Build(tab, &view.Options{}, &v)
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := WriteText(w, tab, &v, &Options{Totals: true}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	name := flow.ProtoName(253)
+	var row string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "192.0.2.50 ") {
+			row = l
+		}
+	}
+	if f := strings.Fields(row); len(f) < 3 || f[2] != name {
+		t.Errorf("row %q: protocol is not %q", row, name)
+	}
+	if !strings.Contains(lines[1], "  "+name+" 1") {
+		t.Errorf("totals %q: protocol is not %q", lines[1], name)
+	}
+}
+
 // TestUnits: bytes in IEC units, packets in decimal ones, the memory of the
 // health line in the same units as the Bytes column.
 func TestUnits(t *testing.T) {
