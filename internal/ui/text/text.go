@@ -21,7 +21,7 @@ import (
 // Options say what the text table shows and how wide it may be.
 type Options struct {
 	// Counters adds the Bytes and Packets columns (-C): both directions
-	// together, in human units.
+	// together, bytes in IEC units and packets in decimal ones.
 	Counters bool
 	// Totals adds totals per protocol and per state, and how many flows the
 	// filters hid (-t).
