@@ -54,8 +54,9 @@ iptstate's flags, with iptstate's letters:
   -L, --no-dns            hide DNS flows (port 53 at either end)
   -l, --lookup            show host names instead of addresses (implies -L,
                           so that gostate's own lookups stay out of the view)
-  -C, --counters          add Bytes and Packets columns (both directions,
-                          human units; exact numbers in --json)
+  -C, --counters          add Bytes and Packets columns (both directions;
+                          bytes in B, KiB, MiB..., packets in K, M... of
+                          1,000; exact numbers in --json)
   -t, --totals            add totals per protocol and per state, and how many
                           flows the filters hid (the live screen always shows
                           them in its header; t there hides the state line)
@@ -86,19 +87,23 @@ gostate's own flags:
 Filters match the original tuple: the addresses and ports of the direction
 the flow was opened in, before any NAT.
 
-Text output: a line on the table's health (entries / max and fill, kernel
-memory in use as entries x bytes per entry, "~ (est.)" when the size of an
-entry is estimated, drops since boot with insert_failed and early_drop, the
-source read, the sort), the column header, then one row per flow:
+Text output: a line on the table's health, the figures of the live screen's
+header (entries/max, fill, kernel memory in use as entries x bytes per entry,
+"~" and "estimated" when the size of an entry is estimated, the kernel's drop,
+insert_failed and early_drop counts since boot), the source read and the
+sort; the column header; then one row per flow:
   Source  Destination  Proto  State  TTL  [Bytes  Packets]  [NAT]
 Endpoints are addr:port ([addr]:port for IPv6); ICMP shows "type/code id" as
 its state; TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
 "snat ADDR:PORT" is the source address the far end sees (masquerading),
 "dnat ADDR:PORT" the destination the flow really goes to (port forwarding).
 Width: COLUMNS (or iptstate's COLS) when set, else the terminal's width, else
-each column as wide as its widest value. When the width is short, Packets,
-Bytes, TTL, NAT, Proto and State give way in that order, then addresses are
-cut, marked with "~".
+each column as wide as its widest value. When the width is short, columns are
+one space apart; then long addresses and NAT values are cut, marked with "~"
+(an address inside its host part, keeping its port: [2001:db8:~34:5678]:443);
+only when that cannot make room do Packets, Bytes, NAT, Proto, TTL and State
+give way, in that order (those that fit again come back), and last the
+addresses are cut further.
 
 JSON output (-j): one object per line with family, proto, protonum, src, dst,
 sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,

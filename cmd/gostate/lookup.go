@@ -7,7 +7,7 @@ import (
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/resolve"
-	"github.com/gostate/gostate/internal/ui/text"
+	"github.com/gostate/gostate/internal/ui"
 )
 
 // Limits of -l in one-shot mode: lookups run in parallel, and the whole
@@ -22,7 +22,7 @@ const (
 // lookupNames resolves the addresses the view shows, asking server ("" for
 // the system's resolver), and returns a Namer for the text writer, and a
 // function that releases the resolver.
-func lookupNames(t *flow.Table, idx []int32, server string) (text.Namer, func()) {
+func lookupNames(t *flow.Table, idx []int32, server string) (ui.Namer, func()) {
 	r := resolve.New(server, lookupWorkers, time.Minute, lookupMax)
 	addrs := make([]netip.Addr, 0, 2*len(idx))
 	for _, i := range idx {

@@ -14,12 +14,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/source"
-	"github.com/gostate/gostate/internal/ui"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui/text"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -47,7 +46,7 @@ func main() {
 func run(args []string, stdout, stderr *os.File) int {
 	cfg, err := parseFlags(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "gostate: %s (see gostate --help)\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "gostate: %s (see gostate --help)\n", termsafe.OneLine(err.Error()))
 		return exitUsage
 	}
 	switch {
@@ -86,7 +85,7 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 		return fail(stderr, err)
 	}
 	for _, w := range t.Warnings {
-		fmt.Fprintf(stderr, "gostate: %s\n", oneLine(w))
+		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
 	}
 	if t.Skipped > 0 {
 		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
@@ -143,14 +142,8 @@ func textOptions(cfg *config, term terminal) *text.Options {
 // fail reports a table that cannot be read (or output that cannot be
 // written) in one line.
 func fail(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "gostate: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(err.Error()))
 	return exitFailure
-}
-
-// oneLine keeps a message on one line and free of terminal control
-// sequences: errors can quote file names and file contents.
-func oneLine(s string) string {
-	return ui.Sanitize(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; "))
 }
 
 func versionString() string {

@@ -38,7 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gostate/gostate/internal/ui"
+	"github.com/gostate/gostate/internal/termsafe"
 )
 
 // Defaults for the arguments of New; a zero or negative argument selects them.
@@ -375,7 +375,7 @@ func clean(name string) string {
 	if len(name) > maxNameLen {
 		return ""
 	}
-	return ui.Sanitize(name)
+	return termsafe.Sanitize(name)
 }
 
 // store caches an answer, or keeps the name already known if keepOld, and

@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"fmt"
 	"math"
+	"math/big"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -59,74 +61,118 @@ func TestAppendTTL(t *testing.T) {
 	}
 }
 
-func TestAppendHuman(t *testing.T) {
+func TestAppendBytes(t *testing.T) {
 	for n, want := range map[uint64]string{
-		0: "0", 1023: "1023", 1536: "1.5K", 10 << 20: "10M", 5 << 30: "5.0G",
-		2304:                "2.2K",  // 2.25: a tie, rounded to even
-		2816:                "2.8K",  // 2.75: a tie, rounded to even
-		10188:               "9.9K",  // 9.949...
-		10189:               "10.0K", // 9.950...: rounds up past the one-decimal range
-		1<<20 - 1:           "1024K", // 1023.999...K: rounds up, stays in K
-		1<<60 - 1:           "1.0E",  // float64 rounds it to 2^60
-		math.MaxUint64:      "16E",   // float64 rounds it to 2^64
-		1<<60 + 1<<55 + 1:   "1.0E",
-		3 << 59:             "1.5E",
-		(1<<64 - 1) &^ 1023: "16E",
+		0: "0B", 812: "812B", 1023: "1023B", 1024: "1.0KiB", 1536: "1.5KiB",
+		7680:           "7.5KiB",
+		2304:           "2.2KiB",  // 2.25: a tie, rounded to even
+		2816:           "2.8KiB",  // 2.75: a tie, rounded to even
+		10188:          "9.9KiB",  // 9.949...
+		10189:          "10KiB",   // 9.950... rounds past the one-decimal range
+		1<<20 - 513:    "1023KiB", // 1023.4990...
+		1<<20 - 512:    "1.0MiB",  // 1023.5: rounds to 1024 KiB, written in MiB
+		10 << 20:       "10MiB",
+		5 << 30:        "5.0GiB",
+		46 << 20:       "46MiB",
+		math.MaxUint64: "16EiB",
 	} {
-		if got := string(AppendHuman(nil, n)); got != want {
-			t.Errorf("%d: got %q, want %q", n, got, want)
+		if got := string(AppendBytes(nil, n)); got != want {
+			t.Errorf("AppendBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }
 
-// appendHumanFloat is the float64 AppendHuman that the integer one replaced;
-// its output is the specification (golden files and transcripts hold it).
-func appendHumanFloat(b []byte, n uint64) []byte {
-	const units = "KMGTPE"
-	if n < 1024 {
-		return strconv.AppendUint(b, n, 10)
+func TestAppendPackets(t *testing.T) {
+	for n, want := range map[uint64]string{
+		0: "0", 999: "999", 1000: "1.0K", 1500: "1.5K", 2250: "2.2K", 9950: "10K",
+		999_499:        "999K",
+		999_500:        "1.0M", // rounds to 1000K, written in M
+		1_000_000:      "1.0M",
+		45_000_000:     "45M",
+		math.MaxUint64: "18E",
+	} {
+		if got := string(AppendPackets(nil, n)); got != want {
+			t.Errorf("AppendPackets(%d) = %q, want %q", n, got, want)
+		}
 	}
-	v := float64(n)
-	i := -1
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	prec := 1
-	if v >= 10 {
-		prec = 0
-	}
-	b = strconv.AppendFloat(b, v, 'f', prec, 64)
-	return append(b, units[i])
 }
 
-// humanChecker compares AppendHuman with appendHumanFloat, reusing buffers.
-type humanChecker struct {
+// appendScaledRef is appendScaled's rule in exact rational arithmetic, with
+// no care for speed: the specification the fast version is checked against.
+func appendScaledRef(b []byte, n uint64, u *units) []byte {
+	if n < u.base {
+		return append(strconv.AppendUint(b, n, 10), u.names[0]...)
+	}
+	k := 1
+	for k < 6 && n >= u.pow[k+1] {
+		k++
+	}
+	// Round n/d to tenths (below 10) or units, ties to even.
+	round := func(num, den *big.Int) int64 {
+		q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+		switch r.Lsh(r, 1).Cmp(den) {
+		case 1:
+			q.Add(q, big.NewInt(1))
+		case 0:
+			if q.Bit(0) == 1 {
+				q.Add(q, big.NewInt(1))
+			}
+		}
+		return q.Int64()
+	}
+	num, den := new(big.Int).SetUint64(n), new(big.Int).SetUint64(u.pow[k])
+	if new(big.Int).Quo(num, den).Int64() < 10 {
+		if t := round(new(big.Int).Mul(num, big.NewInt(10)), den); t < 100 {
+			return append(fmt.Appendf(b, "%d.%d", t/10, t%10), u.names[k]...)
+		}
+		return append(b, "10"+u.names[k]...)
+	}
+	q := round(num, den)
+	if q == int64(u.base) {
+		return append(b, "1.0"+u.names[k+1]...)
+	}
+	return append(strconv.AppendInt(b, q, 10), u.names[k]...)
+}
+
+// scaledChecker compares appendScaled with appendScaledRef in both unit
+// systems, reusing buffers, and checks the widths promised.
+type scaledChecker struct {
 	t         *testing.T
 	got, want []byte
 	failures  int
 }
 
-func (c *humanChecker) check(n uint64) {
-	c.got = AppendHuman(c.got[:0], n)
-	c.want = appendHumanFloat(c.want[:0], n)
-	if string(c.got) != string(c.want) && c.failures < 20 {
-		c.failures++
-		c.t.Errorf("AppendHuman(%d) = %q, float version %q", n, c.got, c.want)
+func (c *scaledChecker) check(n uint64) {
+	for _, u := range []*units{iec, decimal} {
+		c.got = appendScaled(c.got[:0], n, u)
+		c.want = appendScaledRef(c.want[:0], n, u)
+		maxWidth := BytesMaxWidth
+		if u == decimal {
+			maxWidth = PacketsMaxWidth
+		}
+		if (string(c.got) != string(c.want) || len(c.got) > maxWidth) && c.failures < 20 {
+			c.failures++
+			c.t.Errorf("appendScaled(%d, base %d) = %q, want %q (at most %d long)", n, u.base, c.got, c.want, maxWidth)
+		}
 	}
 }
 
-func TestAppendHumanMatchesFloatBelow2p20(t *testing.T) {
-	c := &humanChecker{t: t}
+func TestAppendScaledBelow2p20(t *testing.T) {
+	c := &scaledChecker{t: t}
 	for n := uint64(0); n < 1<<20; n++ {
 		c.check(n)
 	}
 }
 
-func TestAppendHumanMatchesFloatPowersOfTwo(t *testing.T) {
-	c := &humanChecker{t: t}
+func TestAppendScaledPowers(t *testing.T) {
+	c := &scaledChecker{t: t}
 	for k := range 64 {
 		p := uint64(1) << k
+		c.check(p - 1)
+		c.check(p)
+		c.check(p + 1)
+	}
+	for p := uint64(1); p <= 1e19; p *= 10 {
 		c.check(p - 1)
 		c.check(p)
 		c.check(p + 1)
@@ -134,114 +180,144 @@ func TestAppendHumanMatchesFloatPowersOfTwo(t *testing.T) {
 	c.check(math.MaxUint64)
 }
 
-// TestAppendHumanMatchesFloatRoundingPoints checks the numbers around every
-// point where the printed value changes: (j+1/2)/10 and j+1/2 of each unit,
-// and, above 2^53 where float64(n) rounds, the halfway points between two
-// float64 values next to them.
-func TestAppendHumanMatchesFloatRoundingPoints(t *testing.T) {
-	c := &humanChecker{t: t}
-	for unit := 10; unit <= 60; unit += 10 {
-		for j := uint64(0); j < 20480; j++ {
-			// (2j+1)/20 * 2^unit covers the tenths; j+1/2 is (20j+10)/20.
-			for _, num := range []uint64{2*j + 1, 20*j + 10} {
-				hi, lo := bits.Mul64(num, 1<<unit)
-				if hi >= 20 {
-					continue // beyond 2^64
+// TestAppendScaledRoundingPoints checks the numbers around every point
+// where the text changes: (j+1/2)/10 and j+1/2 of each unit of both systems.
+func TestAppendScaledRoundingPoints(t *testing.T) {
+	c := &scaledChecker{t: t}
+	for _, u := range []*units{iec, decimal} {
+		for k := 1; k < len(u.pow); k++ {
+			for j := uint64(0); j < 2*u.base; j++ {
+				// (2j+1)/20 of a unit covers the tenths; j+1/2 is (20j+10)/20.
+				for _, num := range []uint64{2*j + 1, 20*j + 10} {
+					hi, lo := bits.Mul64(num, u.pow[k])
+					if hi >= 20 {
+						continue // beyond 2^64
+					}
+					mid, _ := bits.Div64(hi, lo, 20)
+					for d := uint64(0); d <= 2; d++ {
+						c.check(mid - d)
+						c.check(mid + d)
+					}
 				}
-				mid, _ := bits.Div64(hi, lo, 20)
-				checkAround(c, mid)
 			}
 		}
 	}
 }
 
-// checkAround checks n and its neighbours, and where float64 cannot hold n
-// exactly, the neighbours of the halfway points between the float64 values
-// around n.
-func checkAround(c *humanChecker, n uint64) {
-	for d := uint64(0); d <= 2; d++ {
-		c.check(n - d)
-		c.check(n + d)
-	}
-	l := bits.Len64(n)
-	if l <= 53 {
-		return
-	}
-	ulp := uint64(1) << (l - 53)
-	base := n &^ (ulp - 1)
-	for _, h := range []uint64{base - ulp/2, base + ulp/2, base + ulp + ulp/2} {
-		c.check(h - 1)
-		c.check(h)
-		c.check(h + 1)
-	}
-}
-
-func TestAppendHumanMatchesFloatRandom(t *testing.T) {
-	c := &humanChecker{t: t}
+func TestAppendScaledRandom(t *testing.T) {
+	c := &scaledChecker{t: t}
 	r := rand.New(rand.NewPCG(1, 2))
-	// Each magnitude: below 1K, then K, M, G, T, P, E.
-	for unit := 0; unit <= 60; unit += 10 {
-		lo, span := uint64(0), uint64(1024)<<unit
-		if unit > 0 {
-			lo, span = 1<<unit, (1<<unit)*1023
-		}
-		if unit == 60 {
-			span = math.MaxUint64 - lo + 1
-		}
-		for range 1_000_000 {
-			c.check(lo + r.Uint64N(span))
-		}
+	for range 200_000 {
+		// Spread over every magnitude: a random length, then random bits.
+		c.check(r.Uint64() >> r.UintN(64))
 	}
 }
 
-func FuzzAppendHuman(f *testing.F) {
-	for _, n := range []uint64{0, 1023, 1024, 2304, 10189, 1<<20 - 1, 1<<53 + 1, 1<<60 - 1, math.MaxUint64} {
+func FuzzAppendScaled(f *testing.F) {
+	for _, n := range []uint64{0, 999, 1023, 1024, 7680, 10189, 999_500, 1<<20 - 512, math.MaxUint64} {
 		f.Add(n)
 	}
 	f.Fuzz(func(t *testing.T, n uint64) {
-		got, want := AppendHuman(nil, n), appendHumanFloat(nil, n)
-		if string(got) != string(want) {
-			t.Errorf("AppendHuman(%d) = %q, float version %q", n, got, want)
-		}
+		c := &scaledChecker{t: t}
+		c.check(n)
 	})
 }
 
-func TestAppendHumanAllocs(t *testing.T) {
+func TestAppendScaledAllocs(t *testing.T) {
 	b := make([]byte, 0, 32)
 	allocs := testing.AllocsPerRun(100, func() {
-		for _, n := range humanBenchValues {
-			b = AppendHuman(b[:0], n)
+		for _, n := range scaledBenchValues {
+			b = AppendBytes(b[:0], n)
+			b = AppendPackets(b[:0], n)
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("AppendHuman allocates %v times per run into a reused buffer", allocs)
+		t.Errorf("AppendBytes and AppendPackets allocate %v times per run into a reused buffer", allocs)
 	}
 }
 
-// humanBenchValues spread over every unit and both precisions, as the -C
+// scaledBenchValues spread over every unit and both precisions, as the -C
 // columns of a large table are.
-var humanBenchValues = []uint64{
+var scaledBenchValues = []uint64{
 	60, 1023, 1536, 9000, 52_000, 700_000, 3_400_000, 45_000_000, 987_654_321,
 	5 << 30, 77 << 30, 3 << 40, 123 << 40, 2 << 50, 1<<60 + 12345, math.MaxUint64,
 }
 
-func BenchmarkAppendHuman(b *testing.B) {
+func BenchmarkAppendBytes(b *testing.B) {
 	buf := make([]byte, 0, 32)
 	for i := 0; b.Loop(); i++ {
-		buf = AppendHuman(buf[:0], humanBenchValues[i%len(humanBenchValues)])
+		buf = AppendBytes(buf[:0], scaledBenchValues[i%len(scaledBenchValues)])
 	}
 }
 
-func TestSanitize(t *testing.T) {
-	for in, want := range map[string]string{
-		"host.example":    "host.example",
-		"evil\x1b[2Jname": "evil?[2Jname",
-		"bell\a\x9b31m":   "bell??31m",
-		"bad\xffutf8":     "bad?utf8",
-		"ünïcode.example": "ünïcode.example",
+func BenchmarkAppendPackets(b *testing.B) {
+	buf := make([]byte, 0, 32)
+	for i := 0; b.Loop(); i++ {
+		buf = AppendPackets(buf[:0], scaledBenchValues[i%len(scaledBenchValues)])
+	}
+}
+
+func TestAppendUint(t *testing.T) {
+	for _, n := range []uint64{0, 9, 10, 99, 100, 255, 999, 1000, 9999, 10000, 65535, 99999, 100000, 1 << 31, math.MaxUint64} {
+		if got, want := string(AppendUint(nil, n)), strconv.FormatUint(n, 10); got != want {
+			t.Errorf("AppendUint(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestAppendCount(t *testing.T) {
+	for n, want := range map[uint64]string{
+		0: "0", 999: "999", 1000: "1,000", 65536: "65,536", 262144: "262,144",
+		190112: "190,112", 1_000_000: "1,000,000", math.MaxUint64: "18,446,744,073,709,551,615",
 	} {
-		if got := Sanitize(in); got != want {
-			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
+		if got := string(AppendCount([]byte("x"), n)); got != "x"+want {
+			t.Errorf("AppendCount(%d) = %q, want %q", n, got, "x"+want)
+		}
+	}
+}
+
+// TestAppendAddr: the direct IPv4 spelling is netip's.
+func TestAppendAddr(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	addrs := []flow.Addr{
+		flow.AddrFromSlice([]byte{0, 0, 0, 0}),
+		flow.AddrFromSlice([]byte{10, 100, 255, 99}),
+		flow.AddrFromSlice([]byte{255, 255, 255, 255}),
+	}
+	for range 1000 {
+		addrs = append(addrs, flow.AddrFromSlice([]byte{byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}))
+	}
+	for _, a := range addrs {
+		got, want := string(AppendAddr(nil, flow.FamilyIPv4, a)), a.Netip(flow.FamilyIPv4).String()
+		if got != want {
+			t.Errorf("AppendAddr(%v) = %q, want %q", a, got, want)
+		}
+		if n := ipv4Width(&a); n != len(want) {
+			t.Errorf("ipv4Width(%v) = %d, want %d", a, n, len(want))
+		}
+	}
+}
+
+func TestProtoColor(t *testing.T) {
+	for proto, want := range map[uint8]Color{
+		flow.ProtoTCP: ColorGreen, flow.ProtoUDP: ColorYellow, flow.ProtoUDPLite: ColorYellow,
+		flow.ProtoICMP: ColorRed, flow.ProtoICMPv6: ColorRed, flow.ProtoGRE: ColorDefault, 253: ColorDefault,
+	} {
+		if got := ProtoColor(proto); got != want {
+			t.Errorf("ProtoColor(%d) = %d, want %d", proto, got, want)
+		}
+	}
+}
+
+func TestWidth(t *testing.T) {
+	for s, want := range map[string]int{
+		"": 0, "192.0.2.1:80": 12, "höst": 4, "界面.example": 12, "e\u0301t\u0301e\u0301": 3, "🇺🇸x": 3,
+	} {
+		if got := Width([]byte(s)); got != want {
+			t.Errorf("Width(%q) = %d, want %d", s, got, want)
+		}
+		if got := stringWidth(s); got != want {
+			t.Errorf("stringWidth(%q) = %d, want %d", s, got, want)
 		}
 	}
 }

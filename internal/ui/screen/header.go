@@ -8,6 +8,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/uniseg"
 
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
 
@@ -121,10 +122,10 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	// Line 1: who, when, what was read, how often.
 	l1 := line{{"gostate", lab}}
 	if u.cfg.Version != "" {
-		l1 = append(l1, seg{" " + ui.Sanitize(u.cfg.Version), plain})
+		l1 = append(l1, seg{" " + termsafe.Sanitize(u.cfg.Version), plain})
 	}
 	if u.cfg.Hostname != "" {
-		l1 = append(l1, seg{"  " + ui.Sanitize(u.cfg.Hostname), lab})
+		l1 = append(l1, seg{"  " + termsafe.Sanitize(u.cfg.Hostname), lab})
 	}
 	l1 = append(l1, seg{"  " + now.Format("15:04:05"), plain})
 	interval := f.Interval
@@ -141,7 +142,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	if f.Stale {
 		l1 = append(l1, seg{"  STALE: data from " + t.ReadAt.Format("15:04:05") + ", read failing", u.styleAlert()})
 	}
-	l1 = append(l1, seg{"  source: ", lab}, seg{ui.Sanitize(t.Source), plain})
+	l1 = append(l1, seg{"  source: ", lab}, seg{termsafe.Sanitize(t.Source), plain})
 	if t.Frozen {
 		l1 = append(l1, seg{" (saved dump, TTLs as saved)", plain})
 	}
@@ -152,7 +153,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	// Why a fallback happened, or a dump the kernel flagged: on a line of
 	// their own so that they are not cut off.
 	for _, w := range t.Warnings {
-		ls = append(ls, line{{"! " + ui.Sanitize(w), u.styleWarn()}})
+		ls = append(ls, line{{"! " + termsafe.Sanitize(w), u.styleWarn()}})
 	}
 
 	// Line 2: how full the table is and what it costs.
@@ -175,7 +176,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		l2 = append(l2, seg{strconv.FormatFloat(pct, 'f', 1, 64) + "% ", fillSt}, seg{fillBar(pct, barW), fillSt})
 	}
 	if s.BytesPerEntry > 0 {
-		mem := string(ui.AppendHuman(nil, s.MemoryBytes())) + "B"
+		mem := string(ui.AppendBytes(nil, s.MemoryBytes()))
 		per := " (" + strconv.Itoa(s.BytesPerEntry) + " B/entry"
 		if s.BytesPerEntryEstimated {
 			mem = "~" + mem
@@ -258,7 +259,7 @@ func (u *model) sortLine() line {
 	o := &u.f.Options
 	l7 := line{{"Sort ", lab}, {o.Sort.Name() + sortArrow(o.Sort, o.Reverse), plain}}
 	if desc := o.Filter.Describe(); desc != "" {
-		l7 = append(l7, seg{"  Filters ", lab}, seg{ui.Sanitize(desc), u.styleWarn()})
+		l7 = append(l7, seg{"  Filters ", lab}, seg{termsafe.Sanitize(desc), u.styleWarn()})
 	}
 	if u.lookup {
 		l7 = append(l7, seg{"  names", plain})

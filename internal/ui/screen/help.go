@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/gostate/gostate/internal/monitor"
-	"github.com/gostate/gostate/internal/ui"
+	"github.com/gostate/gostate/internal/termsafe"
 )
 
 // KeyHelp is one entry of the live screen's key list: keys, and what they
@@ -83,7 +83,7 @@ func (u *model) helpText() string {
 	}
 	line := func(k, v string) { b.WriteString("  " + k + strings.Repeat(" ", max(16-len(k), 1)) + v + "\n") }
 	line("sort", o.Sort.Name()+" ("+o.Sort.Letter()+"), "+dir)
-	line("filters", onOff(o.Filter.Active(), ui.Sanitize(o.Filter.Describe()), "none"))
+	line("filters", onOff(o.Filter.Active(), termsafe.Sanitize(o.Filter.Describe()), "none"))
 	line("interval", fmtDuration(u.f.Interval))
 	line("counters", onOff(u.counters, "on", "off"))
 	line("totals", onOff(u.totals, "on", "off"))
@@ -94,7 +94,7 @@ func (u *model) helpText() string {
 		deleting = "off: " + err.Error()
 	}
 	line("deleting", deleting)
-	line("source", ui.Sanitize(u.f.Table.Source))
+	line("source", termsafe.Sanitize(u.f.Table.Source))
 	b.WriteString("\n")
 
 	b.WriteString("Kernel timeouts (seconds; /proc/sys/net/netfilter/nf_conntrack_*_timeout*)\n")
@@ -105,7 +105,7 @@ func (u *model) helpText() string {
 		if i%3 == 0 {
 			b.WriteString(" ")
 		}
-		cell := " " + ui.Sanitize(t.Name) + " " + strconv.Itoa(t.Seconds)
+		cell := " " + termsafe.Sanitize(t.Name) + " " + strconv.Itoa(t.Seconds)
 		b.WriteString(cell + strings.Repeat(" ", max(26-len(cell), 1)))
 		if i%3 == 2 || i == len(u.f.Table.Timeouts)-1 {
 			b.WriteString("\n")

@@ -13,6 +13,7 @@ import (
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
 
@@ -361,7 +362,7 @@ func (u *model) submitPrompt(s string) {
 		}
 		d, err := monitor.ParseInterval(s)
 		if err != nil {
-			u.setStatus("refused: "+sanitizeErr(err)+"; interval unchanged", true)
+			u.setStatus("refused: "+termsafe.OneLine(err.Error())+"; interval unchanged", true)
 			return
 		}
 		u.m.SetInterval(d)
@@ -369,11 +370,11 @@ func (u *model) submitPrompt(s string) {
 		return
 	}
 	if err != nil {
-		u.setStatus("refused: "+sanitizeErr(err)+"; filter unchanged", true)
+		u.setStatus("refused: "+termsafe.OneLine(err.Error())+"; filter unchanged", true)
 		return
 	}
 	u.setView(o)
-	u.setStatus("filters: "+onOff(f.Active(), ui.Sanitize(f.Describe()), "none"), false)
+	u.setStatus("filters: "+onOff(f.Active(), termsafe.Sanitize(f.Describe()), "none"), false)
 }
 
 // startDelete asks whether to delete the selected flow.
@@ -416,17 +417,12 @@ func (u *model) confirmKey(ev *tcell.EventKey) {
 		case errors.Is(err, monitor.ErrNotFound):
 			u.setStatus("already gone: "+describeFlow(&f), false)
 		default:
-			u.setStatus("delete failed: "+sanitizeErr(err), true)
+			u.setStatus("delete failed: "+termsafe.OneLine(err.Error()), true)
 		}
 	})
 	if err != nil {
 		u.setStatus(err.Error(), true)
 	}
-}
-
-// sanitizeErr makes an error one safe line.
-func sanitizeErr(err error) string {
-	return ui.Sanitize(strings.ReplaceAll(err.Error(), "\n", " "))
 }
 
 func (u *model) showHelp() {

@@ -25,7 +25,7 @@ func TestHeader(t *testing.T) {
 	h.contains("every 1s")
 	h.contains("Entries 4 / 65,536")
 	h.contains("0.0%")
-	h.contains("Memory 1.2KB (320 B/entry)")
+	h.contains("Memory 1.2KiB (320 B/entry)")
 	h.contains("drop 0")
 	h.contains("Sort src▲")
 	h.lacks("TABLE")
@@ -40,7 +40,7 @@ func TestHeaderEstimatesAndUnknowns(t *testing.T) {
 	tb.Skipped = 2
 	h := startScreen(t, tb, nil, cfg{}, 140, 30)
 	h.contains("Entries 4 / ? (max unknown)")
-	h.contains("Memory ~1.2KB (320 B/entry, estimated)")
+	h.contains("Memory ~1.2KiB (320 B/entry, estimated)")
 	h.contains("drop/insert_failed/early_drop: not available from this source")
 	h.contains("skipped 2 unreadable")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
 
@@ -271,9 +272,9 @@ func (c *flowContent) appendCell(b []byte, f *flow.Flow, col column) []byte {
 			return append(b, '-')
 		}
 		if col == colBytes {
-			return ui.AppendHuman(b, f.Bytes())
+			return ui.AppendBytes(b, f.Bytes())
 		}
-		return ui.AppendHuman(b, f.Packets())
+		return ui.AppendPackets(b, f.Packets())
 	}
 	return b
 }
@@ -292,7 +293,7 @@ func (u *model) appendEndpoint(b []byte, f *flow.Flow, t *flow.Tuple, src bool) 
 	if !ok || name == "" {
 		return ui.AppendEndpoint(b, f, t, src)
 	}
-	b = append(b, ui.Sanitize(name)...)
+	b = append(b, termsafe.Sanitize(name)...)
 	if f.HasPorts() {
 		b = append(b, ':')
 		b = strconv.AppendUint(b, uint64(port), 10)

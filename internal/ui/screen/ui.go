@@ -10,6 +10,7 @@ import (
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/resolve"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/view"
 )
 
@@ -173,7 +174,7 @@ func (u *model) onFrame(f *monitor.Frame, c monitor.Change) {
 	case monitor.ChangeRefresh:
 		u.reselect()
 	case monitor.ChangeStale:
-		u.setStatus("read failed: "+sanitizeErr(f.Err)+" (showing the last good read; retrying)", true)
+		u.setStatus("read failed: "+termsafe.OneLine(f.Err.Error())+" (showing the last good read; retrying)", true)
 		u.staleShown = true
 	case monitor.ChangeFatal:
 		u.app.Stop()

