@@ -165,14 +165,10 @@ func (f *Frame) Find(k flow.Key) int {
 	return slices.Index(f.View.Idx, int32(row))
 }
 
-// TTL returns the seconds fl, a row of the table, has left at the time now:
-// counted down from the table's epoch, or as saved for a saved dump.
-func (f *Frame) TTL(fl *flow.Flow, now time.Time) uint32 {
-	if f.Table.Frozen {
-		return fl.Timeout
-	}
-	return fl.TTL(f.t.Epoch, now)
-}
+// Epoch is the time the rows' timeouts count from: a row has
+// row.TTL(f.Epoch(), now) seconds left at the time now, unless the table is
+// a saved dump (Table.Frozen), whose timeouts are as saved.
+func (f *Frame) Epoch() time.Time { return f.t.Epoch }
 
 // Monitor is one live session. Its commands (SetView, SetInterval,
 // RefreshNow, SetWindow, Delete) and its Frame are for the UI goroutine.

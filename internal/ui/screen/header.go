@@ -8,16 +8,13 @@ import (
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/uniseg"
 
+	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
 
 // headerMinLines is the header's height before the first layout.
 const headerMinLines = 5
-
-// fullPercent is the fill level from which the banner warns that the table
-// is about to overflow (netdata warns at 90 %).
-const fullPercent = 90
 
 // seg is a piece of header text in one style; a line is drawn left to right
 // and cut at the screen's edge.
@@ -93,6 +90,17 @@ func keepEnd(s string, w int) string {
 	return "…" + string(r[len(r)-w+1:])
 }
 
+// levelStyle is how a figure of a level (ui.Level) is drawn.
+func (u *model) levelStyle(l ui.Level) tcell.Style {
+	switch l {
+	case ui.LevelAlert:
+		return u.styleAlert()
+	case ui.LevelWarn:
+		return u.styleWarn()
+	}
+	return tcell.StyleDefault
+}
+
 // styles of the header.
 func (u *model) styleLabel() tcell.Style { return tcell.StyleDefault.Bold(true) }
 
@@ -156,64 +164,46 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		ls = append(ls, line{{"! " + termsafe.Sanitize(w), u.styleWarn()}})
 	}
 
-	// Line 2: how full the table is and what it costs.
-	l2 := line{{"Entries ", lab}, {fmtCount(s.Entries), plain}, {" / ", plain}}
-	pct := s.FillPercent()
-	if pct < 0 {
-		l2 = append(l2, seg{"? (max unknown)", plain})
-	} else {
-		l2 = append(l2, seg{fmtCount(s.Max) + " ", plain})
-		fillSt := plain
-		if pct >= fullPercent {
-			fillSt = u.styleAlert()
-		}
-		// The percentage before the bar, so that a narrow screen cuts
-		// the bar rather than the figure.
-		barW := 20
-		if w < 100 {
-			barW = 10
-		}
-		l2 = append(l2, seg{strconv.FormatFloat(pct, 'f', 1, 64) + "% ", fillSt}, seg{fillBar(pct, barW), fillSt})
+	// Lines 2 and 3: the health, as every view words it (ui.Health): how
+	// full the table is and what it costs, then what the kernel dropped,
+	// with how much more since the previous figures.
+	var delta *flow.CPUStats
+	if f.HaveDelta {
+		delta = &f.Delta
 	}
-	if s.BytesPerEntry > 0 {
-		mem := string(ui.AppendBytes(nil, s.MemoryBytes()))
-		per := " (" + strconv.Itoa(s.BytesPerEntry) + " B/entry"
-		if s.BytesPerEntryEstimated {
-			mem = "~" + mem
-			per += ", estimated"
+	var l2, l3 line
+	for _, h := range ui.Health(s, delta) {
+		l := &l2
+		if h.ID >= ui.HealthDrop {
+			l = &l3
 		}
-		l2 = append(l2, seg{"  Memory ", lab}, seg{mem + per + ")", plain})
+		lead := "  "
+		if len(*l) == 0 {
+			lead = ""
+		}
+		st := u.levelStyle(h.Level)
+		*l = append(*l, seg{lead + h.Label + " ", lab}, seg{h.Value, st})
+		if h.ID == ui.HealthFill {
+			// The percentage before the bar, so that a narrow screen
+			// cuts the bar rather than the figure.
+			barW := 20
+			if w < 100 {
+				barW = 10
+			}
+			*l = append(*l, seg{" " + fillBar(ui.FillTenths(s), barW), st})
+		}
+	}
+	if s.Max <= 0 {
+		l2 = append(l2, seg{"  (max unknown)", plain})
 	}
 	ls = append(ls, l2)
-
-	// Line 3: what the kernel dropped, and how fast flows come and go.
-	var l3 line
-	if s.HaveCPU {
-		for _, c := range []struct {
-			name      string
-			tot, diff uint64
-		}{
-			{"drop", s.CPU.Drop, f.Delta.Drop},
-			{"insert_failed", s.CPU.InsertFailed, f.Delta.InsertFailed},
-			{"early_drop", s.CPU.EarlyDrop, f.Delta.EarlyDrop},
-		} {
-			st := plain
-			d := ""
-			if f.HaveDelta {
-				d = " (+" + strconv.FormatUint(c.diff, 10) + ")"
-				if c.diff > 0 {
-					st = u.styleAlert()
-				}
-			}
-			l3 = append(l3, seg{c.name + " ", lab}, seg{strconv.FormatUint(c.tot, 10) + d, st}, seg{"  ", plain})
-		}
-	} else {
-		l3 = append(l3, seg{"drop/insert_failed/early_drop: not available from this source  ", plain})
+	if !s.HaveCPU {
+		l3 = append(l3, seg{"drop/insert_failed/early_drop: not available from this source", plain})
 	}
 	if f.Over > 0 {
 		secs := f.Over.Seconds()
-		l3 = append(l3, seg{"new ", lab}, seg{fmtRate(float64(f.Born)/secs) + "/s  ", plain},
-			seg{"gone ", lab}, seg{fmtRate(float64(f.Gone)/secs) + "/s", plain})
+		l3 = append(l3, seg{"  new ", lab}, seg{fmtRate(float64(f.Born)/secs) + "/s", plain},
+			seg{"  gone ", lab}, seg{fmtRate(float64(f.Gone)/secs) + "/s", plain})
 	}
 	ls = append(ls, l3)
 
@@ -308,13 +298,13 @@ func (u *model) banner() string {
 	f := u.f
 	s := &f.Table.Stats
 	grew := f.HaveDelta && (f.Delta.Drop > 0 || f.Delta.InsertFailed > 0 || f.Delta.EarlyDrop > 0)
-	pct := s.FillPercent()
-	if !grew && pct < fullPercent {
+	tenths := ui.FillTenths(s)
+	if !grew && tenths < 10*ui.FillAlertPercent {
 		return ""
 	}
 	msg := "TABLE FULL: new connections are being dropped"
 	if !grew {
-		msg = "TABLE " + strconv.Itoa(int(pct)) + "% FULL: new connections are about to be dropped"
+		msg = "TABLE " + strconv.Itoa(tenths/10) + "." + strconv.Itoa(tenths%10) + "% FULL: new connections are about to be dropped"
 	}
 	return msg + ".  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=" +
 		strconv.Itoa(suggestMax(s.Entries, s.Max))
@@ -331,32 +321,15 @@ func suggestMax(entries, limit int) int {
 	return p
 }
 
-// fillBar draws pct as a bar of w cells.
-func fillBar(pct float64, w int) string {
-	n := int(pct*float64(w)/100 + 0.5)
+// fillBar draws a fill of tenths (of a percent) as a bar of w cells.
+func fillBar(tenths, w int) string {
+	n := (tenths*w + 500) / 1000
 	n = min(max(n, 0), w)
 	return "[" + strings.Repeat("█", n) + strings.Repeat("░", w-n) + "]"
 }
 
-// fmtCount writes n with thousands separators: 262,144.
-func fmtCount(n int) string {
-	s := strconv.Itoa(n)
-	if n < 0 || len(s) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	lead := len(s) % 3
-	if lead > 0 {
-		b.WriteString(s[:lead])
-	}
-	for i := lead; i < len(s); i += 3 {
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(s[i : i+3])
-	}
-	return b.String()
-}
+// fmtCount writes n with thousands separators as every view does (262,144).
+func fmtCount(n int) string { return string(ui.AppendCount(nil, uint64(max(n, 0)))) }
 
 func fmtRate(r float64) string {
 	if r >= 100 {

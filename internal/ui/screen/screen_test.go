@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/uniseg"
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
@@ -23,9 +24,9 @@ func TestHeader(t *testing.T) {
 	h.contains("! netlink: operation not permitted?[31m; reading /proc/net/nf_conntrack")
 	h.contains("source: netlink")
 	h.contains("every 1s")
-	h.contains("Entries 4 / 65,536")
+	h.contains("entries 4/65,536  fill 0.0%")
 	h.contains("0.0%")
-	h.contains("Memory 1.2KiB (320 B/entry)")
+	h.contains("memory 1.2KiB (320 B/entry)")
 	h.contains("drop 0")
 	h.contains("Sort src▲")
 	h.lacks("TABLE")
@@ -39,8 +40,8 @@ func TestHeaderEstimatesAndUnknowns(t *testing.T) {
 	tb.Stats = flow.Stats{Entries: 4, BytesPerEntry: 320, BytesPerEntryEstimated: true}
 	tb.Skipped = 2
 	h := startScreen(t, tb, nil, cfg{}, 140, 30)
-	h.contains("Entries 4 / ? (max unknown)")
-	h.contains("Memory ~1.2KiB (320 B/entry, estimated)")
+	h.contains("entries 4  memory")
+	h.contains("memory ~1.2KiB (320 B/entry, estimated)  (max unknown)")
 	h.contains("drop/insert_failed/early_drop: not available from this source")
 	h.contains("skipped 2 unreadable")
 }
@@ -331,7 +332,7 @@ func TestBanner(t *testing.T) {
 	tb := sampleTable()
 	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
 	h := startScreen(t, tb, nil, cfg{}, 160, 30)
-	h.contains("TABLE 91% FULL: new connections are about to be dropped")
+	h.contains("TABLE 91.6% FULL: new connections are about to be dropped")
 	h.contains("sysctl -w net.netfilter.nf_conntrack_max=131072")
 
 	h.r.set(func(t *flow.Table) { t.Stats.Entries, t.Stats.CPU.Drop = 65536, 12 })
@@ -437,15 +438,53 @@ func TestResize(t *testing.T) {
 		}
 		switch size[0] {
 		case 60:
-			h.lacks("TTL")
+			// The NAT column and the protocol give way; the state and
+			// the TTL, what an admin reads a row for, stay.
+			h.lacks("dnat")
+			h.lacks("Proto")
+			h.contains("State")
+			h.contains("TTL")
 			h.contains("192.0.2.10:40000")
 			h.contains("198.51.100.7:443")
 		case 40:
-			h.lacks("State")
 			h.contains("192.0.2.3")
 		}
 	}
 	h.contains("119:59:59")
+}
+
+// At 80 columns a 38-character IPv6 address and a 47-character NAT value cut
+// their cells, each address keeping its port, instead of removing the State
+// and TTL columns from every row; one-shot text at COLUMNS=80 keeps them by
+// the same rule (cmd/gostate/testdata/script/width.txtar).
+func TestStateAndTTLAt80Columns(t *testing.T) {
+	tb := sampleTable()
+	long := mkFlow(flow.ProtoTCP, "2001:db8:1234:5678:9abc:def0:1234:5678", 44321,
+		"2001:db8:8765:4321:fedc:ba98:7654:3210", 443)
+	long.Timeout = 3599
+	long.Status |= flow.StatusSrcNAT | flow.StatusDstNAT
+	long.Reply.Src = flow.AddrFrom(mustAddr("2001:db8:aaaa:bbbb:cccc:dddd:eeee:1"))
+	long.Reply.Dst = flow.AddrFrom(mustAddr("2001:db8:ffff:eeee:dddd:cccc:bbbb:2"))
+	tb.Flows = append(tb.Flows, long)
+	for _, counters := range []bool{false, true} {
+		h := startScreen(t, tb, nil, cfg{Counters: counters}, 80, 24)
+		h.key(tcell.KeyRune, 'G', 0) // the long row into view, selected
+		h.contains("State")
+		h.contains("TTL")
+		h.contains("0:59:59")
+		row := h.lines()[h.rowOf("0:59:59")]
+		if strings.Count(row, "…") < 2 || !strings.Contains(row, "]:44321 ") || !strings.Contains(row, "]:443 ") {
+			t.Errorf("counters %v: the long addresses are not cut inside the address, port kept: %q", counters, row)
+		}
+		if !strings.Contains(row, "ESTABLISHED") {
+			t.Errorf("counters %v: the long row lost its state: %q", counters, row)
+		}
+		for _, l := range h.lines() {
+			if w := uniseg.StringWidth(l); w > 80 {
+				t.Errorf("counters %v: a line %d cells wide: %q", counters, w, l)
+			}
+		}
+	}
 }
 
 func TestNoColor(t *testing.T) {
@@ -531,19 +570,6 @@ func TestSuggestMax(t *testing.T) {
 	}
 }
 
-func TestEscapeTags(t *testing.T) {
-	for in, want := range map[string]string{
-		"[2001:db8::1]:443": "[2001:db8::1[]:443",
-		"192.0.2.1:80":      "192.0.2.1:80",
-		"[]":                "[]",
-		"a[b!c]":            "a[b!c]",
-	} {
-		if got := string(escapeTags([]byte(in), 0)); got != want {
-			t.Errorf("escapeTags(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // With a source that refreshes single rows, the rows on screen are re-read
 // every interval and the whole table less often.
 func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
@@ -566,7 +592,7 @@ func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
 	}
 	h.contains("0:08:20")
 	h.lacks("192.0.2.3:5353")
-	h.contains("Entries 4 ") // whole-table figures wait for the next dump
+	h.contains("entries 4/") // whole-table figures wait for the next dump
 	// and the flows' totals agree with themselves until then.
 	h.contains("Flows 4: icmp 1  tcp 2  udp 1")
 
@@ -607,8 +633,8 @@ func TestHealthBeforeTheRows(t *testing.T) {
 	fr := &fakeReader{clock: clk, table: tb, hold: make(chan struct{})}
 	h := launch(t, fr, nil, cfg{}, 120, 30)
 	h.waitFor("the first whole read to start", func(*model) bool { return fr.held.Load() })
-	h.contains("Entries 60,000 / 65,536 91.6%")
-	h.contains("TABLE 91% FULL")
+	h.contains("entries 60,000/65,536  fill 91.6%")
+	h.contains("TABLE 91.6% FULL")
 	h.contains("reading the whole table: 0 of 60,000 entries…")
 	h.contains("Flows counted when the whole table has been read")
 	h.lacks("192.0.2.10:40000")
@@ -680,7 +706,7 @@ func TestHealthBetweenDumps(t *testing.T) {
 		t.Fatalf("1 s after a read that took 3 s: %d whole-table and %d health reads, want 0 and 1",
 			fr.readCount()-reads, fr.summaryCount()-stats)
 	}
-	h.contains("Entries 60,000 / 65,536")
+	h.contains("entries 60,000/65,536")
 	h.contains("drop 13 (+3)")
 	h.contains("TABLE FULL: new connections are being dropped")
 	h.contains("Flows 4:") // the rows wait for the next dump
@@ -694,9 +720,9 @@ func TestHeaderWrapsFields(t *testing.T) {
 	tb.Source = "/proc/net/nf_conntrack"
 	h := startScreen(t, tb, nil, cfg{Hostname: "fw1.example.org", Version: "v0.1.0-15-g8ab7812"}, 80, 30)
 	h.contains("source: /proc/net/nf_conntrack")
-	h.contains("TABLE 91% FULL: new connections are about to be dropped.")
+	h.contains("TABLE 91.6% FULL: new connections are about to be dropped.")
 	h.contains("\nRaise the limit: sysctl -w net.netfilter.nf_conntrack_max=131072")
-	h.order("gostate v0.1.0", "source:", "Entries", "TABLE 91%", "Raise the limit", "Flows 4")
+	h.order("gostate v0.1.0", "source:", "entries", "TABLE 91.6%", "Raise the limit", "Flows 4")
 }
 
 func TestWrapLines(t *testing.T) {
@@ -734,7 +760,7 @@ func TestFillPercentOnNarrowScreen(t *testing.T) {
 	tb := sampleTable()
 	tb.Stats.Entries, tb.Stats.Max = 200000, 262144
 	h := startScreen(t, tb, nil, cfg{}, 40, 12)
-	h.contains("Entries 200,000 / 262,144 76.3% [")
+	h.contains("fill 76.3% [")
 }
 
 // On a narrow screen the prompt's question gives way, so that what is typed

@@ -1,67 +1,45 @@
 package screen
 
 import (
-	"strconv"
-	"strings"
-	"unicode/utf8"
+	"bytes"
+	"slices"
+	"time"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
-	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
-
-// column is one of the flow table's columns.
-type column uint8
-
-const (
-	colSrc column = iota
-	colDst
-	colNAT
-	colProto
-	colState
-	colTTL
-	colBytes
-	colPackets
-	numCols
-)
-
-var colTitles = [numCols]string{"Source", "Destination", "NAT", "Proto", "State", "TTL", "Bytes", "Packets"}
-
-// dropOrder is the order in which columns give way on a narrow terminal:
-// counters, then TTL and state, then NAT and protocol; the addresses stay
-// and shrink instead.
-var dropOrder = []column{colPackets, colBytes, colTTL, colState, colNAT, colProto}
-
-// minAddrWidth is the narrowest an address column shrinks to.
-const minAddrWidth = 6
 
 // cacheRows is how many rows' cells are kept. tview asks for a cell several
 // times per draw and keeps pointers to the cells during one draw, so the
 // cache must hold every row on screen.
 const cacheRows = 512
 
+// cutMarker marks a cell cut to its column (the one-shot text uses "~").
+const cutMarker = "…"
+
 // flowContent is the table's tview.TableContent: row 0 is the column header,
-// row i+1 the view's i-th flow. Cells are made only for the rows tview asks
-// for (those on screen), so a redraw costs the same at 100 or 1,000,000
+// row i+1 the view's i-th flow, in the columns of the shared column model
+// (ui.Column) that fit the screen. Cells are made only for the rows tview
+// asks for (those on screen), so a redraw costs the same at 100 or 1,000,000
 // flows.
 type flowContent struct {
 	tview.TableContentReadOnly
 	u *model
 
-	// cols are the columns on screen, in order; width is each column's
-	// maximum width (0 = as wide as its widest cell).
-	cols  []column
-	width [numCols]int
+	// lay is the columns on screen and their widths.
+	lay ui.Layout
+	// cells formats the cells; its clock is set at every layout.
+	cells ui.Cells
 
-	title   [numCols]tview.TableCell
+	title   [ui.NumColumns]tview.TableCell
 	titleAt uint64
 	// clicks sort by a column when its title is clicked.
-	clicks  [numCols]func() bool
-	cells   [cacheRows][numCols]tview.TableCell
+	clicks  [ui.NumColumns]func() bool
+	cache   [cacheRows][ui.NumColumns]tview.TableCell
 	slotRow [cacheRows]int
 	slotGen [cacheRows]uint64
 	buf     []byte
@@ -72,7 +50,7 @@ func newFlowContent(u *model) *flowContent {
 	for i := range c.slotRow {
 		c.slotRow[i] = -1
 	}
-	for col := range numCols {
+	for col := range ui.NumColumns {
 		c.clicks[col] = func() bool {
 			u.sortByColumn(col)
 			return true // a title is not a row to select
@@ -85,62 +63,56 @@ func newFlowContent(u *model) *flowContent {
 func (c *flowContent) GetRowCount() int { return c.u.f.Len() + 1 }
 
 // GetColumnCount implements tview.TableContent.
-func (c *flowContent) GetColumnCount() int { return len(c.cols) }
+func (c *flowContent) GetColumnCount() int { return len(c.lay.Columns) }
 
 // GetCell implements tview.TableContent.
 func (c *flowContent) GetCell(row, col int) *tview.TableCell {
-	if col < 0 || col >= len(c.cols) || row < 0 || row > c.u.f.Len() {
+	if col < 0 || col >= len(c.lay.Columns) || row < 0 || row > c.u.f.Len() {
 		return nil
 	}
-	lc := c.cols[col]
-	cell := c.cell(row, lc)
-	cell.MaxWidth = c.width[lc]
-	return cell
-}
-
-// cell returns the cell of a logical column, formatting the row when the
-// cache does not hold it for the current generation.
-func (c *flowContent) cell(row int, col column) *tview.TableCell {
+	lc := c.lay.Columns[col]
 	if row == 0 {
-		if c.titleAt != c.u.gen || c.title[0].Text == "" {
+		if c.titleAt != c.u.gen || c.title[ui.ColSource].Text == "" {
 			c.fillTitles()
 		}
-		return &c.title[col]
+		return &c.title[lc]
 	}
 	slot := row % cacheRows
 	if c.slotRow[slot] != row || c.slotGen[slot] != c.u.gen {
 		c.fillRow(slot, row)
 	}
-	return &c.cells[slot][col]
+	return &c.cache[slot][lc]
 }
 
 // sortColumn returns the column an ordering sorts by.
-func sortColumn(k sortby.Key) column {
+func sortColumn(k sortby.Key) ui.Column {
 	switch k {
 	case sortby.Dst, sortby.DstPort:
-		return colDst
+		return ui.ColDestination
 	case sortby.Proto:
-		return colProto
+		return ui.ColProto
 	case sortby.State:
-		return colState
+		return ui.ColState
 	case sortby.TTL:
-		return colTTL
+		return ui.ColTTL
 	case sortby.Bytes:
-		return colBytes
+		return ui.ColBytes
 	case sortby.Packets:
-		return colPackets
+		return ui.ColPackets
 	}
-	return colSrc
+	return ui.ColSource
 }
 
-// columnKeys are the orderings a click on a column's title chooses.
-var columnKeys = [numCols]sortby.Key{colSrc: sortby.Src, colDst: sortby.Dst, colProto: sortby.Proto,
-	colState: sortby.State, colTTL: sortby.TTL, colBytes: sortby.Bytes, colPackets: sortby.Packets}
+// columnKeys are the orderings a click on a column's title chooses; the NAT
+// column has none.
+var columnKeys = [ui.NumColumns]sortby.Key{ui.ColSource: sortby.Src, ui.ColDestination: sortby.Dst,
+	ui.ColProto: sortby.Proto, ui.ColState: sortby.State, ui.ColTTL: sortby.TTL,
+	ui.ColBytes: sortby.Bytes, ui.ColPackets: sortby.Packets}
 
 // sortByColumn sorts by a column whose title was clicked; a second click
-// reverses the order. The NAT column has no ordering.
-func (u *model) sortByColumn(col column) {
-	if col == colNAT {
+// reverses the order.
+func (u *model) sortByColumn(col ui.Column) {
+	if col == ui.ColNAT {
 		return
 	}
 	o := u.f.Options
@@ -161,14 +133,14 @@ func sortArrow(k sortby.Key, reverse bool) string {
 	return "▼"
 }
 
-// titleText is a column's header: its name, with the sort mark on the
+// titleText is a column's header: its title, with the sort mark on the
 // sorted column ("Destination:port▲" when sorting by destination port).
-func (c *flowContent) titleText(col column) string {
+func (c *flowContent) titleText(col ui.Column) string {
 	o := &c.u.f.Options
+	t := col.Title()
 	if col != sortColumn(o.Sort) {
-		return colTitles[col]
+		return t
 	}
-	t := colTitles[col]
 	if o.Sort == sortby.SrcPort || o.Sort == sortby.DstPort {
 		t += ":port"
 	}
@@ -178,39 +150,38 @@ func (c *flowContent) titleText(col column) string {
 func (c *flowContent) fillTitles() {
 	c.titleAt = c.u.gen
 	st := tcell.StyleDefault.Bold(true)
-	for col := range numCols {
+	for k, col := range c.lay.Columns {
+		c.buf = ui.Cut(append(c.buf[:0], c.titleText(col)...), col, c.lay.Width[col], cutMarker)
 		c.title[col] = tview.TableCell{
-			Text:          c.titleText(col),
+			Text:          string(c.pad(c.buf, k)),
 			Style:         st,
 			NotSelectable: true,
 			Clicked:       c.clicks[col],
 		}
-		if col >= colTTL {
-			c.title[col].Align = tview.AlignRight
-		}
+		c.title[col].Align = c.align(col)
 	}
 }
 
-// protoStyle colours rows by protocol as iptstate does.
+// protoStyle colours rows by protocol as iptstate does (ui.ProtoColor).
 func (c *flowContent) protoStyle(proto uint8) tcell.Style {
 	st := tcell.StyleDefault
 	if c.u.noColor {
 		return st
 	}
-	switch proto {
-	case flow.ProtoTCP:
+	switch ui.ProtoColor(proto) {
+	case ui.ColorGreen:
 		return st.Foreground(tcell.ColorGreen)
-	case flow.ProtoUDP, flow.ProtoUDPLite:
+	case ui.ColorYellow:
 		return st.Foreground(tcell.ColorYellow)
-	case flow.ProtoICMP, flow.ProtoICMPv6:
+	case ui.ColorRed:
 		return st.Foreground(tcell.ColorRed)
 	}
 	return st
 }
 
-// fillRow formats every column of one row into the cache slot. A cell's
-// text is only replaced when it changed, so an unchanged screen allocates
-// nothing.
+// fillRow formats the columns on screen of one row into the cache slot: each
+// cell cut to its column's width. A cell's text is only replaced when it
+// changed, so an unchanged screen allocates nothing.
 func (c *flowContent) fillRow(slot, row int) {
 	u := c.u
 	c.slotRow[slot], c.slotGen[slot] = row, u.gen
@@ -220,129 +191,61 @@ func (c *flowContent) fillRow(slot, row int) {
 	// colour as its background in colour mode and stays visible without
 	// colours.
 	sel := st.Reverse(true)
-	cells := &c.cells[slot]
-	for col := range numCols {
-		c.buf = c.appendCell(c.buf[:0], f, col)
+	cells := &c.cache[slot]
+	for k, col := range c.lay.Columns {
+		c.buf = ui.Cut(c.cells.Append(c.buf[:0], col, f), col, c.lay.Width[col], cutMarker)
+		c.buf = c.pad(c.buf, k)
 		cell := &cells[col]
-		if cell.Text != string(c.buf) {
+		switch {
+		case bytes.IndexByte(c.buf, '[') >= 0:
+			// An IPv6 address in brackets would read as a style tag.
+			cell.Text = tview.Escape(string(c.buf))
+		case cell.Text != string(c.buf):
 			cell.Text = string(c.buf)
 		}
 		cell.Style, cell.SelectedStyle = st, sel
-		cell.Align = tview.AlignLeft
-		if col >= colTTL {
-			cell.Align = tview.AlignRight
-		}
+		cell.Align = c.align(col)
 	}
 }
 
-// appendCell appends what a column shows for f, with tview's style tags
-// escaped (IPv6 addresses are bracketed).
-func (c *flowContent) appendCell(b []byte, f *flow.Flow, col column) []byte {
-	u := c.u
-	switch col {
-	case colSrc:
-		return escapeTags(u.appendEndpoint(b, f, &f.Orig, true), len(b))
-	case colDst:
-		return escapeTags(u.appendEndpoint(b, f, &f.Orig, false), len(b))
-	case colNAT:
-		start := len(b)
-		if f.Status&flow.StatusSrcNAT != 0 {
-			b = append(b, "snat "...)
-			b = ui.AppendEndpoint(b, f, &f.Reply, false)
-		}
-		if f.Status&flow.StatusDstNAT != 0 {
-			if len(b) > start {
-				b = append(b, ' ')
-			}
-			b = append(b, "dnat "...)
-			b = ui.AppendEndpoint(b, f, &f.Reply, true)
-		}
-		return escapeTags(b, start)
-	case colProto:
-		return append(b, f.ProtoName()...)
-	case colState:
-		return ui.AppendState(b, f)
-	case colTTL:
-		if f.Present&flow.HasTimeout == 0 {
-			return append(b, '-')
-		}
-		return ui.AppendTTL(b, u.f.TTL(f, u.clock.Now()))
-	case colBytes, colPackets:
-		if f.Present&flow.HasCounters == 0 {
-			return append(b, '-')
-		}
-		if col == colBytes {
-			return ui.AppendBytes(b, f.Bytes())
-		}
-		return ui.AppendPackets(b, f.Packets())
+// pad ends the cell of the k-th column on screen with the layout's separator,
+// less the one space tview puts between columns.
+func (c *flowContent) pad(b []byte, k int) []byte {
+	for n := c.lay.Sep - 1; n > 0 && k < len(c.lay.Columns)-1; n-- {
+		b = append(b, ' ')
 	}
 	return b
 }
 
-// appendEndpoint appends one end of the original tuple, as a host name when
-// lookups are on and the name is known.
-func (u *model) appendEndpoint(b []byte, f *flow.Flow, t *flow.Tuple, src bool) []byte {
-	if !u.lookup || u.resolver == nil {
-		return ui.AppendEndpoint(b, f, t, src)
+func (c *flowContent) align(col ui.Column) int {
+	if col.RightAligned() {
+		return tview.AlignRight
 	}
-	addr, port := t.Dst, t.DstPort
-	if src {
-		addr, port = t.Src, t.SrcPort
-	}
-	name, ok := u.resolver.Name(addr.Netip(f.Family))
-	if !ok || name == "" {
-		return ui.AppendEndpoint(b, f, t, src)
-	}
-	b = append(b, termsafe.Sanitize(name)...)
-	if f.HasPorts() {
-		b = append(b, ':')
-		b = strconv.AppendUint(b, uint64(port), 10)
-	}
-	return b
+	return tview.AlignLeft
 }
 
-// escapeTags escapes b[from:] the way tview.Escape does, without a regular
-// expression: a "]" that would close a style tag such as "[2001:db8::1]"
-// becomes "[]".
-func escapeTags(b []byte, from int) []byte {
-	open := -1
-	for i := from; i < len(b); i++ {
-		ch := b[i]
-		switch {
-		case ch == '[':
-			open = i
-		case ch == ']':
-			if open >= 0 && i > open+1 {
-				b = append(b, 0)
-				copy(b[i+1:], b[i:])
-				b[i] = '['
-				i++
-			}
-			open = -1
-		case !tagChar(ch):
-			open = -1
-		}
-	}
-	return b
-}
-
-// tagChar reports whether ch may appear inside a tview style tag.
-func tagChar(ch byte) bool {
-	return ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' ||
-		ch == '_' || ch == ',' || ch == ';' || ch == ':' || ch == ' ' || ch == '-' || ch == '.' ||
-		ch == '"' || ch == '#'
-}
-
-// layout chooses the columns that fit in width, measuring the rows that can
-// be on screen (around the offset and the selection), and the widest each
-// address column may be.
+// layout chooses the columns that fit in width (ui.Fit), measuring the rows
+// that can be on screen (around the offset and the selection).
 func (c *flowContent) layout(width, height int) {
 	u := c.u
-	want := [numCols]bool{colSrc: true, colDst: true, colNAT: u.f.View.Totals.NATed > 0, colProto: true,
-		colState: true, colTTL: true, colBytes: u.counters, colPackets: u.counters}
-	var natural [numCols]int
-	for col := range numCols {
-		natural[col] = utf8.RuneCountInString(c.titleText(col))
+	c.cells.Names = nil
+	if u.lookup && u.resolver != nil {
+		c.cells.Names = u.names
+	}
+	c.cells.Epoch, c.cells.Now = u.f.Epoch(), u.clock.Now()
+	if u.f.Table.Frozen {
+		c.cells.Now = time.Time{} // a saved dump's TTLs are as saved
+	}
+	want := []ui.Column{ui.ColSource, ui.ColDestination, ui.ColProto, ui.ColState, ui.ColTTL}
+	if u.counters {
+		want = append(want, ui.ColBytes, ui.ColPackets)
+	}
+	if u.f.View.Totals.NATed > 0 {
+		want = append(want, ui.ColNAT)
+	}
+	var natural [ui.NumColumns]int
+	for _, col := range want {
+		natural[col] = ui.Width([]byte(c.titleText(col)))
 	}
 	// The rows tview will draw: from its offset, unless it must scroll to
 	// bring the selection into view.
@@ -351,54 +254,28 @@ func (c *flowContent) layout(width, height int) {
 	if sel := u.selRow; sel < off || sel >= off+height-1 {
 		lo, hi = sel-height+1, sel+height
 	}
-	lo, hi = max(lo+1, 1), min(hi+1, u.f.Len()+1)
+	lo, hi = max(lo, 0), min(hi, u.f.Len())
 	hi = min(hi, lo+cacheRows/2)
-	for row := lo; row < hi; row++ {
-		for col := range numCols {
-			if want[col] {
-				natural[col] = max(natural[col], cellWidth(c.cell(row, col).Text))
-			}
+	for i := lo; i < hi; i++ {
+		f := u.f.Row(i)
+		for _, col := range want {
+			natural[col] = max(natural[col], c.cells.Width(col, f))
 		}
 	}
-	total := func() int {
-		n, w := 0, 0
-		for col := range numCols {
-			if want[col] {
-				n++
-				w += natural[col]
-			}
-		}
-		return w + n - 1 // one space between columns
-	}
-	for _, col := range dropOrder {
-		if total() <= width {
-			break
-		}
-		want[col] = false
-	}
-	c.width = [numCols]int{}
-	if over := total() - width; over > 0 {
-		// Shrink the wider address first, then both evenly.
-		s, d := natural[colSrc], natural[colDst]
-		for ; over > 0 && (s > minAddrWidth || d > minAddrWidth); over-- {
-			if s >= d && s > minAddrWidth {
-				s--
-			} else {
-				d--
-			}
-		}
-		c.width[colSrc], c.width[colDst] = s, d
-	}
-	c.cols = c.cols[:0]
-	for col := range numCols {
-		if want[col] {
-			c.cols = append(c.cols, col)
-		}
+	lay := ui.Fit(want, natural, width)
+	if !sameLayout(&lay, &c.lay) {
+		c.lay = lay
+		u.gen++ // every cell is cut anew
 	}
 }
 
-// cellWidth is the width of a cell's text on screen: its characters, less
-// the "[" of every escaped "[]" (see escapeTags).
-func cellWidth(s string) int {
-	return utf8.RuneCountInString(s) - strings.Count(s, "[]")
+func sameLayout(a, b *ui.Layout) bool {
+	return a.Sep == b.Sep && a.Width == b.Width && slices.Equal(a.Columns, b.Columns)
+}
+
+// names is the ui.Namer of the screen's lookups: a name once the resolver has
+// one, the address meanwhile.
+func (u *model) names(fam flow.Family, a flow.Addr) (string, bool) {
+	name, ok := u.resolver.Name(a.Netip(fam))
+	return name, ok && name != ""
 }

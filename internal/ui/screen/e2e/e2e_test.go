@@ -131,7 +131,7 @@ func TestEndToEndInTmux(t *testing.T) {
 
 	// The header's count and max.
 	s.waitFor("the header", func(p string) bool {
-		return strings.Contains(p, fmt.Sprintf("Entries %s / %s", fmtCount(n), fmtCount(maxEntries)))
+		return strings.Contains(p, fmt.Sprintf("entries %s/%s", fmtCount(n), fmtCount(maxEntries)))
 	})
 
 	// Sorted by destination with o d: addresses ascending, IPv4 first.
@@ -170,13 +170,13 @@ func TestEndToEndInTmux(t *testing.T) {
 	if got := ns.Count(t); got != n-1 {
 		t.Errorf("the kernel counts %d entries after a delete, want %d", got, n-1)
 	}
-	s.waitFor("the new count", func(p string) bool { return strings.Contains(p, "Entries "+fmtCount(n-1)+" ") })
+	s.waitFor("the new count", func(p string) bool { return strings.Contains(p, "entries "+fmtCount(n-1)+"/") })
 
 	// Resize to 60x15: every line fits, the header and rows stay.
 	s.tmux("resize-window", "-t", "e2e", "-x", "60", "-y", "15")
 	pane = s.waitFor("the resize", func(p string) bool {
 		lines := strings.Split(strings.TrimRight(p, "\n"), "\n")
-		return len(lines) <= 15 && strings.Contains(p, "Entries") && len(flowRows(p)) > 0
+		return len(lines) <= 15 && strings.Contains(p, "entries") && len(flowRows(p)) > 0
 	})
 	for _, l := range strings.Split(pane, "\n") {
 		if len([]rune(l)) > 60 {
