@@ -301,6 +301,14 @@ func TestRatePrompt(t *testing.T) {
 	h.contains("every 0.5s")
 	h.contains("interval unchanged: 0.5s")
 	h.lacks("refused")
+
+	// The limits are -R's: two hours is fine, more than a day is refused
+	// with -R's own words.
+	h.typeKeys("R7200\n")
+	h.contains("every 7200s")
+	h.typeKeys("R86401\n")
+	h.contains("refused: must be at most a day (86400 seconds); interval unchanged")
+	h.contains("every 7200s")
 }
 
 func TestIntervalDrivesReads(t *testing.T) {
