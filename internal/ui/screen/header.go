@@ -61,7 +61,7 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 		label, text, _ := u.promptLine(w)
 		drawSegs(scr, x, y, w, line{{label, st.Bold(true)}, {text, st}})
 	default:
-		if u.statusErr && !u.noColor {
+		if u.statusErr && !u.colorless() {
 			st = st.Foreground(tcell.ColorRed)
 		}
 		if u.statusErr || u.mode != modeNormal {
@@ -75,9 +75,25 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 			msg = "reading the whole table: " + fmtCount(u.f.Merged) + " of " +
 				fmtCount(u.f.Table.Stats.Entries) + " entries…"
 		}
-		drawSegs(scr, x, y, w, line{{msg, st}})
+		end := drawSegs(scr, x, y, w, line{{msg, st}})
+		// Where am I: the selected row's place, at the right end when
+		// there is room beside the message.
+		if pos := u.position(); u.mode == modeNormal && pos != "" {
+			if pw := uniseg.StringWidth(pos); x+w-pw > end+1 || end == x {
+				drawSegs(scr, max(x+w-pw, x), y, w, line{{pos, tcell.StyleDefault}})
+			}
+		}
 	}
 	return x, y, w, h
+}
+
+// position says which row is selected: "row 12 of 3,456"; "" for an empty
+// view.
+func (u *model) position() string {
+	if n := u.f.Len(); n > 0 && u.hasSel {
+		return "row " + fmtCount(u.selRow+1) + " of " + fmtCount(n)
+	}
+	return ""
 }
 
 // keepEnd shortens s to w cells from its start, so that the end of a
@@ -105,21 +121,78 @@ func (u *model) levelStyle(l ui.Level) tcell.Style {
 func (u *model) styleLabel() tcell.Style { return tcell.StyleDefault.Bold(true) }
 
 func (u *model) styleAlert() tcell.Style {
-	if u.noColor {
+	if u.colorless() {
 		return tcell.StyleDefault.Bold(true).Reverse(true)
 	}
 	return tcell.StyleDefault.Bold(true).Foreground(tcell.ColorWhite).Background(tcell.ColorRed)
 }
 
 func (u *model) styleWarn() tcell.Style {
-	if u.noColor {
+	if u.colorless() {
 		return tcell.StyleDefault.Bold(true)
 	}
 	return tcell.StyleDefault.Bold(true).Foreground(tcell.ColorYellow)
 }
 
+// hline is one line of the header as composed, before it is wrapped to the
+// screen's width, and how much it matters when the header has no room for
+// every line.
+type hline struct {
+	l    line
+	prio int
+}
+
+// What each header line is, most important first: when the header has no
+// room for every line, the least important give way (the per-state totals
+// first; t shows them, and the help screen always has them).
+const (
+	prioBanner = iota
+	prioFill
+	prioTitle
+	prioDrops
+	prioSort
+	prioWarning
+	prioFlows
+	prioStates
+)
+
+// headerBudget is how many lines the header may take on a screen h lines
+// high: 6 on 24 lines, so that 15 rows of flows stay in view, a quarter of
+// taller screens.
+func headerBudget(h int) int { return max(6, h/4) }
+
+// fitHeader wraps the header's lines to the width w (wrapLines) and keeps,
+// in their order, as many as budget allows, the most important first: a
+// line that does not fit whole is left out. It reports whether any was.
+func fitHeader(out []line, ls []hline, w, budget int) ([]line, bool) {
+	wrapped := make([][]line, len(ls))
+	for i, hl := range ls {
+		wrapped[i] = wrapLines(nil, []line{hl.l}, w)
+	}
+	keep := make([]bool, len(ls))
+	folded := false
+	for prio := prioBanner; prio <= prioStates; prio++ {
+		for i, hl := range ls {
+			if hl.prio != prio {
+				continue
+			}
+			if n := len(wrapped[i]); n <= budget {
+				keep[i], budget = true, budget-n
+			} else {
+				folded = true
+			}
+		}
+	}
+	for i := range ls {
+		if keep[i] {
+			out = append(out, wrapped[i]...)
+		}
+	}
+	return out, folded
+}
+
 // buildHeader composes the header's lines for a screen w columns wide.
-func (u *model) buildHeader(ls []line, w int) []line {
+func (u *model) buildHeader(ls []hline, w int) []hline {
 	f := u.f
 	t := f.Table
 	s := &t.Stats
@@ -136,6 +209,10 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		l1 = append(l1, seg{"  " + termsafe.Sanitize(u.cfg.Hostname), lab})
 	}
 	l1 = append(l1, seg{"  " + now.Format("15:04:05"), plain})
+	// How fresh are the rows: said when they are older than a moment.
+	if age := now.Sub(f.RowsAt); f.Reads > 0 && !t.Frozen && age > staleAfter {
+		l1 = append(l1, seg{"  read " + fmtAge(age) + " ago", u.styleWarn()})
+	}
 	interval := f.Interval
 	l1 = append(l1, seg{"  every ", lab}, seg{fmtDuration(interval), plain})
 	if full := f.FullEvery; full > interval {
@@ -157,11 +234,11 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	if t.Skipped > 0 {
 		l1 = append(l1, seg{"  skipped " + strconv.Itoa(t.Skipped) + " unreadable", u.styleWarn()})
 	}
-	ls = append(ls, l1)
+	ls = append(ls, hline{l1, prioTitle})
 	// Why a fallback happened, or a dump the kernel flagged: on a line of
 	// their own so that they are not cut off.
 	for _, w := range t.Warnings {
-		ls = append(ls, line{{"! " + termsafe.Sanitize(w), u.styleWarn()}})
+		ls = append(ls, hline{line{{"! " + termsafe.Sanitize(w), u.styleWarn()}}, prioWarning})
 	}
 
 	// Lines 2 and 3: the health, as every view words it (ui.Health): how
@@ -196,7 +273,7 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	if s.Max <= 0 {
 		l2 = append(l2, seg{"  (max unknown)", plain})
 	}
-	ls = append(ls, l2)
+	ls = append(ls, hline{l2, prioFill})
 	if !s.HaveCPU {
 		l3 = append(l3, seg{"drop/insert_failed/early_drop: not available from this source", plain})
 	}
@@ -205,21 +282,21 @@ func (u *model) buildHeader(ls []line, w int) []line {
 		l3 = append(l3, seg{"  new ", lab}, seg{fmtRate(float64(f.Born)/secs) + "/s", plain},
 			seg{"  gone ", lab}, seg{fmtRate(float64(f.Gone)/secs) + "/s", plain})
 	}
-	ls = append(ls, l3)
+	ls = append(ls, hline{l3, prioDrops})
 
 	// The banner: the table is (about to be) full.
 	if b := u.banner(); b != "" {
 		// Two fields, so that a narrow screen shows the command on a line
 		// of its own rather than cutting it off.
 		msg, fix, _ := strings.Cut(b, "  ")
-		ls = append(ls, line{{msg, u.styleAlert()}, {"  " + fix, u.styleAlert()}})
+		ls = append(ls, hline{line{{msg, u.styleAlert()}, {"  " + fix, u.styleAlert()}}, prioBanner})
 	}
 
 	// Totals of the shown flows, per protocol, then per state with t;
 	// none until the first whole read has ended.
 	if f.Reads == 0 {
-		ls = append(ls, line{{"Flows ", lab}, {"counted when the whole table has been read", plain}})
-		return append(ls, u.sortLine())
+		ls = append(ls, hline{line{{"Flows ", lab}, {"counted when the whole table has been read", plain}}, prioFlows})
+		return append(ls, hline{u.sortLine(), prioSort})
 	}
 	tot := &f.View.Totals
 	l5 := line{{"Flows ", lab}, {fmtCount(tot.Shown), plain}}
@@ -230,16 +307,16 @@ func (u *model) buildHeader(ls []line, w int) []line {
 	for _, c := range tot.ByProto() {
 		l5 = append(l5, seg{c.Name + " " + fmtCount(c.N) + "  ", u.content.protoStyle(c.Proto)})
 	}
-	ls = append(ls, l5)
+	ls = append(ls, hline{l5, prioFlows})
 	if u.totals {
 		l6 := line{{"States: ", lab}}
 		for _, c := range tot.ByState() {
 			l6 = append(l6, seg{c.Name + " " + fmtCount(c.N) + "  ", plain})
 		}
-		ls = append(ls, l6)
+		ls = append(ls, hline{l6, prioStates})
 	}
 
-	return append(ls, u.sortLine())
+	return append(ls, hline{u.sortLine(), prioSort})
 }
 
 // sortLine is the header's last line: the ordering and the filters, and
@@ -326,6 +403,22 @@ func fillBar(tenths, w int) string {
 	n := (tenths*w + 500) / 1000
 	n = min(max(n, 0), w)
 	return "[" + strings.Repeat("█", n) + strings.Repeat("░", w-n) + "]"
+}
+
+// staleAfter is how old the rows on screen may be before the header says
+// how old they are.
+const staleAfter = 2 * time.Second
+
+// fmtAge writes an age in whole seconds, minutes or hours: "27 s", "4 min",
+// "2 h".
+func fmtAge(d time.Duration) string {
+	switch {
+	case d < 2*time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + " s"
+	case d < 2*time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min"
+	}
+	return strconv.Itoa(int(d/time.Hour)) + " h"
 }
 
 // fmtCount writes n with thousands separators as every view does (262,144).

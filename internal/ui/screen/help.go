@@ -37,6 +37,9 @@ func Keys() []KeyHelp {
 		{"R", []string{"refresh interval in seconds (" + intervalLimits() + ")"}},
 		{"Space", []string{"refresh now"}},
 		{"Ctrl-L", []string{"redraw the terminal"}},
+		{"Ctrl-Z", []string{"suspend to the shell (fg resumes)"}},
+		{"F", []string{"follow the selected flow into a new order (default: a new order",
+			"starts at its top, as in top)"}},
 		{"x", []string{"delete the selected flow from the kernel's table (asks y/n)"}},
 		{"Up/Down, k/j", []string{"move one row"}},
 		{"PgUp/PgDn", []string{"one page (also Ctrl-B/Ctrl-F)"}},
@@ -87,7 +90,7 @@ func (u *model) helpText() string {
 	line("interval", fmtDuration(u.f.Interval))
 	line("counters", onOff(u.counters, "on", "off"))
 	line("totals", onOff(u.totals, "on", "off"))
-	line("colours", onOff(!u.noColor, "on", "off"))
+	line("colours", onOff(!u.colorless(), "on", onOff(u.mono, "off (the terminal has none)", "off")))
 	line("name lookups", onOff(u.lookup, "on", "off"))
 	deleting := "on (x)"
 	if err := u.m.CanDelete(); err != nil {
@@ -96,6 +99,19 @@ func (u *model) helpText() string {
 	line("deleting", deleting)
 	line("source", termsafe.Sanitize(u.f.Table.Source))
 	b.WriteString("\n")
+
+	if u.f.Reads > 0 {
+		tot := &u.f.View.Totals
+		b.WriteString("Flows shown: " + fmtCount(tot.Shown) + " (" + fmtCount(tot.Hidden) + " hidden by filters)\n ")
+		for _, c := range tot.ByProto() {
+			b.WriteString(" " + c.Name + " " + fmtCount(c.N))
+		}
+		b.WriteString("\n ")
+		for _, c := range tot.ByState() {
+			b.WriteString(" " + c.Name + " " + fmtCount(c.N))
+		}
+		b.WriteString("\n\n")
+	}
 
 	b.WriteString("Kernel timeouts (seconds; /proc/sys/net/netfilter/nf_conntrack_*_timeout*)\n")
 	if len(u.f.Table.Timeouts) == 0 {
@@ -114,10 +130,14 @@ func (u *model) helpText() string {
 	b.WriteString("\n")
 
 	b.WriteString(`What the header means
-  Entries / max: each entry costs kernel memory (Memory = entries × bytes per entry); at max
-  (net.netfilter.nf_conntrack_max) the kernel logs "nf_conntrack: table full, dropping packet"
-  and new connections fail. drop, insert_failed and early_drop count what the kernel could not
-  track (their change since the last read in brackets). new / gone: flows per second.
+  entries / max, fill: each entry costs kernel memory (memory = entries × bytes per entry);
+  at max (net.netfilter.nf_conntrack_max) the kernel logs
+  "nf_conntrack: table full, dropping packet" and new connections fail.
+  drop, insert_failed, early_drop: what the kernel could not track, counted since the module
+  was loaded (or the namespace created). "drop 12 (+3)" is 12 in all, 3 of them since the
+  figures before, one interval ago: a (+N) above 0 means it is happening now.
+  new / gone: flows per second that appeared and left between the last two whole reads.
+  read N s ago: the rows on screen are that old (a read is failing or slow).
 `)
 	return b.String()
 }

@@ -3,6 +3,7 @@ package screen
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 
@@ -44,6 +45,19 @@ func (u *model) onKey(ev *tcell.EventKey) *tcell.EventKey {
 		u.app.Stop()
 		return nil
 	}
+	if ev.Key() == tcell.KeyRune && ev.Modifiers()&tcell.ModAlt != 0 {
+		// The terminal sent Esc and a key so quickly that they read as
+		// Alt and the key. The screen binds no Alt key: they are Esc,
+		// then the key.
+		u.modeKey(tcell.NewEventKey(tcell.KeyEscape, 0, tcell.ModNone))
+		ev = tcell.NewEventKey(tcell.KeyRune, ev.Rune(), ev.Modifiers()&^tcell.ModAlt)
+	}
+	u.modeKey(ev)
+	return nil
+}
+
+// modeKey hands a key to the mode the keyboard is in.
+func (u *model) modeKey(ev *tcell.EventKey) {
 	switch u.mode {
 	case modePrompt:
 		u.promptKey(ev)
@@ -56,7 +70,6 @@ func (u *model) onKey(ev *tcell.EventKey) *tcell.EventKey {
 	default:
 		u.normalKey(ev)
 	}
-	return nil
 }
 
 func (u *model) normalKey(ev *tcell.EventKey) {
@@ -67,6 +80,9 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 	case tcell.KeyCtrlL:
 		u.gen++
 		u.app.Sync()
+		return
+	case tcell.KeyCtrlZ:
+		u.suspend()
 		return
 	case tcell.KeyRune:
 	default:
@@ -81,13 +97,17 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.showHelp()
 	case 'b':
 		o.Sort = o.Sort.Next()
-		u.setView(o)
+		u.newOrder(o)
 	case 'B':
 		o.Sort = o.Sort.Prev()
-		u.setView(o)
+		u.newOrder(o)
 	case 'r':
 		o.Reverse = !o.Reverse
-		u.setView(o)
+		u.newOrder(o)
+	case 'F':
+		u.follow = !u.follow
+		u.setStatus(onOff(u.follow, "a new order keeps the selected flow selected (F: start at its top again)",
+			"a new order starts at its top (F: follow the selected flow instead)"), false)
 	case 'o':
 		u.mode = modeSort
 		u.setStatus("sort by: "+sortLetters()+"  (Esc cancels)", false)
@@ -127,6 +147,9 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.totals = !u.totals
 	case 'c':
 		u.noColor = !u.noColor
+		if u.mono {
+			u.setStatus("this terminal has no colours (TERM="+termsafe.Sanitize(os.Getenv("TERM"))+")", false)
+		}
 		u.applyColors()
 	case ' ':
 		u.refresh()
@@ -237,7 +260,7 @@ func (u *model) sortKey(ev *tcell.EventKey) {
 		if k.Letter() == string(ev.Rune()) {
 			o := u.f.Options
 			o.Sort = k
-			u.setView(o)
+			u.newOrder(o)
 			return
 		}
 	}

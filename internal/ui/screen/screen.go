@@ -14,6 +14,10 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/gdamore/tcell/v2/terminfo"
 
 	"github.com/gostate/gostate/internal/monitor"
 )
@@ -53,17 +57,72 @@ func Run(mc monitor.Config, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
+	noPadding(os.Getenv("TERM"))
+	scr, err := tcell.NewScreen()
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	u.app.SetScreen(scr)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP, syscall.SIGCONT)
 	defer signal.Stop(sigs)
-	go func() {
-		select {
-		case <-sigs:
-			u.app.Stop()
-		case <-u.ended:
-		}
-	}()
+	go u.signals(sigs)
 	return u.run()
+}
+
+// signals restores the terminal whenever the process ends or stops on a
+// signal from outside: SIGTERM, SIGHUP, SIGINT and SIGQUIT end the screen
+// (Go's default for SIGQUIT would leave the terminal raw); SIGTSTP
+// suspends it as Ctrl-Z does in a shell, SIGCONT redraws.
+func (u *model) signals(sigs <-chan os.Signal) {
+	for {
+		select {
+		case <-u.ended:
+			return
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTSTP:
+				u.post(u.suspend, true)
+			case syscall.SIGCONT:
+				u.post(func() { u.gen++; u.app.Sync() }, true)
+			default:
+				u.app.Stop()
+			}
+		}
+	}
+}
+
+// suspend gives the terminal back and stops the process group, as a shell's
+// Ctrl-Z does, until it is continued (fg, SIGCONT); then it takes the
+// terminal again and redraws. It runs on the UI goroutine.
+func (u *model) suspend() {
+	u.app.Suspend(func() {
+		_ = syscall.Kill(0, syscall.SIGSTOP)
+		// Continued. The shell that continued the process (bash's fg)
+		// may set the terminal's modes again just after its SIGCONT;
+		// taking the terminal before it has would leave it line-buffered
+		// and the keys unread until Enter (seen in 1 of 2 fg's).
+		time.Sleep(resumeDelay)
+	})
+}
+
+// resumeDelay is how long a continued screen waits before it takes the
+// terminal back: long enough for the shell, too short to notice.
+const resumeDelay = 100 * time.Millisecond
+
+// noPadding replaces the terminfo entry of term with one that asks for no
+// padding delays. tcell sleeps for every delay an entry names (vt100 asks
+// for 2 ms after every change of attributes, 50 ms after a clear), which made
+// a redraw take seconds and q as long to act; every terminal that still
+// answers to these names is an emulator that needs no delay.
+func noPadding(term string) {
+	ti, err := terminfo.LookupTerminfo(term)
+	if err != nil || ti.PadChar == "" {
+		return
+	}
+	plain := *ti
+	plain.PadChar = ""
+	terminfo.AddTerminfo(&plain)
 }
 
 // run starts the session's reads and the UI loop, on the screen given to the

@@ -121,7 +121,7 @@ func (u *model) sortByColumn(col ui.Column) {
 	} else {
 		o.Sort, o.Reverse = columnKeys[col], false
 	}
-	u.setView(o)
+	u.newOrder(o)
 }
 
 // sortArrow returns ▲ for an ascending order and ▼ for a descending one
@@ -165,7 +165,7 @@ func (c *flowContent) fillTitles() {
 // protoStyle colours rows by protocol as iptstate does (ui.ProtoColor).
 func (c *flowContent) protoStyle(proto uint8) tcell.Style {
 	st := tcell.StyleDefault
-	if c.u.noColor {
+	if c.u.colorless() {
 		return st
 	}
 	switch ui.ProtoColor(proto) {
@@ -278,4 +278,32 @@ func sameLayout(a, b *ui.Layout) bool {
 func (u *model) names(fam flow.Family, a flow.Addr) (string, bool) {
 	name, ok := u.resolver.Name(a.Netip(fam))
 	return name, ok && name != ""
+}
+
+// drawEmpty says, under the column titles, why no row is shown: every flow
+// hidden by the filters, or a table with nothing in it and the usual
+// reasons for that.
+func (u *model) drawEmpty(scr tcell.Screen) {
+	f := u.f
+	if f.Reads == 0 || f.Len() > 0 {
+		return
+	}
+	var text []string
+	if hidden := f.View.Totals.Hidden; hidden > 0 {
+		text = []string{"No flow matches the filters: " + fmtCount(hidden) + " hidden.",
+			"Change them with s d S D (an empty answer clears one), f, L or i."}
+	} else {
+		text = []string{"The table is empty: the kernel tracks no flow here.",
+			"Conntrack tracks flows only once something uses it: a firewall rule that matches",
+			"ct state, NAT, or a conntrack helper, in this network namespace.",
+			"Is nf_conntrack loaded (lsmod | grep nf_conntrack)? Is this the namespace you",
+			"meant (--netns NAME for another)?"}
+	}
+	x, y, w, h := u.table.GetInnerRect()
+	for i, l := range text {
+		if i+2 >= h {
+			break
+		}
+		drawSegs(scr, x, y+2+i, w, line{{l, tcell.StyleDefault}})
+	}
 }

@@ -47,13 +47,20 @@ type model struct {
 	ended chan struct{}
 
 	counters, totals, noColor, lookup bool
-	resolver                          *resolve.Resolver
+	// mono is true on a terminal with fewer than 8 colours (xterm-mono,
+	// vt100, vt220): it draws colours as reverse video, so the rows are
+	// drawn plain and only the selected row is reversed.
+	mono     bool
+	resolver *resolve.Resolver
 
 	// The selection follows a flow by identity; selRow is its position in
 	// the view (0-based, without the column header).
 	selKey flow.Key
 	hasSel bool
 	selRow int
+	// follow keeps the selected flow selected in a new order (F); without
+	// it a new order starts at its top, as in top and htop.
+	follow bool
 
 	mode       mode
 	promptKind promptKind
@@ -69,9 +76,11 @@ type model struct {
 	gen uint64
 
 	// rawHeader are the header's lines as composed, headerLines as wrapped
-	// to the screen's width.
-	rawHeader   []line
+	// to the screen's width and kept within its budget; folded is true when
+	// a line had no room.
+	rawHeader   []hline
 	headerLines []line
+	folded      bool
 	fallbacks   bool
 
 	// keyHook, when set (tests), runs after every key event is handled.
@@ -170,9 +179,9 @@ func (u *model) onFrame(f *monitor.Frame, c monitor.Change) {
 		if u.statusMsg == msgRefreshing || u.statusMsg == msgReading || u.staleShown {
 			u.setStatus("", false)
 		}
-		u.reselect()
+		u.keepLine()
 	case monitor.ChangeRefresh:
-		u.reselect()
+		u.keepLine()
 	case monitor.ChangeStale:
 		u.setStatus("read failed: "+termsafe.OneLine(f.Err.Error())+" (showing the last good read; retrying)", true)
 		u.staleShown = true
@@ -194,9 +203,13 @@ func (u *model) beforeDraw(scr tcell.Screen) bool {
 		scr.RegisterRuneFallback('░', "-")
 		scr.RegisterRuneFallback('…', "~")
 	}
+	if mono := scr.Colors() < 8; mono != u.mono {
+		u.mono = mono
+		u.applyColors()
+	}
 	w, h := scr.Size()
 	u.rawHeader = u.buildHeader(u.rawHeader[:0], w)
-	u.headerLines = wrapLines(u.headerLines[:0], u.rawHeader, w)
+	u.headerLines, u.folded = fitHeader(u.headerLines[:0], u.rawHeader, w, headerBudget(h))
 	n := len(u.headerLines)
 	// The table keeps at least three rows (its column header and two flows)
 	// when the terminal is tiny: the header gives way first.
@@ -218,6 +231,9 @@ func (u *model) beforeDraw(scr tcell.Screen) bool {
 func (u *model) afterDraw(scr tcell.Screen) {
 	off, _ := u.table.GetOffset()
 	u.m.SetWindow(off, u.pageRows())
+	if u.mode != modeHelp {
+		u.drawEmpty(scr)
+	}
 	if u.mode != modePrompt {
 		scr.HideCursor()
 		return
@@ -226,6 +242,10 @@ func (u *model) afterDraw(scr tcell.Screen) {
 	_, _, cx := u.promptLine(w)
 	scr.ShowCursor(x+cx, y)
 }
+
+// colorless reports whether the screen draws without colours: asked for
+// (-c, NO_COLOR, c) or a terminal without them.
+func (u *model) colorless() bool { return u.noColor || u.mono }
 
 func (u *model) applyColors() {
 	sel := tcell.StyleDefault.Reverse(true)
@@ -243,6 +263,45 @@ func (u *model) setView(o view.Options) {
 	u.m.SetView(o)
 	u.gen++
 	u.reselect()
+}
+
+// newOrder shows the table in a new order from its top, as top and htop
+// do: its first row selected and shown. With F the selected flow stays
+// selected instead, wherever the order puts it.
+func (u *model) newOrder(o view.Options) {
+	u.m.SetView(o)
+	u.gen++
+	if u.follow {
+		u.reselect()
+		return
+	}
+	u.hasSel = false
+	u.selectRow(0)
+	u.table.SetOffset(0, 0)
+}
+
+// keepLine keeps the selected flow on its screen line while the rows around
+// it change, as top and htop do: the page scrolls under it instead of the
+// selection jumping. When the flow has left the table, the selection stays
+// on the same line, on the flow now there.
+func (u *model) keepLine() {
+	n := u.f.Len()
+	if n == 0 {
+		u.hasSel, u.selRow = false, 0
+		return
+	}
+	off, _ := u.table.GetOffset()
+	line := max(u.selRow-off, 0)
+	i := -1
+	if u.hasSel {
+		i = u.f.Find(u.selKey)
+	}
+	if i < 0 {
+		u.selectRow(min(off+line, n-1))
+		return
+	}
+	u.selectRow(i)
+	u.table.SetOffset(max(i-line, 0), 0)
 }
 
 // refresh asks for a whole read now; a read in flight is not disturbed.

@@ -5,12 +5,16 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,7 +76,9 @@ func flowRows(pane string) [][]string {
 			in = len(f) > 1 && strings.HasPrefix(f[0], "Source")
 			continue
 		}
-		if len(f) < 3 {
+		// A row starts with its source; the status line below the rows
+		// starts with a message or with the blanks before "row N of M".
+		if len(f) < 3 || strings.HasPrefix(l, " ") {
 			break
 		}
 		rows = append(rows, f)
@@ -93,41 +99,159 @@ func endpoint(t *testing.T, s string) netip.AddrPort {
 	return netip.AddrPortFrom(a, 0)
 }
 
-// TestEndToEndInTmux runs the built binary in a real terminal (tmux) on a
-// private namespace with synthetic entries: order, count and max, a filter,
-// a delete that the kernel sees, a resize, and a clean exit with q.
-func TestEndToEndInTmux(t *testing.T) {
+// build builds gostate into the test's temporary directory, once per test
+// binary.
+func build(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gostate-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		built = filepath.Join(dir, "gostate")
+		// go test puts its own go command first in PATH.
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		if out, err := exec.Command(goCmd, "build", "-o", built, "github.com/gostate/gostate/cmd/gostate").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+var (
+	buildOnce sync.Once
+	built     string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built != "" {
+		os.RemoveAll(filepath.Dir(built))
+	}
+	os.Exit(code)
+}
+
+// needTmux skips a test that cannot run here.
+func needTmux(t *testing.T) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed")
 	}
+}
+
+// start runs cmd in a new tmux session of its own server, w×h, killed when
+// the test ends.
+func start(t *testing.T, w, h int, cmd string) *tmuxSession {
+	t.Helper()
+	s := &tmuxSession{t: t, socket: "gostate-e2e-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(rand.IntN(1<<30))}
+	s.tmux("new-session", "-d", "-s", "e2e", "-x", strconv.Itoa(w), "-y", strconv.Itoa(h), cmd)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	return s
+}
+
+// The screen runs and q ends it cleanly on the terminal types admins log in
+// with, monochrome ones included; the time q takes on each is measured by
+// scripts/bench.sh, not here.
+func TestTerminalTypes(t *testing.T) {
+	needTmux(t)
+	ns := nstest.New(t)
+	ns.Fill(t, 30)
+	bin := build(t)
+	for _, term := range []string{"vt100", "vt220", "xterm-mono", "linux", "screen", "tmux-256color", "xterm-256color"} {
+		t.Run(term, func(t *testing.T) {
+			s := start(t, 80, 24, fmt.Sprintf("TERM=%s timeout --foreground 120 %s -n %s; echo gostate-exit=$?; sleep 60", term, bin, ns.Name()))
+			s.waitFor("the screen", func(p string) bool { return strings.Contains(p, "Sort src") && strings.Contains(p, "row 1 of 30") })
+			s.keys("q")
+			s.waitFor("a clean exit", func(p string) bool { return strings.Contains(p, "gostate-exit=0") })
+		})
+	}
+}
+
+// Signals from outside leave the terminal usable: SIGQUIT ends the screen
+// with the terminal restored; SIGTSTP suspends it to the shell, which can
+// use the terminal, and fg brings it back drawn.
+func TestSignalsFromOutside(t *testing.T) {
+	needTmux(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash for job control")
+	}
+	ns := nstest.New(t)
+	ns.Fill(t, 30)
+	bin := build(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	s := start(t, 100, 30, "env -i PATH=$PATH TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i")
+	s.waitFor("the shell", func(p string) bool { return strings.Contains(p, "$") })
+	run := fmt.Sprintf("sh -c 'echo $$ > %s; exec %s -n %s'", pidFile, bin, ns.Name())
+	pid := func() int {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	sane := func(what string) {
+		s.keys("clear; stty -a | grep -o -- ' -\\?icanon' | tr -d ' '; echo sh-ok", "Enter")
+		pane := s.waitFor(what, func(p string) bool { return strings.Contains(p, "sh-ok\n") })
+		if !regexp.MustCompile(`(?m)^icanon$`).MatchString(pane) {
+			t.Errorf("%s: the terminal is not back in canonical mode:\n%s", what, pane)
+		}
+	}
+
+	// SIGTSTP, then fg.
+	s.keys(run, "Enter")
+	s.waitFor("the screen", func(p string) bool { return strings.Contains(p, "row 1 of 30") })
+	if err := syscall.Kill(pid(), syscall.SIGTSTP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the shell's job control", func(p string) bool { return strings.Contains(p, "Stopped") })
+	sane("after SIGTSTP")
+	s.keys("fg", "Enter")
+	s.waitFor("the screen again", func(p string) bool { return strings.Contains(p, "row 1 of 30") && strings.Contains(p, "Sort src") })
+	s.keys("q")
+	s.waitFor("the shell after q", func(p string) bool { return strings.Contains(p, "$ ") && !strings.Contains(p, "Sort src") })
+
+	// SIGQUIT.
+	s.keys("clear; "+run+"; echo gostate-exit=$?", "Enter")
+	s.waitFor("the screen", func(p string) bool { return strings.Contains(p, "row 1 of 30") })
+	if err := syscall.Kill(pid(), syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the exit", func(p string) bool { return strings.Contains(p, "gostate-exit=") })
+	sane("after SIGQUIT")
+}
+
+// TestEndToEndInTmux runs the built binary in a real terminal (tmux) on a
+// private namespace with synthetic entries: order, count and max, a filter,
+// a delete that the kernel sees, a resize, and a clean exit with q.
+func TestEndToEndInTmux(t *testing.T) {
+	needTmux(t)
 	ns := nstest.New(t)
 	const n = 300
 	ns.Fill(t, n)
 
-	bin := filepath.Join(t.TempDir(), "gostate")
-	// go test puts its own go command first in PATH.
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build gostate with")
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/gostate/gostate/cmd/gostate").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := build(t)
 	maxText, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
 	if err != nil {
 		t.Skipf("cannot read nf_conntrack_max: %v", err)
 	}
 	maxEntries, _ := strconv.Atoi(strings.TrimSpace(string(maxText)))
 
-	s := &tmuxSession{t: t, socket: "gostate-e2e-" + strconv.Itoa(os.Getpid())}
 	// timeout ends gostate, and so the session and its server, even when
 	// this test is killed before its cleanup runs (go test -timeout, ^C).
-	cmd := fmt.Sprintf("TERM=xterm-256color timeout --foreground 300 %s -n %s -R 0.5; echo gostate-exit=$?; sleep 60", bin, ns.Name())
-	s.tmux("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", cmd)
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	s := start(t, 120, 40, fmt.Sprintf("TERM=xterm-256color timeout --foreground 300 %s -n %s -R 0.5; echo gostate-exit=$?; sleep 60", bin, ns.Name()))
 
 	// The header's count and max.
 	s.waitFor("the header", func(p string) bool {
