@@ -17,9 +17,17 @@ const netnsDir = "/var/run/netns"
 // netNS is a network namespace other than the caller's, held open. Sockets
 // are opened in it through their configuration (the process never moves);
 // /proc reads for it run on a thread that enters it for the duration (run).
+//
+// Holding it open (and holding sockets in it) keeps the namespace alive after
+// `ip netns del` or after the process whose /proc/PID/ns/net was given ends,
+// and reads go on succeeding on a namespace nobody can see any more. check
+// notices: path must still open the namespace that was opened, the one whose
+// device and inode f has.
 type netNS struct {
-	spec string // what the user gave: a name or a path
-	f    *os.File
+	spec     string // what the user gave: a name or a path
+	path     string // the file opened: spec, or /var/run/netns/spec for a name
+	f        *os.File
+	dev, ino uint64 // f's, which name the namespace
 }
 
 // openNetNS opens a namespace given as a name under /var/run/netns or as a
@@ -46,8 +54,60 @@ func openNetNS(spec string) (*netNS, error) {
 		f.Close()
 		return nil, fmt.Errorf("netns %s: %s is not a network namespace", spec, path)
 	}
-	return &netNS{spec: spec, f: f}, nil
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("netns %s: %w", spec, err)
+	}
+	return &netNS{spec: spec, path: path, f: f, dev: st.Dev, ino: st.Ino}, nil
 }
+
+// check returns nil when the namespace's path still opens the namespace held
+// open (a stat: cheap enough for every read), and otherwise an error wrapping
+// ErrNetNSGone that says what happened in one line. A nil netNS, the caller's
+// own namespace, is never gone.
+func (n *netNS) check() error {
+	if n == nil {
+		return nil
+	}
+	var st unix.Stat_t
+	err := unix.Stat(n.path, &st)
+	if err == nil && st.Dev == n.dev && st.Ino == n.ino {
+		return nil
+	}
+	return &netNSGoneError{msg: goneMessage(n.spec, n.path, err)}
+}
+
+// goneMessage says why the namespace opened as spec (the file path) is no
+// longer what path opens: statErr is the error of stat(path), nil when path
+// opens another namespace (or another file).
+func goneMessage(spec, path string, statErr error) string {
+	// /var/run is /run on current systems: both spell a name of ip netns.
+	named := strings.HasPrefix(path, netnsDir+"/") || strings.HasPrefix(path, "/run/netns/")
+	proc := strings.HasPrefix(path, "/proc/")
+	missing := errors.Is(statErr, fs.ErrNotExist)
+	switch {
+	case statErr != nil && !missing:
+		return fmt.Sprintf("netns %s can no longer be opened (%v): showing its last state", spec, statErr)
+	case named && missing:
+		return fmt.Sprintf("netns %s was deleted (ip netns del): showing its last state", spec)
+	case named:
+		return fmt.Sprintf("netns %s now names another namespace (deleted and added again): showing the old one's last state", spec)
+	case proc && missing:
+		return fmt.Sprintf("netns %s is gone (its process ended): showing its last state", spec)
+	case missing:
+		return fmt.Sprintf("netns %s was removed: showing its last state", spec)
+	}
+	return fmt.Sprintf("netns %s now names another namespace: showing the last state of the one opened", spec)
+}
+
+// netNSGoneError is check's error: a one-line message that matches
+// ErrNetNSGone.
+type netNSGoneError struct{ msg string }
+
+func (e *netNSGoneError) Error() string { return e.msg }
+
+func (e *netNSGoneError) Unwrap() error { return ErrNetNSGone }
 
 // unwrapPath drops the path from an *fs.PathError, which the caller's
 // message already names.

@@ -116,7 +116,8 @@ func openProc(ns *netNS, fallback string) (Reader, error) {
 
 // procInNS runs a ProcReader's reads inside a network namespace (each
 // per-namespace /proc file then shows that namespace) and adds the reason of
-// a fallback to every Table.
+// a fallback to every Table. Each read fails with ErrNetNSGone, reading
+// nothing, once the namespace is no longer what its name or path opens.
 type procInNS struct {
 	r       *ProcReader
 	ns      *netNS
@@ -124,18 +125,27 @@ type procInNS struct {
 }
 
 func (p *procInNS) Read(t *flow.Table) error {
+	if err := p.ns.check(); err != nil {
+		return err
+	}
 	err := p.ns.run(func() error { return p.r.Read(t) })
 	p.warn(t)
 	return err
 }
 
 func (p *procInNS) ReadBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
+	if err := p.ns.check(); err != nil {
+		return err
+	}
 	err := p.ns.run(func() error { return p.r.ReadBatches(t, batch, each) })
 	p.warn(t)
 	return err
 }
 
 func (p *procInNS) ReadSummary(t *flow.Table) error {
+	if err := p.ns.check(); err != nil {
+		return err
+	}
 	err := p.ns.run(func() error { return p.r.ReadSummary(t) })
 	p.warn(t)
 	return err
