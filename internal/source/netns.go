@@ -39,15 +39,7 @@ func openNetNS(spec string) (*netNS, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && path != spec:
-			return nil, fmt.Errorf("netns %s: no such namespace under %s", spec, netnsDir)
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("netns %s: no such file", spec)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("netns %s: permission denied (run as root)", spec)
-		}
-		return nil, fmt.Errorf("netns %s: %w", spec, unwrapPath(err))
+		return nil, netnsOpenError(spec, path, err, os.Geteuid() == 0)
 	}
 	typ, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
 	if err != nil || typ != unix.CLONE_NEWNET {
@@ -78,9 +70,9 @@ func (n *netNS) check() error {
 	return &netNSGoneError{msg: goneMessage(n.spec, n.path, err)}
 }
 
-// goneMessage says why the namespace opened as spec (the file path) is no
-// longer what path opens: statErr is the error of stat(path), nil when path
-// opens another namespace (or another file).
+// goneMessage says why path, the file opened for spec (what the user gave),
+// no longer opens the namespace held open: statErr is stat(path)'s error, nil
+// when path opens another namespace (or another file).
 func goneMessage(spec, path string, statErr error) string {
 	// /var/run is /run on current systems: both spell a name of ip netns.
 	named := strings.HasPrefix(path, netnsDir+"/") || strings.HasPrefix(path, "/run/netns/")
@@ -108,6 +100,53 @@ type netNSGoneError struct{ msg string }
 func (e *netNSGoneError) Error() string { return e.msg }
 
 func (e *netNSGoneError) Unwrap() error { return ErrNetNSGone }
+
+// netnsOpenError is the one-line error of a namespace that cannot be opened:
+// spec as the user gave it, path the file tried, err why, root whether the
+// process runs as root (which is then not what fixes it).
+func netnsOpenError(spec, path string, err error, root bool) error {
+	proc := strings.HasPrefix(path, "/proc/")
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && path != spec:
+		return &causeError{msg: fmt.Sprintf("netns %s: no such namespace under %s", spec, netnsDir), err: unwrapPath(err)}
+	case errors.Is(err, fs.ErrNotExist):
+		return &causeError{msg: fmt.Sprintf("netns %s: no such file", spec), err: unwrapPath(err)}
+	case !errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("netns %s: %w", spec, unwrapPath(err))
+	}
+	var fix string
+	switch {
+	case proc && root:
+		// Opening another user's /proc/PID/ns/* passes a ptrace access
+		// check.
+		fix = " (another user's process: needs CAP_SYS_PTRACE)"
+	case proc:
+		fix = " (another user's process: run as root)"
+	case !root:
+		fix = " (run as root)"
+	}
+	return fmt.Errorf("netns %s: %w%s", spec, unwrapPath(err), fix)
+}
+
+// causeError is a message that says its cause in its own words, and matches
+// it (errors.Is).
+type causeError struct {
+	msg string
+	err error
+}
+
+func (e *causeError) Error() string { return e.msg }
+
+func (e *causeError) Unwrap() error { return e.err }
+
+// setnsError is a failure to enter a network namespace with setns(2): for
+// want of CAP_SYS_ADMIN, a refusal that no privilege over conntrack itself
+// fixes, so Open's hint tells it apart.
+type setnsError struct{ err error }
+
+func (e *setnsError) Error() string { return "entering the namespace: " + e.err.Error() }
+
+func (e *setnsError) Unwrap() error { return e.err }
 
 // unwrapPath drops the path from an *fs.PathError, which the caller's
 // message already names.
@@ -156,7 +195,7 @@ func (n *netNS) run(fn func() error) error {
 		defer home.Close()
 		if err := unix.Setns(n.fd(), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns %s: entering: %w", n.spec, err)
+			errc <- fmt.Errorf("netns %s: %w", n.spec, &setnsError{err: err})
 			return
 		}
 		ferr := fn()
