@@ -78,7 +78,9 @@ gostate's own flags:
   -n, --netns NAME|PATH   read another network namespace's table: a name under
                           /var/run/netns or a path such as /proc/PID/ns/net
       --file PATH         read a saved dump instead of the kernel: the text of
-                          /proc/net/nf_conntrack or of conntrack -L (- is stdin)
+                          /proc/net/nf_conntrack or of conntrack -L (- is
+                          stdin), refused when 16 MiB pass without an entry or
+                          past 16,777,216 entries (/dev/zero, an endless pipe)
       --read-only         live screen: never delete entries (x is refused)
       --nameserver ADDR   ask this DNS server for -l lookups, e.g. when the
                           system's resolver is slow or down: an IP address

@@ -16,6 +16,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/spf13/pflag"
+
+	"github.com/gostate/gostate/internal/source"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output in testdata/script/*.txtar")
@@ -195,4 +197,31 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			t.Errorf("--help does not list %q", strings.TrimSpace(want))
 		}
 	})
+}
+
+// TestHelpStatesDumpLimits keeps the --file line of --help in step with the
+// limits the saved-dump reader applies.
+func TestHelpStatesDumpLimits(t *testing.T) {
+	help := strings.Join(strings.Fields(helpText()), " ")
+	for _, want := range []string{
+		fmt.Sprintf("refused when %d MiB pass without an entry", source.MaxDumpGap>>20),
+		"past " + thousands(source.MaxDumpEntries) + " entries",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help does not say %q", want)
+		}
+	}
+}
+
+// thousands spells n with commas between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

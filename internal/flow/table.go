@@ -49,6 +49,48 @@ type Stats struct {
 	CPU CPUStats
 	// HaveCPU is true when CPU was read.
 	HaveCPU bool
+	// MaxWritable says whether Max can be set from where the table was
+	// read: whether nf_conntrack_max, as the reader's network namespace
+	// shows it, is writable for gostate's effective user, groups and
+	// capabilities (access(2) with W_OK; nothing is written to find out).
+	// The kernel shows the global limit read-only in every network
+	// namespace but the initial one, and writable only to root or
+	// CAP_NET_ADMIN in that one: InitialNetNS tells the two causes of
+	// TriNo apart. TriUnknown for a saved dump, when Max is unknown, or
+	// when the check could not be made.
+	MaxWritable Tristate
+	// InitialNetNS says whether the table was read in the initial network
+	// namespace (the host's), the only one in which the limit can be set:
+	// TriNo means it is set on the host, whatever gostate's privileges.
+	// TriUnknown for a saved dump, or when no namespace known to be the
+	// initial one could be compared with the reader's.
+	InitialNetNS Tristate
+}
+
+// Tristate is a yes-or-no fact that may not be known; the zero value is
+// TriUnknown.
+type Tristate uint8
+
+// The values of a Tristate.
+const (
+	// TriUnknown: not found out (the source cannot tell, or the check
+	// failed).
+	TriUnknown Tristate = iota
+	// TriNo: checked, and false.
+	TriNo
+	// TriYes: checked, and true.
+	TriYes
+)
+
+// String returns "unknown", "no" or "yes".
+func (t Tristate) String() string {
+	switch t {
+	case TriNo:
+		return "no"
+	case TriYes:
+		return "yes"
+	}
+	return "unknown"
 }
 
 // FillPercent returns Entries as a percentage of Max, or -1 when Max is unknown.

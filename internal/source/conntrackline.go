@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/bits"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -16,6 +19,76 @@ import (
 // secctx, zones, id) is under 700 bytes; anything longer is not a table entry
 // and is skipped without being held in memory.
 const maxLineLen = 64 << 10
+
+// minEntryLen is a lower bound on the length of a line that parses as an
+// entry: the protocol's name and number, then src= and dst= of two tuples
+// with addresses of two characters at least ("::"). Fewer bytes are never an
+// entry, which bounds the rows a file can hold by its lines this long.
+const minEntryLen = len("x 1 src=:: dst=:: src=:: dst=::")
+
+// dumpLimits bound what parseConntrack reads of input that need not end: a
+// saved dump may be a pipe from a producer that never stops, or a device
+// such as /dev/zero. A zero field bounds nothing.
+type dumpLimits struct {
+	// rows is the most entries accepted; one more is an error that
+	// matches ErrNotDump (tooManyEntriesError).
+	rows int
+	// gap is the most bytes read without an entry, from the start or
+	// since the last entry; more is an error that wraps ErrNotDump. A
+	// line without end, however long, is read in buffers of maxLineLen
+	// and counted as it goes.
+	gap int64
+}
+
+// check returns the error for rows entries read so far and sinceRow bytes
+// read since the last one (or the start), or nil within the limits.
+func (l *dumpLimits) check(rows int, sinceRow int64) error {
+	switch {
+	case l == nil:
+	case l.rows > 0 && rows > l.rows:
+		return &tooManyEntriesError{limit: l.rows}
+	case l.gap > 0 && sinceRow > l.gap && rows == 0:
+		return fmt.Errorf("%w (no conntrack entry in its first %s)", ErrNotDump, sizeText(l.gap))
+	case l.gap > 0 && sinceRow > l.gap:
+		return fmt.Errorf("%w (%s without a conntrack entry after entry %s)", ErrNotDump, sizeText(l.gap), thousands(rows))
+	}
+	return nil
+}
+
+// tooManyEntriesError says a dump holds more entries than any conntrack
+// table; it matches ErrNotDump.
+type tooManyEntriesError struct{ limit int }
+
+func (e *tooManyEntriesError) Error() string {
+	return fmt.Sprintf("more than %s entries; a conntrack table is never that large — is this a dump?", thousands(e.limit))
+}
+
+func (e *tooManyEntriesError) Unwrap() error { return ErrNotDump }
+
+// sizeText spells a size in bytes in the largest binary unit that divides it.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// thousands spells n, a count (n ≥ 0), with commas between groups of three
+// digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
 
 // ParseConntrack reads a table in any text form the kernel or conntrack-tools
 // print, detected line by line: /proc/net/nf_conntrack, legacy
@@ -29,25 +102,38 @@ const maxLineLen = 64 << 10
 // summary (present when a dump was saved with 2>&1) are neither rows nor
 // skipped.
 func ParseConntrack(r io.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow, int, error) {
-	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows, 0, nil)
+	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows, 0, nil, nil)
 }
 
 // parseConntrack is ParseConntrack over a caller's buffered reader, so that a
 // reader refreshing every second reuses one buffer. When each is set, the rows
 // are handed to it whenever flows holds batch rows (at least 1), and flows is
 // emptied, instead of growing flows; the rows of the last, partial batch are
-// returned. When each returns false, parsing stops with ErrStopped.
-func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, batch int, each func([]flow.Flow) bool) ([]flow.Flow, int, error) {
+// returned. When each returns false, parsing stops with ErrStopped. lim, when
+// set, stops parsing with an error at its limits (see dumpLimits).
+//
+// Memory stays bounded by br's buffer and the rows whatever the input: a line
+// longer than br's buffer is skipped a buffer at a time, never held whole.
+func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, batch int, each func([]flow.Flow) bool, lim *dumpLimits) ([]flow.Flow, int, error) {
 	skipped := 0
 	nowSec := now.Unix()
 	var scratch []byte
+	rows := 0
+	var sinceRow int64 // bytes read since the last entry, or the start
 	for {
 		line, err := br.ReadSlice('\n')
+		sinceRow += int64(len(line))
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// Too long to be an entry: drop the rest of the line unread.
+			// Too long to be an entry: drop the rest of the line unread,
+			// up to the limit of input without an entry (/dev/zero is
+			// one line that never ends).
 			skipped++
 			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
+				if lerr := lim.check(rows, sinceRow); lerr != nil {
+					return flows, skipped, lerr
+				}
+				line, err = br.ReadSlice('\n')
+				sinceRow += int64(len(line))
 			}
 			line = nil
 		}
@@ -62,12 +148,17 @@ func parseConntrack(br *bufio.Reader, now time.Time, flows []flow.Flow, batch in
 			flows = append(flows, flow.Flow{})
 			switch parseLine(line, nowSec, &flows[len(flows)-1]) {
 			case lineFlow:
+				rows++
+				sinceRow = 0
 			case lineIgnored:
 				flows = flows[:len(flows)-1]
 			case lineBad:
 				flows = flows[:len(flows)-1]
 				skipped++
 			}
+		}
+		if lerr := lim.check(rows, sinceRow); lerr != nil {
+			return flows, skipped, lerr
 		}
 		if err == io.EOF {
 			return flows, skipped, nil

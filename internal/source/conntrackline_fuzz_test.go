@@ -1,7 +1,9 @@
 package source
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -10,8 +12,11 @@ import (
 )
 
 // FuzzParseConntrack checks that any input parses without a panic, that every
-// row is sound, and that every row survives being written back in /proc's
-// format and parsed again unchanged. Seeds: testdata/fuzz/FuzzParseConntrack.
+// row is sound and came from a line of minEntryLen bytes at least, that every
+// row survives being written back in /proc's format and parsed again
+// unchanged, and that limits (dumpLimits) only ever stop a parse with an
+// error matching ErrNotDump, never change what it returns otherwise. Seeds:
+// testdata/fuzz/FuzzParseConntrack.
 func FuzzParseConntrack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		flows, skipped, err := ParseConntrack(bytes.NewReader(in), fixtureNow, nil)
@@ -20,6 +25,19 @@ func FuzzParseConntrack(f *testing.F) {
 		}
 		if lines := bytes.Count(in, []byte{'\n'}) + 1; len(flows)+skipped > lines {
 			t.Fatalf("%d rows and %d skipped from %d lines", len(flows), skipped, lines)
+		}
+		if len(in) < len(flows)*minEntryLen {
+			t.Fatalf("%d rows from %d bytes: a row's line is %d bytes at least", len(flows), len(in), minEntryLen)
+		}
+		lim := dumpLimits{rows: 2, gap: 200}
+		limited, lskipped, lerr := parseConntrack(bufio.NewReaderSize(bytes.NewReader(in), maxLineLen), fixtureNow, nil, 0, nil, &lim)
+		switch {
+		case lerr != nil && !errors.Is(lerr, ErrNotDump):
+			t.Fatalf("limits stopped the parse with %v, which is not ErrNotDump", lerr)
+		case lerr == nil && (len(limited) != len(flows) || lskipped != skipped):
+			t.Fatalf("limits changed a parse they did not stop: %d rows, %d skipped; without, %d and %d", len(limited), lskipped, len(flows), skipped)
+		case len(limited) > lim.rows+1:
+			t.Fatalf("%d rows read with a limit of %d", len(limited), lim.rows)
 		}
 		for i := range flows {
 			fl := &flows[i]

@@ -1,7 +1,9 @@
 package source
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,10 +21,36 @@ type FileReader struct {
 	readAt  time.Time
 }
 
+// The limits of a saved dump. A file, a pipe or a device need not end, nor
+// hold a conntrack table at all; these bounds turn both into an error that
+// names the file, instead of reading (and, for entries, growing memory)
+// forever.
+const (
+	// MaxDumpEntries is the most entries a saved dump may hold:
+	// 16,777,216, more than any conntrack table holds (its rows alone
+	// take over 2 GiB here).
+	MaxDumpEntries = 1 << 24
+	// MaxDumpGap is the most of a saved dump that may be read without
+	// finding an entry, from its start or since the last entry: 16 MiB,
+	// over 20,000 lines of the longest kind a table prints.
+	MaxDumpGap = 16 << 20
+)
+
+// fileLimits are the limits NewFileReader applies: MaxDumpEntries and
+// MaxDumpGap, which tests lower to stay small.
+var fileLimits = dumpLimits{rows: MaxDumpEntries, gap: MaxDumpGap}
+
 // NewFileReader reads the dump at path in any format ParseConntrack knows;
 // path "-" reads stdin. An empty file is an empty table; a file in which no
 // line parsed but some were skipped is not a dump, and the error wraps
 // ErrNotDump and names the file.
+//
+// The input need not end: NewFileReader refuses, with an error that matches
+// ErrNotDump and names the file, input in which MaxDumpGap (16 MiB) pass
+// without an entry, at the start or anywhere later ("/dev/zero: not a
+// conntrack dump (no conntrack entry in its first 16 MiB)"), and input of
+// more than MaxDumpEntries (16,777,216) entries. A line longer than any entry
+// is skipped without being held in memory.
 //
 // delta-time= counts back from the file's modification time (when the dump
 // was saved), or from now for stdin.
@@ -40,20 +68,25 @@ func NewFileReader(path string, stdin io.Reader) (*FileReader, error) {
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			fr.readAt = fi.ModTime()
+			// A file that is not a dump is refused within its first
+			// MaxDumpGap bytes, before it is counted whole.
+			if err := sniffDump(f, fr.readAt); err != nil {
+				return nil, fmt.Errorf("%s: %w", fr.name, err)
+			}
 			// Counting lines first sizes the rows exactly: growing by
 			// doubling would leave as much again behind as garbage.
-			lines, err := countLines(f)
+			lines, err := countEntryLines(f)
 			if err != nil {
 				return nil, err
 			}
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
 				return nil, err
 			}
-			flows = make([]flow.Flow, 0, lines)
+			flows = make([]flow.Flow, 0, min(lines, fileLimits.rows))
 		}
 		r = f
 	}
-	flows, skipped, err := ParseConntrack(r, fr.readAt, flows)
+	flows, skipped, err := parseConntrack(bufio.NewReaderSize(r, maxLineLen), fr.readAt, flows, 0, nil, &fileLimits)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fr.name, err)
 	}
@@ -64,19 +97,40 @@ func NewFileReader(path string, stdin io.Reader) (*FileReader, error) {
 	return fr, nil
 }
 
-// countLines returns the number of lines in r, a last one without a newline
-// included.
-func countLines(r io.Reader) (int, error) {
+// sniffDump reads f, a regular file, until its first entry and leaves it at
+// its start again. The error is parseConntrack's when MaxDumpGap pass
+// without an entry, or an I/O error.
+func sniffDump(f *os.File, now time.Time) error {
+	stop := func([]flow.Flow) bool { return false }
+	_, _, err := parseConntrack(bufio.NewReaderSize(f, maxLineLen), now, make([]flow.Flow, 0, 1), 1, stop, &fileLimits)
+	if err != nil && !errors.Is(err, ErrStopped) {
+		return err
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return err
+}
+
+// countEntryLines returns the number of lines in r, a last one without a
+// newline included, that are long enough to be an entry (minEntryLen): an
+// upper bound on the rows r holds that blank or short lines do not inflate.
+func countEntryLines(r io.Reader) (int, error) {
 	buf := make([]byte, 64<<10)
-	lines, last := 0, byte('\n')
+	lines, cur := 0, 0 // cur: the bytes of the line in progress so far
 	for {
 		n, err := r.Read(buf)
-		if n > 0 {
-			lines += bytes.Count(buf[:n], []byte{'\n'})
-			last = buf[n-1]
+		for b := buf[:n]; len(b) > 0; {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				cur += len(b)
+				break
+			}
+			if cur+i >= minEntryLen {
+				lines++
+			}
+			cur, b = 0, b[i+1:]
 		}
 		if err == io.EOF {
-			if last != '\n' {
+			if cur >= minEntryLen {
 				lines++
 			}
 			return lines, nil

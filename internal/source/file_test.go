@@ -106,11 +106,26 @@ func TestFileReaderNotDump(t *testing.T) {
 	}
 }
 
-func TestCountLines(t *testing.T) {
-	for in, want := range map[string]int{"": 0, "a": 1, "a\n": 1, "a\nb": 2, "\n\n": 2, strings.Repeat("x\n", 70000): 70000} {
-		if got, err := countLines(strings.NewReader(in)); got != want || err != nil {
-			t.Errorf("countLines(%.10q…) = %d, %v; want %d", in, got, err, want)
+func TestCountEntryLines(t *testing.T) {
+	entry := strings.Repeat("e", minEntryLen)
+	short := entry[1:]
+	for in, want := range map[string]int{
+		"": 0, "\n\n": 0, short: 0, short + "\n": 0, entry: 1, entry + "\n": 1,
+		entry + "\n" + short + "\n\n" + entry: 2,
+		strings.Repeat(entry+"\n", 70000):     70000,
+		strings.Repeat("\n", 70000):           0,
+		// A line that spans many reads counts once.
+		strings.Repeat("x", 200<<10) + "\n" + entry: 2,
+	} {
+		if got, err := countEntryLines(strings.NewReader(in)); got != want || err != nil {
+			t.Errorf("countEntryLines(%.10q…, %d bytes) = %d, %v; want %d", in, len(in), got, err, want)
 		}
+	}
+	// The bound is tight: the shortest entry, minEntryLen bytes, parses
+	// (FuzzParseConntrack holds every row to the bound).
+	line := "x 1 src=:: dst=:: src=:: dst=::"
+	if flows, skipped, err := ParseConntrack(strings.NewReader(line), fixtureNow, nil); len(line) != minEntryLen || len(flows) != 1 || skipped != 0 || err != nil {
+		t.Errorf("%q (%d bytes, minEntryLen %d): %d rows, %d skipped, %v; want 1 row", line, len(line), minEntryLen, len(flows), skipped, err)
 	}
 }
 

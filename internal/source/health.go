@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/gostate/gostate/internal/flow"
+	"golang.org/x/sys/unix"
 )
 
 // Errors of the /proc parsers, wrapped with %w.
@@ -50,18 +51,24 @@ var (
 // documented estimate (flag BytesPerEntryEstimated) when slabinfo is
 // unreadable.
 //
+// Whether the max can be set there (MaxWritable) is found with access(2) on
+// the file max was read from, and whether the namespace is the initial one
+// (InitialNetNS) by comparing it with one known to be (see initialNetNS).
+//
 // Only the count is essential: without it ReadHealth returns an error. A
 // missing max leaves Max 0 (unknown), missing statistics leave HaveCPU false.
 func ReadHealth(root string) (flow.Stats, error) {
 	var st flow.Stats
-	count, err := readFirstInt(root, countPaths)
+	count, _, err := readFirstInt(root, countPaths)
 	if err != nil {
 		return st, fmt.Errorf("conntrack count: %w", err)
 	}
 	st.Entries = count
-	if max, err := readFirstInt(root, maxPaths); err == nil {
+	if max, path, err := readFirstInt(root, maxPaths); err == nil {
 		st.Max = max
+		st.MaxWritable = writable(path)
 	}
+	st.InitialNetNS = initialNetNS(root, unix.Stat)
 	if cpu, err := readStat(root); err == nil {
 		st.CPU, st.HaveCPU = cpu, true
 	}
@@ -88,4 +95,78 @@ func readStat(root string) (flow.CPUStats, error) {
 	}
 	defer f.Close()
 	return ParseStat(f)
+}
+
+// writable says whether path passes access(2) for writing with the
+// process's effective ids and capabilities (faccessat2 with AT_EACCESS),
+// which is the check a write to a sysctl would meet: the kernel computes a
+// sysctl's permissions per network namespace and per caller (root, or
+// CAP_NET_ADMIN over the namespace). Kernels before 5.8 have no faccessat2
+// (and some seccomp filters refuse it with EPERM); there plain access(2),
+// which checks the real ids, answers when they are the effective ones.
+func writable(path string) flow.Tristate {
+	err := unix.Faccessat2(unix.AT_FDCWD, path, unix.W_OK, unix.AT_EACCESS)
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+		if os.Getuid() != os.Geteuid() || os.Getgid() != os.Getegid() {
+			return flow.TriUnknown
+		}
+		err = unix.Access(path, unix.W_OK)
+	}
+	switch {
+	case err == nil:
+		return flow.TriYes
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EROFS), errors.Is(err, unix.EPERM):
+		return flow.TriNo
+	}
+	return flow.TriUnknown
+}
+
+// Inode numbers the kernel gives initial namespaces (include/linux/proc_ns.h).
+// Namespaces made later get numbers from 0xF0000000 up (PROC_DYNAMIC_FIRST),
+// so no other namespace has these on any kernel.
+const (
+	// pidNSInitIno is the initial PID namespace's, fixed since Linux 3.8.
+	pidNSInitIno = 0xEFFFFFFC
+	// netNSInitIno is the initial network namespace's on kernels that fix
+	// it (6.x); older ones number it like any other.
+	netNSInitIno = 0xEFFFFFF9
+)
+
+// initialNetNS says whether the calling thread's network namespace, as the
+// /proc tree at root shows it, is the initial one. It stats (with stat) the
+// thread's namespace file and compares it with the namespace of a process
+// known to be in the initial one: kthreadd (PID 2: kernel threads never leave
+// it), else init (PID 1), as far as they can be opened (another user's, or a
+// more privileged process's, refuse). Those PIDs are only the host's in the
+// initial PID namespace: in a container's, where they are the container's
+// own, the answer is unknown, unless the kernel's fixed inode number of the
+// initial network namespace says yes.
+func initialNetNS(root string, stat func(string, *unix.Stat_t) error) flow.Tristate {
+	var self unix.Stat_t
+	if err := stat(filepath.Join(root, "thread-self/ns/net"), &self); err != nil {
+		// Before Linux 4.1 there is no thread-self; self shows the
+		// thread-group leader, the same namespace unless the caller
+		// entered another on a thread of its own.
+		if err := stat(filepath.Join(root, "self/ns/net"), &self); err != nil {
+			return flow.TriUnknown
+		}
+	}
+	if self.Ino == netNSInitIno {
+		return flow.TriYes
+	}
+	var pidNS unix.Stat_t
+	if err := stat(filepath.Join(root, "self/ns/pid"), &pidNS); err != nil || pidNS.Ino != pidNSInitIno {
+		return flow.TriUnknown
+	}
+	for _, pid := range []string{"2", "1"} {
+		var ref unix.Stat_t
+		if stat(filepath.Join(root, pid, "ns/net"), &ref) != nil {
+			continue
+		}
+		if ref.Dev == self.Dev && ref.Ino == self.Ino {
+			return flow.TriYes
+		}
+		return flow.TriNo
+	}
+	return flow.TriUnknown
 }

@@ -8,7 +8,14 @@ import (
 	"testing"
 
 	"github.com/gostate/gostate/internal/flow"
+	"golang.org/x/sys/unix"
 )
+
+// maxFile is where each fixture tree keeps its max.
+var maxFile = map[string]string{
+	"../../testdata/proc-6.18":   "sys/net/netfilter/nf_conntrack_max",
+	"../../testdata/proc-legacy": "sys/net/ipv4/ip_conntrack_max",
+}
 
 func TestReadHealth(t *testing.T) {
 	for _, tc := range []struct {
@@ -25,6 +32,12 @@ func TestReadHealth(t *testing.T) {
 			CPU: flow.CPUStats{Found: 0x540, Invalid: 4, Ignore: 0x32, Insert: 0x15, InsertFailed: 1, Drop: 3, EarlyDrop: 1},
 		}},
 	} {
+		// A fixture's max is writable as far as the files are the
+		// tester's; what matters here is that it was checked.
+		tc.want.MaxWritable = flow.TriNo
+		if unix.Access(filepath.Join(tc.root, maxFile[tc.root]), unix.W_OK) == nil {
+			tc.want.MaxWritable = flow.TriYes
+		}
 		got, err := ReadHealth(tc.root)
 		if err != nil || got != tc.want {
 			t.Errorf("%s:\n got  %+v, %v\n want %+v", tc.root, got, err, tc.want)
@@ -100,5 +113,51 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInitialNetNS decides, from stat results made up for each case, whether
+// the caller's network namespace is the initial one.
+func TestInitialNetNS(t *testing.T) {
+	const nsfs = 4
+	ns := func(ino uint64) *unix.Stat_t { return &unix.Stat_t{Dev: nsfs, Ino: ino} }
+	const private, other = 0xF0000010, 0xF0000020
+	const oldInit = 4026531992 // the initial namespace on a kernel that numbers it like any other
+	for _, c := range []struct {
+		name  string
+		files map[string]*unix.Stat_t // nil: the stat fails
+		want  flow.Tristate
+	}{
+		{"the fixed inode", map[string]*unix.Stat_t{"thread-self/ns/net": ns(netNSInitIno)}, flow.TriYes},
+		{"the fixed inode, no thread-self", map[string]*unix.Stat_t{"self/ns/net": ns(netNSInitIno)}, flow.TriYes},
+		{"kthreadd's", map[string]*unix.Stat_t{"thread-self/ns/net": ns(oldInit), "self/ns/pid": ns(pidNSInitIno),
+			"2/ns/net": ns(oldInit), "1/ns/net": ns(other)}, flow.TriYes},
+		{"not kthreadd's", map[string]*unix.Stat_t{"thread-self/ns/net": ns(private), "self/ns/pid": ns(pidNSInitIno),
+			"2/ns/net": ns(oldInit), "1/ns/net": ns(private)}, flow.TriNo},
+		{"init's, kthreadd's refused", map[string]*unix.Stat_t{"thread-self/ns/net": ns(oldInit), "self/ns/pid": ns(pidNSInitIno),
+			"1/ns/net": ns(oldInit)}, flow.TriYes},
+		{"not init's, kthreadd's refused", map[string]*unix.Stat_t{"thread-self/ns/net": ns(private), "self/ns/pid": ns(pidNSInitIno),
+			"1/ns/net": ns(oldInit)}, flow.TriNo},
+		{"same inode, another device", map[string]*unix.Stat_t{"thread-self/ns/net": {Dev: nsfs + 1, Ino: oldInit}, "self/ns/pid": ns(pidNSInitIno),
+			"2/ns/net": ns(oldInit)}, flow.TriNo},
+		{"both refused", map[string]*unix.Stat_t{"thread-self/ns/net": ns(private), "self/ns/pid": ns(pidNSInitIno)}, flow.TriUnknown},
+		{"in a container's PID namespace", map[string]*unix.Stat_t{"thread-self/ns/net": ns(private), "self/ns/pid": ns(other),
+			"2/ns/net": ns(private), "1/ns/net": ns(private)}, flow.TriUnknown},
+		{"no namespace files", map[string]*unix.Stat_t{}, flow.TriUnknown},
+	} {
+		stat := func(path string, st *unix.Stat_t) error {
+			rel, err := filepath.Rel("/proc", path)
+			if err != nil {
+				return err
+			}
+			if f := c.files[rel]; f != nil {
+				*st = *f
+				return nil
+			}
+			return unix.EACCES
+		}
+		if got := initialNetNS("/proc", stat); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -127,6 +127,8 @@ func (c *nlConn) await(seq uint32) error {
 // table changed under it, NLM_F_DUMP_INTR) gets a warning in t.Warnings.
 // Health figures that cannot be read are a warning, and the count falls
 // back to the rows read.
+// A reader opened on a namespace by name or path fails with ErrNetNSGone
+// once that name or path no longer opens it.
 func (r *NetlinkReader) Read(t *flow.Table) error { return r.read(t, 0, nil) }
 
 // ReadBatches is Read handing the rows to each in batches of at most batch;
@@ -142,10 +144,13 @@ func (r *NetlinkReader) ReadBatches(t *flow.Table, batch int, each func(rows []f
 func (r *NetlinkReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool) error {
 	r.dumpMu.Lock()
 	defer r.dumpMu.Unlock()
+	if err := r.ns.check(); err != nil {
+		return err
+	}
 	// Health first: its count sizes the rows for the dump in one
 	// allocation, instead of growing them by doubling, which copies them
 	// at every step and leaves the old arrays behind as garbage.
-	if err := r.ReadSummary(t); err != nil {
+	if err := r.readSummary(t); err != nil {
 		t.Stats = flow.Stats{}
 		t.Warnings = append(t.Warnings, "table health: "+err.Error())
 	}
@@ -219,8 +224,18 @@ func (d *dumpInto) flush() {
 
 // ReadSummary reads the table's health from /proc inside the reader's
 // namespace, as Read does before its dump, and the timeouts read at open. It
-// takes neither socket, so it does not wait for a dump in flight.
+// takes neither socket, so it does not wait for a dump in flight. Like Read,
+// it fails with ErrNetNSGone once the namespace opened by name or path is no
+// longer what that name or path opens.
 func (r *NetlinkReader) ReadSummary(t *flow.Table) error {
+	if err := r.ns.check(); err != nil {
+		return err
+	}
+	return r.readSummary(t)
+}
+
+// readSummary is ReadSummary without the namespace's check.
+func (r *NetlinkReader) readSummary(t *flow.Table) error {
 	t.Flows = t.Flows[:0]
 	t.Skipped = 0
 	t.Warnings = t.Warnings[:0]

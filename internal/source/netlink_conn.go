@@ -71,6 +71,13 @@ func dialNetfilter(nsFD int) (*nlConn, error) {
 	}
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
 	if err != nil {
+		// The socket is made on a thread that enters the namespace
+		// first; that setns fails for want of CAP_SYS_ADMIN, which
+		// the hint names apart from conntrack's own privilege.
+		var se *os.SyscallError
+		if errors.As(err, &se) && se.Syscall == "setns" {
+			return nil, &setnsError{err: se.Err}
+		}
 		return nil, unwrapOp(err)
 	}
 	raw, err := c.SyscallConn()

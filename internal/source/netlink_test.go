@@ -394,9 +394,9 @@ func TestOpenFallback(t *testing.T) {
 		want    string
 	}{
 		{"auto", noCaps, "rows=5 warnings=[netlink: operation not permitted; reading /proc/net/nf_conntrack]"},
-		{"netlink", noCaps, "err=cannot read the conntrack table: netlink: operation not permitted (" + fixHint + ") unavailable=true"},
+		{"netlink", noCaps, "err=cannot read the conntrack table: netlink: operation not permitted (netlink needs CAP_NET_ADMIN: run as root or with CAP_NET_ADMIN) unavailable=true"},
 		{"proc", noCaps, "rows=5 warnings=[]"},
-		{"auto", nobody, "err=cannot read the conntrack table: netlink: operation not permitted; /proc/net/nf_conntrack: permission denied (legacy /proc/net/ip_conntrack: no such file or directory) (" + fixHint + ") unavailable=true"},
+		{"auto", nobody, "err=cannot read the conntrack table: netlink: operation not permitted; /proc/net/nf_conntrack: permission denied (legacy /proc/net/ip_conntrack: no such file or directory) (run as root: netlink needs CAP_NET_ADMIN, and /proc/net/nf_conntrack is readable by root only) unavailable=true"},
 	} {
 		if got := run(c.mode, c.setpriv...); !strings.Contains(got, "RESULT "+c.want+"\n") {
 			t.Errorf("%s %v:\n got %s\nwant RESULT %s", c.mode, c.setpriv, got, c.want)

@@ -1,15 +1,15 @@
 package source
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/gostate/gostate/internal/flow"
+	"golang.org/x/sys/unix"
 )
-
-// fixHint ends the message of a table that cannot be read: what usually fixes it.
-const fixHint = "run as root or with CAP_NET_ADMIN, and load the module: modprobe nf_conntrack_netlink"
 
 // Open returns the reader opts asks for: a saved dump when opts.File is set;
 // otherwise, by opts.Kind, the netlink source, the /proc source, or (auto, the
@@ -18,7 +18,10 @@ const fixHint = "run as root or with CAP_NET_ADMIN, and load the module: modprob
 // reason in Warnings ("netlink: operation not permitted; reading
 // /proc/net/nf_conntrack"). With opts.NetNS the table of that network
 // namespace is read. When nothing can be read the error wraps ErrUnavailable
-// and its text is one line naming what was tried and what fixes it.
+// and its text is one line naming what was tried and why, ending with what
+// fixes it when the cause says: the privilege missing (CAP_NET_ADMIN for
+// netlink, root for /proc/net/nf_conntrack, CAP_SYS_ADMIN as well to enter
+// another namespace) or the module to load.
 func Open(opts Options) (Reader, error) {
 	if opts.File != "" {
 		return NewFileReader(opts.File, os.Stdin)
@@ -44,13 +47,13 @@ func openKind(kind Kind, ns *netNS) (Reader, error) {
 	case KindNetlink:
 		r, err := newNetlinkReader(ns)
 		if err != nil {
-			return nil, unavailable(err)
+			return nil, unavailable(err, nil)
 		}
 		return r, nil
 	case KindProc:
 		r, err := openProc(ns, "")
 		if err != nil {
-			return nil, unavailable(err)
+			return nil, unavailable(nil, err)
 		}
 		return r, nil
 	case KindAuto, "":
@@ -67,17 +70,82 @@ func openKind(kind Kind, ns *netNS) (Reader, error) {
 	return nil, fmt.Errorf("unknown source %q (want auto, netlink or proc)", kind)
 }
 
-// unavailable joins the reasons of every source tried into one line.
-func unavailable(errs ...error) error {
+// unavailable joins the reasons of the sources tried (the netlink source's
+// error, the /proc source's, either nil when it was not tried) into one line
+// that ends with what fixes them, when the causes say (see hint).
+func unavailable(netlinkErr, procErr error) error {
 	msg := "cannot read the conntrack table: "
-	for i, err := range errs {
-		if i > 0 {
+	var first error
+	for _, err := range []error{netlinkErr, procErr} {
+		if err == nil {
+			continue
+		}
+		if first != nil {
 			msg += "; "
+		} else {
+			first = err
 		}
 		// The /proc reader's error already says the table cannot be read.
 		msg += strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")
 	}
-	return &unavailableError{msg: msg + " (" + fixHint + ")", err: errs[0]}
+	if h := hint(netlinkErr, procErr); h != "" {
+		msg += " (" + h + ")"
+	}
+	return &unavailableError{msg: msg, err: first}
+}
+
+// hint says what fixes the failures of the netlink and /proc sources (either
+// error nil when that source was not tried), from their causes: a missing
+// privilege, a module that is not loaded, or both. It is "" when no cause is
+// recognised: the reasons themselves then say all that is known.
+//
+// The privileges differ by source: ctnetlink needs CAP_NET_ADMIN,
+// /proc/net/nf_conntrack is readable by root only, and entering another
+// network namespace (setns, for either source) needs CAP_SYS_ADMIN too.
+func hint(netlinkErr, procErr error) string {
+	var netnsPerm, netlinkPerm, procPerm, netlinkModule, procModule bool
+	for i, err := range []error{netlinkErr, procErr} {
+		var se *setnsError
+		switch {
+		case err == nil:
+		case isPermission(err) && errors.As(err, &se):
+			netnsPerm = true
+		case isPermission(err) && i == 0:
+			netlinkPerm = true
+		case isPermission(err):
+			procPerm = true
+		case i == 0 && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOENT)):
+			netlinkModule = true
+		case i == 1 && errors.Is(err, fs.ErrNotExist):
+			procModule = true
+		}
+	}
+	var parts []string
+	switch {
+	case netnsPerm:
+		parts = append(parts, "reading another network namespace needs CAP_SYS_ADMIN as well as CAP_NET_ADMIN: run as root")
+	case netlinkPerm && procPerm:
+		parts = append(parts, "run as root: netlink needs CAP_NET_ADMIN, and /proc/net/nf_conntrack is readable by root only")
+	case netlinkPerm:
+		parts = append(parts, "netlink needs CAP_NET_ADMIN: run as root or with CAP_NET_ADMIN")
+	case procPerm:
+		parts = append(parts, "/proc/net/nf_conntrack is readable by root only: run as root")
+	}
+	switch {
+	case netlinkModule && procModule:
+		parts = append(parts, "load the modules: modprobe nf_conntrack_netlink (which loads nf_conntrack too)")
+	case netlinkModule:
+		parts = append(parts, "load the module: modprobe nf_conntrack_netlink")
+	case procModule:
+		parts = append(parts, "load the module: modprobe nf_conntrack")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// isPermission reports whether err is a refusal for want of privilege
+// (EPERM or EACCES).
+func isPermission(err error) bool {
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)
 }
 
 // unavailableError is a one-line error that matches both ErrUnavailable and
@@ -116,7 +184,8 @@ func openProc(ns *netNS, fallback string) (Reader, error) {
 
 // procInNS runs a ProcReader's reads inside a network namespace (each
 // per-namespace /proc file then shows that namespace) and adds the reason of
-// a fallback to every Table.
+// a fallback to every Table. Each read fails with ErrNetNSGone, reading
+// nothing, once the namespace is no longer what its name or path opens.
 type procInNS struct {
 	r       *ProcReader
 	ns      *netNS
@@ -124,18 +193,27 @@ type procInNS struct {
 }
 
 func (p *procInNS) Read(t *flow.Table) error {
+	if err := p.ns.check(); err != nil {
+		return err
+	}
 	err := p.ns.run(func() error { return p.r.Read(t) })
 	p.warn(t)
 	return err
 }
 
 func (p *procInNS) ReadBatches(t *flow.Table, batch int, each func(rows []flow.Flow) bool) error {
+	if err := p.ns.check(); err != nil {
+		return err
+	}
 	err := p.ns.run(func() error { return p.r.ReadBatches(t, batch, each) })
 	p.warn(t)
 	return err
 }
 
 func (p *procInNS) ReadSummary(t *flow.Table) error {
+	if err := p.ns.check(); err != nil {
+		return err
+	}
 	err := p.ns.run(func() error { return p.r.ReadSummary(t) })
 	p.warn(t)
 	return err

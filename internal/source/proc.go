@@ -109,7 +109,8 @@ func (p *ProcReader) read(t *flow.Table, batch int, each func([]flow.Flow) bool)
 	if each == nil {
 		count = nil
 	}
-	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0], batch, count)
+	// No limits: the kernel's file ends, and holds what the table holds.
+	flows, skipped, err := parseConntrack(p.br, time.Now(), t.Flows[:0], batch, count, nil)
 	p.br.Reset(nil)
 	if errors.Is(err, ErrStopped) {
 		t.Flows = flows[:0]

@@ -147,3 +147,38 @@ func BenchmarkProcReaderNetNS(b *testing.B) {
 		perEntry(b)
 	})
 }
+
+// TestMaxWritableInNamespace reads a private namespace with each kind of
+// source: there the kernel shows the global nf_conntrack_max read-only, even
+// to root, and the namespace is not the initial one; Stats must say both,
+// found by checking (nothing is written).
+func TestMaxWritableInNamespace(t *testing.T) {
+	ns := nstest.New(t)
+	// As root, kthreadd's namespace, the initial one, can be compared with
+	// the reader's; where even root may not open it, nothing says.
+	wantInitial := flow.TriNo
+	if _, err := os.Stat("/proc/2/ns/net"); err != nil {
+		t.Logf("the initial namespace cannot be compared: %v", err)
+		wantInitial = flow.TriUnknown
+	}
+	for _, kind := range []Kind{KindNetlink, KindProc} {
+		r, err := Open(Options{Kind: kind, NetNS: ns.Name()})
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		defer r.Close()
+		var summary, whole flow.Table
+		if err := r.ReadSummary(&summary); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if err := r.Read(&whole); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		for call, st := range map[string]flow.Stats{"ReadSummary": summary.Stats, "Read": whole.Stats} {
+			if st.Max <= 0 || st.MaxWritable != flow.TriNo || st.InitialNetNS != wantInitial {
+				t.Errorf("%s %s: max %d, writable %v, initial namespace %v; want a max, no, %v",
+					kind, call, st.Max, st.MaxWritable, st.InitialNetNS, wantInitial)
+			}
+		}
+	}
+}

@@ -107,6 +107,17 @@ var (
 	ErrNotFound = errors.New("no such conntrack entry")
 	// ErrNotDump means a file is not a conntrack dump in any known format.
 	ErrNotDump = errors.New("not a conntrack dump")
+	// ErrNetNSGone means the network namespace a reader was opened on
+	// (Options.NetNS) is no longer what its name or path opens: deleted
+	// with `ip netns del`, deleted and made again under the same name, or
+	// gone with the process of its /proc/PID/ns/net. The reader's sockets
+	// and files keep the old namespace alive, so a read would go on
+	// showing a table nobody can see any more; instead every Read,
+	// ReadBatches and ReadSummary returns an error wrapping ErrNetNSGone,
+	// whose one-line text says what happened ("netns blue was deleted (ip
+	// netns del): showing its last state"). The live screen keeps the last
+	// good read and shows the message.
+	ErrNetNSGone = errors.New("network namespace gone")
 	// ErrStopped means ReadBatches stopped because its caller asked it to.
 	ErrStopped = errors.New("read stopped")
 	// ErrUnsupported means the source cannot do what was asked (Refresh

@@ -53,13 +53,15 @@ func ReadTimeouts(root string) ([]flow.Timeout, error) {
 	return nil, nil
 }
 
-// readFirstInt reads the first of paths (relative to root) that exists.
-func readFirstInt(root string, paths []string) (int, error) {
+// readFirstInt reads the first of paths (relative to root) that exists, and
+// returns the number and the file it was read from.
+func readFirstInt(root string, paths []string) (int, string, error) {
 	var first error
 	for _, p := range paths {
-		n, err := readInt(filepath.Join(root, p))
+		path := filepath.Join(root, p)
+		n, err := readInt(path)
 		if err == nil {
-			return n, nil
+			return n, path, nil
 		}
 		if first == nil || !errors.Is(err, os.ErrNotExist) && errors.Is(first, os.ErrNotExist) {
 			// Report why the most relevant file failed: a permission
@@ -67,7 +69,7 @@ func readFirstInt(root string, paths []string) (int, error) {
 			first = err
 		}
 	}
-	return 0, first
+	return 0, "", first
 }
 
 // readInt reads a sysctl file holding one decimal number.
