@@ -37,28 +37,10 @@ type NetlinkReader struct {
 	timeouts []flow.Timeout
 }
 
-// NewNetlinkReader opens ctnetlink sockets in the network namespace netns (a
-// name under /var/run/netns or a path such as /proc/PID/ns/net; empty for the
-// caller's) and checks with a statistics request that the kernel answers.
-// Errors read "netlink: operation not permitted" and the like.
-func NewNetlinkReader(netns string) (*NetlinkReader, error) {
-	var ns *netNS
-	if netns != "" {
-		var err error
-		if ns, err = openNetNS(netns); err != nil {
-			return nil, err
-		}
-	}
-	r, err := newNetlinkReader(ns)
-	if err != nil {
-		ns.close()
-		return nil, err
-	}
-	return r, nil
-}
-
-// newNetlinkReader is NewNetlinkReader for an opened namespace, which the
-// reader then owns (Close closes it) once this returns without error.
+// newNetlinkReader opens ctnetlink sockets in the namespace ns (nil: the
+// caller's) and checks with a statistics request that the kernel answers;
+// errors read "netlink: operation not permitted" and the like. Once it
+// returns without error the reader owns ns (Close closes it).
 func newNetlinkReader(ns *netNS) (*NetlinkReader, error) {
 	query, err := dialNetfilter(ns.fd())
 	if err != nil {

@@ -68,7 +68,7 @@ func nlFind(t *testing.T, tab *flow.Table, proto uint8, sport uint16) *flow.Flow
 
 func nlOpen(t *testing.T, netns string) *NetlinkReader {
 	t.Helper()
-	r, err := NewNetlinkReader(netns)
+	r, err := openNetlinkReader(netns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestNetNSErrors(t *testing.T) {
 		"/etc/hostname":      "netns /etc/hostname: /etc/hostname is not a network namespace",
 		"/proc/self/ns/uts":  "netns /proc/self/ns/uts: /proc/self/ns/uts is not a network namespace",
 	} {
-		_, err := NewNetlinkReader(spec)
+		_, err := openNetlinkReader(spec)
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: got %v, want %q", spec, err, want)
 		}
@@ -457,7 +457,7 @@ func BenchmarkDump(b *testing.B) {
 	const n = 10000
 	ns := nstest.New(b)
 	ns.Fill(b, n)
-	r, err := NewNetlinkReader(ns.Name())
+	r, err := openNetlinkReader(ns.Name())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func BenchmarkDump(b *testing.B) {
 func BenchmarkRefresh(b *testing.B) {
 	ns := nstest.New(b)
 	ns.Fill(b, 1000)
-	r, err := NewNetlinkReader(ns.Name())
+	r, err := openNetlinkReader(ns.Name())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -549,4 +549,24 @@ func TestNetlinkConcurrent(t *testing.T) {
 	if n := nlCount(t, ns); n != 2000-20 {
 		t.Errorf("count %d after 20 deletes, want %d", n, 2000-20)
 	}
+}
+
+// openNetlinkReader opens ctnetlink sockets in the network namespace netns (a
+// name under /var/run/netns or a path such as /proc/PID/ns/net; empty for the
+// caller's) and checks with a statistics request that the kernel answers.
+// Errors read "netlink: operation not permitted" and the like.
+func openNetlinkReader(netns string) (*NetlinkReader, error) {
+	var ns *netNS
+	if netns != "" {
+		var err error
+		if ns, err = openNetNS(netns); err != nil {
+			return nil, err
+		}
+	}
+	r, err := newNetlinkReader(ns)
+	if err != nil {
+		ns.close()
+		return nil, err
+	}
+	return r, nil
 }

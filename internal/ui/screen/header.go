@@ -225,7 +225,9 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 		}
 	}
 	if f.Stale {
-		l1 = append(l1, seg{"  STALE: data from " + t.ReadAt.Format("15:04:05") + ", read failing", u.styleAlert()})
+		// Why, in the header: the status line's message goes at the next
+		// key, and a namespace that was deleted stays deleted.
+		l1 = append(l1, seg{"  STALE: data from " + t.ReadAt.Format("15:04:05") + ": " + termsafe.OneLine(f.Err.Error()), u.styleAlert()})
 	}
 	l1 = append(l1, seg{"  source: ", lab}, seg{termsafe.Sanitize(t.Source), plain})
 	if t.Frozen {

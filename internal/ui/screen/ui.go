@@ -183,7 +183,7 @@ func (u *model) onFrame(f *monitor.Frame, c monitor.Change) {
 	case monitor.ChangeRefresh:
 		u.keepLine()
 	case monitor.ChangeStale:
-		u.setStatus("read failed: "+termsafe.OneLine(f.Err.Error())+" (showing the last good read; retrying)", true)
+		u.setStatus("read failed: "+termsafe.OneLine(f.Err.Error())+" (retrying)", true)
 		u.staleShown = true
 	case monitor.ChangeFatal:
 		u.app.Stop()

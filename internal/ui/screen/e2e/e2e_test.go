@@ -233,6 +233,34 @@ func TestSignalsFromOutside(t *testing.T) {
 	sane("after SIGQUIT")
 }
 
+// A watched namespace deleted by name keeps its last state on screen,
+// marked stale, with the header saying what happened, until q: gostate's
+// own sockets would keep reading a namespace nobody can see any more.
+func TestWatchedNamespaceDeleted(t *testing.T) {
+	needTmux(t)
+	ns := nstest.New(t)
+	ns.Fill(t, 30)
+	bin := build(t)
+	s := start(t, 120, 30, fmt.Sprintf("TERM=xterm-256color timeout --foreground 120 %s -n %s; echo gostate-exit=$?; sleep 60", bin, ns.Name()))
+	s.waitFor("the screen", func(p string) bool { return strings.Contains(p, "row 1 of 30") })
+	if out, err := ns.Command("true").CombinedOutput(); err != nil {
+		t.Fatalf("namespace not usable: %v %s", err, out)
+	}
+	if out, err := exec.Command("ip", "netns", "del", ns.Name()).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns del: %v %s", err, out)
+	}
+	// nstest deletes the namespace when the test ends: give it one.
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "add", ns.Name()).Run() })
+	pane := s.waitFor("the header to say so", func(p string) bool {
+		return strings.Contains(p, "STALE") && strings.Contains(p, "netns "+ns.Name()+" was deleted")
+	})
+	if rows := flowRows(pane); len(rows) < 20 || !strings.Contains(pane, "Flows 30:") {
+		t.Errorf("%d rows on screen after the namespace went, want its last 30:\n%s", len(rows), pane)
+	}
+	s.keys("q")
+	s.waitFor("a clean exit", func(p string) bool { return strings.Contains(p, "gostate-exit=0") })
+}
+
 // TestEndToEndInTmux runs the built binary in a real terminal (tmux) on a
 // private namespace with synthetic entries: order, count and max, a filter,
 // a delete that the kernel sees, a resize, and a clean exit with q.
