@@ -90,26 +90,20 @@ func thousands(n int) string {
 	return b.String()
 }
 
-// ParseConntrack reads a table in any text form the kernel or conntrack-tools
+// parseConntrack reads a table in any text form the kernel or conntrack-tools
 // print, detected line by line: /proc/net/nf_conntrack, legacy
 // /proc/net/ip_conntrack (no l3 columns), `conntrack -L` (plain, `-o
-// extended`, with or without `-o id`). It appends to flows (reusing its
-// storage) and returns the rows, the number of lines it could not understand
-// (skipped), and an I/O error only. now is the time of reading (for
-// delta-time= → Start).
+// extended`, with or without `-o id`), from a caller's buffered reader (so
+// that a reader refreshing every second reuses one buffer). It appends to
+// flows (reusing its storage) and returns the rows, the number of lines it
+// could not understand (skipped), and an error. now is the time of reading
+// (for delta-time= → Start). Blank lines and conntrack's own "conntrack
+// v1.4.7 (conntrack-tools): …" summary (present when a dump was saved with
+// 2>&1) are neither rows nor skipped.
 //
-// Blank lines and conntrack's own "conntrack v1.4.7 (conntrack-tools): …"
-// summary (present when a dump was saved with 2>&1) are neither rows nor
-// skipped.
-func ParseConntrack(r io.Reader, now time.Time, flows []flow.Flow) ([]flow.Flow, int, error) {
-	return parseConntrack(bufio.NewReaderSize(r, maxLineLen), now, flows, 0, nil, nil)
-}
-
-// parseConntrack is ParseConntrack over a caller's buffered reader, so that a
-// reader refreshing every second reuses one buffer. When each is set, the rows
-// are handed to it whenever flows holds batch rows (at least 1), and flows is
-// emptied, instead of growing flows; the rows of the last, partial batch are
-// returned. When each returns false, parsing stops with ErrStopped. lim, when
+// When each is set, the rows are handed to it whenever flows holds batch
+// rows (at least 1), and flows is emptied, instead of growing flows; the
+// rows of the last, partial batch are returned. When each returns false, parsing stops with ErrStopped. lim, when
 // set, stops parsing with an error at its limits (see dumpLimits).
 //
 // Memory stays bounded by br's buffer and the rows whatever the input: a line

@@ -29,7 +29,7 @@ func BenchmarkParseConntrack(b *testing.B) {
 			for b.Loop() {
 				r.Reset(in)
 				var skipped int
-				flows, skipped, err = ParseConntrack(r, fixtureNow, flows[:0])
+				flows, skipped, err = parseAll(r, fixtureNow, flows[:0])
 				if err != nil || skipped != 0 || len(flows) != lines {
 					b.Fatalf("%d rows, %d skipped, %v", len(flows), skipped, err)
 				}

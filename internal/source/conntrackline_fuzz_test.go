@@ -19,7 +19,7 @@ import (
 // testdata/fuzz/FuzzParseConntrack.
 func FuzzParseConntrack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
-		flows, skipped, err := ParseConntrack(bytes.NewReader(in), fixtureNow, nil)
+		flows, skipped, err := parseAll(bytes.NewReader(in), fixtureNow, nil)
 		if err != nil {
 			t.Fatalf("error from an in-memory reader: %v", err)
 		}
@@ -45,7 +45,7 @@ func FuzzParseConntrack(f *testing.F) {
 				t.Fatalf("row %d: family %d", i, fl.Family)
 			}
 			line := appendProcLine(nil, fl)
-			again, skipped, _ := ParseConntrack(bytes.NewReader(line), fixtureNow, nil)
+			again, skipped, _ := parseAll(bytes.NewReader(line), fixtureNow, nil)
 			if skipped != 0 || len(again) != 1 || again[0] != *fl {
 				t.Fatalf("row %d does not survive a round trip through\n%s\n got  %+v\n want %+v", i, line, again, *fl)
 			}

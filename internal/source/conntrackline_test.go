@@ -117,7 +117,7 @@ func TestParseConntrackGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			flows, skipped, err := ParseConntrack(bytes.NewReader(in), fixtureNow, nil)
+			flows, skipped, err := parseAll(bytes.NewReader(in), fixtureNow, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +166,7 @@ func lineDiff(want, got string) string {
 func TestParseConntrackFields(t *testing.T) {
 	line := "ipv4     2 tcp      6 2999 ESTABLISHED src=192.0.2.50 dst=203.0.113.80 sport=41000 dport=80 packets=3 bytes=180 " +
 		"src=198.51.100.80 dst=192.0.2.50 sport=8080 dport=41000 packets=2 bytes=120 [ASSURED] mark=7 zone=4 delta-time=10 use=2 id=99\n"
-	flows, skipped, err := ParseConntrack(strings.NewReader(line), fixtureNow, nil)
+	flows, skipped, err := parseAll(strings.NewReader(line), fixtureNow, nil)
 	if err != nil || skipped != 0 || len(flows) != 1 {
 		t.Fatalf("got %d flows, %d skipped, %v; want 1, 0, nil", len(flows), skipped, err)
 	}
@@ -205,7 +205,7 @@ func TestParseConntrackFormatsAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			flows, _, err := ParseConntrack(bytes.NewReader(in), fixtureNow, nil)
+			flows, _, err := parseAll(bytes.NewReader(in), fixtureNow, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +281,7 @@ func TestParseConntrackBadLines(t *testing.T) {
 		"tcp 6 30 src=192.0.2.1 dst=192.0.2.2 src=192.0.2.2 dst=192.0.2.1 id=",
 		"\x00\x01\x02\xff\xfe binary",
 	} {
-		flows, skipped, err := ParseConntrack(strings.NewReader(good+bad+"\n"+good), fixtureNow, nil)
+		flows, skipped, err := parseAll(strings.NewReader(good+bad+"\n"+good), fixtureNow, nil)
 		if err != nil || skipped != 1 || len(flows) != 2 {
 			t.Errorf("%q: got %d flows, %d skipped, %v; want 2, 1, nil", bad, len(flows), skipped, err)
 		}
@@ -292,7 +292,7 @@ func TestParseConntrackLongLine(t *testing.T) {
 	const good = "udp 17 30 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=2 src=192.0.2.2 dst=192.0.2.1 sport=2 dport=1 mark=0 use=1\n"
 	long := good[:len(good)-1] + " " + strings.Repeat("x=y ", 1<<18) + "\n" // 1 MiB
 	for _, in := range []string{long + good, good + long, good + long[:len(long)-1]} {
-		flows, skipped, err := ParseConntrack(strings.NewReader(in), fixtureNow, nil)
+		flows, skipped, err := parseAll(strings.NewReader(in), fixtureNow, nil)
 		if err != nil || skipped != 1 || len(flows) != 1 {
 			t.Errorf("got %d flows, %d skipped, %v; want 1, 1, nil", len(flows), skipped, err)
 		}
@@ -301,7 +301,7 @@ func TestParseConntrackLongLine(t *testing.T) {
 
 func TestParseConntrackEmpty(t *testing.T) {
 	for _, in := range []string{"", "\n\n", "   \r\n"} {
-		flows, skipped, err := ParseConntrack(strings.NewReader(in), fixtureNow, nil)
+		flows, skipped, err := parseAll(strings.NewReader(in), fixtureNow, nil)
 		if err != nil || skipped != 0 || len(flows) != 0 {
 			t.Errorf("%q: got %d flows, %d skipped, %v; want 0, 0, nil", in, len(flows), skipped, err)
 		}
@@ -315,11 +315,11 @@ func TestParseConntrackReusesStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows, _, err := ParseConntrack(bytes.NewReader(in), fixtureNow, nil)
+	flows, _, err := parseAll(bytes.NewReader(in), fixtureNow, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _, err := ParseConntrack(bytes.NewReader(in), fixtureNow, flows[:0])
+	again, _, err := parseAll(bytes.NewReader(in), fixtureNow, flows[:0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestParseConntrackReadError(t *testing.T) {
 	boom := errors.New("boom")
-	if _, _, err := ParseConntrack(io.MultiReader(strings.NewReader("udp 17 3"), errReader{boom}), fixtureNow, nil); !errors.Is(err, boom) {
+	if _, _, err := parseAll(io.MultiReader(strings.NewReader("udp 17 3"), errReader{boom}), fixtureNow, nil); !errors.Is(err, boom) {
 		t.Errorf("got %v, want the reader's error", err)
 	}
 }

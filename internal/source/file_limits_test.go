@@ -101,7 +101,7 @@ func TestParseHugeLine(t *testing.T) {
 	in := io.MultiReader(strings.NewReader(entryLine), &repeatReader{b: 'x', n: 100 << 20})
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	flows, skipped, err := ParseConntrack(in, fixtureNow, nil)
+	flows, skipped, err := parseAll(in, fixtureNow, nil)
 	runtime.ReadMemStats(&after)
 	if len(flows) != 1 || skipped != 1 || err != nil {
 		t.Errorf("%d rows, %d skipped, %v; want the entry and the long line skipped", len(flows), skipped, err)

@@ -124,7 +124,7 @@ func TestCountEntryLines(t *testing.T) {
 	// The bound is tight: the shortest entry, minEntryLen bytes, parses
 	// (FuzzParseConntrack holds every row to the bound).
 	line := "x 1 src=:: dst=:: src=:: dst=::"
-	if flows, skipped, err := ParseConntrack(strings.NewReader(line), fixtureNow, nil); len(line) != minEntryLen || len(flows) != 1 || skipped != 0 || err != nil {
+	if flows, skipped, err := parseAll(strings.NewReader(line), fixtureNow, nil); len(line) != minEntryLen || len(flows) != 1 || skipped != 0 || err != nil {
 		t.Errorf("%q (%d bytes, minEntryLen %d): %d rows, %d skipped, %v; want 1 row", line, len(line), minEntryLen, len(flows), skipped, err)
 	}
 }

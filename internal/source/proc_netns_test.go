@@ -48,7 +48,7 @@ func TestProcReaderNetNS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("conntrack -L: %v", err)
 	}
-	listed, skipped, err := ParseConntrack(strings.NewReader(string(out)), time.Now(), nil)
+	listed, skipped, err := parseAll(strings.NewReader(string(out)), time.Now(), nil)
 	if err != nil || skipped != 0 || len(listed) != inserted {
 		t.Fatalf("conntrack -L: %d rows, %d skipped, %v; want %d", len(listed), skipped, err, inserted)
 	}
