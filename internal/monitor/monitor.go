@@ -105,11 +105,18 @@ type Frame struct {
 	Options view.Options
 
 	// StatsAt is when Table.Stats were read. Delta is how much the kernel's
-	// drop counters grew since the figures shown before them, when
-	// HaveDelta.
+	// counters (drop, insert_failed, early_drop, insert) grew since the
+	// figures shown before them, read DeltaOver earlier, when HaveDelta.
 	StatsAt   time.Time
 	Delta     flow.CPUStats
+	DeltaOver time.Duration
 	HaveDelta bool
+	// Peak is the most entries read since the session began, at PeakAt;
+	// History is the count over the last minutes, oldest first, at most a
+	// sample a second.
+	Peak    int
+	PeakAt  time.Time
+	History []Sample
 	// HealthErr is why the last read of the health failed, nil when it
 	// worked; the monitor tries again every interval.
 	HealthErr error
@@ -388,15 +395,16 @@ func (m *Monitor) do(f func(), redraw bool) bool {
 // replaced prev: the drop counters' growth is since prev.
 func (m *Monitor) statsRead(prev *flow.Stats, at time.Time) {
 	f, s := &m.frame, &m.t.Stats
-	f.StatsAt = at
-	f.HaveDelta = s.HaveCPU && prev.HaveCPU && !f.Stale
+	f.HaveDelta = s.HaveCPU && prev.HaveCPU && !f.Stale && !f.StatsAt.IsZero()
 	if f.HaveDelta {
-		f.Delta = cpuDelta(s.CPU, prev.CPU)
+		f.Delta, f.DeltaOver = cpuDelta(s.CPU, prev.CPU), at.Sub(f.StatsAt)
 	}
+	f.StatsAt = at
+	m.record(s.Entries, at)
 }
 
-// cpuDelta is how much the drop counters grew from prev to now; a counter
-// that went down (the module was reloaded) grew by 0.
+// cpuDelta is how much the counters grew from prev to now; a counter that
+// went down (the module was reloaded) grew by 0.
 func cpuDelta(now, prev flow.CPUStats) flow.CPUStats {
 	sub := func(a, b uint64) uint64 {
 		if a < b {
@@ -408,6 +416,7 @@ func cpuDelta(now, prev flow.CPUStats) flow.CPUStats {
 		Drop:         sub(now.Drop, prev.Drop),
 		InsertFailed: sub(now.InsertFailed, prev.InsertFailed),
 		EarlyDrop:    sub(now.EarlyDrop, prev.EarlyDrop),
+		Insert:       sub(now.Insert, prev.Insert),
 	}
 }
 

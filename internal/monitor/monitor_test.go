@@ -704,3 +704,35 @@ func BenchmarkWholeRead(b *testing.B) {
 		}
 	}
 }
+
+// The session keeps the peak of the entry count with its time, after the
+// table shrank, and a bounded history of the count.
+func TestPeakAndHistory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{t0: time.Now(), rows: table(3), stats: flow.Stats{Entries: 10, Max: 100}}
+		m, l := session(t, src, Config{Interval: time.Second})
+		time.Sleep(1500 * time.Millisecond)
+		src.set(func(s *fakeSource) { s.stats.Entries = 50 })
+		time.Sleep(2 * time.Second) // read at 2 s and 3 s
+		src.set(func(s *fakeSource) { s.stats.Entries = 20 })
+		time.Sleep(2 * time.Second)
+		l.on(func() {
+			f := m.Frame()
+			if f.Table.Stats.Entries != 20 {
+				t.Fatalf("entries %d, want 20", f.Table.Stats.Entries)
+			}
+			if f.Peak != 50 || !f.PeakAt.Equal(src.t0.Add(2*time.Second)) {
+				t.Errorf("peak %d at %v, want 50 at 2s", f.Peak, f.PeakAt.Sub(src.t0))
+			}
+			if n := len(f.History); n < 5 || f.History[n-1].Entries != 20 {
+				t.Errorf("history %v: want a sample a second, the last 20", f.History)
+			}
+		})
+		time.Sleep(20 * time.Minute)
+		l.on(func() {
+			if n := len(m.Frame().History); n != historyLen {
+				t.Errorf("%d samples after 20 minutes, want the last %d", n, historyLen)
+			}
+		})
+	})
+}

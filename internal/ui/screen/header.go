@@ -9,6 +9,7 @@ import (
 	"github.com/rivo/uniseg"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui"
 )
@@ -153,6 +154,7 @@ const (
 	prioSort
 	prioWarning
 	prioFlows
+	prioPeak
 	prioStates
 )
 
@@ -279,12 +281,21 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 	if !s.HaveCPU {
 		l3 = append(l3, seg{"drop/insert_failed/early_drop: not available from this source", plain})
 	}
-	if f.Over > 0 {
-		secs := f.Over.Seconds()
-		l3 = append(l3, seg{"  new ", lab}, seg{fmtRate(float64(f.Born)/secs) + "/s", plain},
-			seg{"  gone ", lab}, seg{fmtRate(float64(f.Gone)/secs) + "/s", plain})
-	}
 	ls = append(ls, hline{l3, prioDrops})
+
+	// The peak since the screen started and the count over the last
+	// minutes, then how fast flows come and go.
+	l4 := line{{"peak ", lab}, {fmtCount(f.Peak) + " at " + f.PeakAt.Format("15:04:05"), plain}}
+	if spark := sparkline(f.History, now, s.Max, sparkCells, sparkWindow); spark != "" {
+		l4 = append(l4, seg{"  last 10 min ", lab}, seg{spark, plain})
+	}
+	if rate, ok := newPerSecond(f); ok {
+		l4 = append(l4, seg{"  new ", lab}, seg{fmtRate(rate) + "/s", plain})
+	}
+	if f.Over > 0 {
+		l4 = append(l4, seg{"  gone ", lab}, seg{fmtRate(float64(f.Gone)/f.Over.Seconds()) + "/s", plain})
+	}
+	ls = append(ls, hline{l4, prioPeak})
 
 	// The banner: the table is (about to be) full.
 	if b := u.banner(); b != "" {
@@ -405,6 +416,67 @@ func fillBar(tenths, w int) string {
 	n := (tenths*w + 500) / 1000
 	n = min(max(n, 0), w)
 	return "[" + strings.Repeat("█", n) + strings.Repeat("░", w-n) + "]"
+}
+
+// The count's history on the header: sparkCells cells over the last
+// sparkWindow.
+const (
+	sparkCells  = 20
+	sparkWindow = 10 * time.Minute
+)
+
+// sparkBars are the heights of a sparkline's cells, lowest first.
+var sparkBars = []rune("▁▂▃▄▅▆▇█")
+
+// sparkline draws the entry count of the samples of the last window as
+// cells bars, each the highest count of its share of the window, scaled to
+// the limit when it is known (so that a full bar is a full table) and to the
+// highest count otherwise; a share without samples is a space. It returns ""
+// until there are two samples.
+func sparkline(h []monitor.Sample, now time.Time, limit, cells int, window time.Duration) string {
+	if len(h) < 2 {
+		return ""
+	}
+	from := now.Add(-window)
+	top := make([]int, cells)
+	seen := make([]bool, cells)
+	scale := limit
+	for _, s := range h {
+		if s.At.Before(from) || s.At.After(now) {
+			continue
+		}
+		i := min(int(s.At.Sub(from)*time.Duration(cells)/window), cells-1)
+		top[i], seen[i] = max(top[i], s.Entries), true
+		if limit <= 0 {
+			scale = max(scale, s.Entries)
+		}
+	}
+	out := make([]rune, cells)
+	for i := range out {
+		switch {
+		case !seen[i]:
+			out[i] = ' '
+		case scale <= 0:
+			out[i] = sparkBars[0]
+		default:
+			out[i] = sparkBars[min(top[i]*len(sparkBars)/(scale+1), len(sparkBars)-1)]
+		}
+	}
+	return strings.TrimLeft(string(out), " ")
+}
+
+// newPerSecond is how many flows the kernel inserted per second between the
+// last two health readings (its insert counter, exact and read every
+// interval), or else between the last two whole reads (flows that were not
+// there before).
+func newPerSecond(f *monitor.Frame) (float64, bool) {
+	if f.HaveDelta && f.DeltaOver > 0 {
+		return float64(f.Delta.Insert) / f.DeltaOver.Seconds(), true
+	}
+	if f.Over > 0 {
+		return float64(f.Born) / f.Over.Seconds(), true
+	}
+	return 0, false
 }
 
 // staleAfter is how old the rows on screen may be before the header says

@@ -136,7 +136,11 @@ func (u *model) helpText() string {
   drop, insert_failed, early_drop: what the kernel could not track, counted since the module
   was loaded (or the namespace created). "drop 12 (+3)" is 12 in all, 3 of them since the
   figures before, one interval ago: a (+N) above 0 means it is happening now.
-  new / gone: flows per second that appeared and left between the last two whole reads.
+  peak: the most entries since the screen started, and when; then the count over the last
+  10 minutes, a bar per half minute (a full bar is a full table).
+  new: flows the kernel inserted per second (its insert counter, read every interval; between
+  whole reads when the counter cannot be read). gone: flows per second that left between the
+  last two whole reads.
   read N s ago: the rows on screen are that old (a read is failing or slow).
 `)
 	return b.String()

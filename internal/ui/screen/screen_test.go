@@ -11,6 +11,7 @@ import (
 	"github.com/rivo/uniseg"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/view"
@@ -365,6 +366,7 @@ func TestChurn(t *testing.T) {
 	h.r.set(func(t *flow.Table) {
 		t.Flows = append(t.Flows[1:], mkFlow(flow.ProtoUDP, "192.0.2.50", 1, "192.0.2.51", 2),
 			mkFlow(flow.ProtoUDP, "192.0.2.52", 1, "192.0.2.53", 2))
+		t.Stats.CPU.Insert += 2 // the kernel counted the two new ones
 	})
 	h.clk.Advance(500 * time.Millisecond)
 	h.refresh()
@@ -801,4 +803,42 @@ func TestDeleteQuestionOnNarrowScreen(t *testing.T) {
 	h.key(tcell.KeyDown, 0, 0)
 	h.key(tcell.KeyRune, 'x', 0)
 	h.contains("443? (y/n)")
+}
+
+// The header keeps the peak of the count, and when it was, after the table
+// shrank, and draws the count's history.
+func TestPeakAfterShrink(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 40)
+	h.contains("peak 4 at 12:00:00")
+	h.r.set(func(t *flow.Table) { t.Stats.Entries = 40000 })
+	h.clk.Advance(2 * time.Second)
+	h.refresh()
+	h.r.set(func(t *flow.Table) { t.Stats.Entries = 2000 })
+	h.clk.Advance(2 * time.Second)
+	h.refresh()
+	h.contains("entries 2,000/65,536")
+	h.contains("peak 40,000 at 12:00:02")
+	h.contains("last 10 min ")
+}
+
+// A sparkline bar is the highest count of its share of the window, scaled to
+// the limit; shares without samples are blank.
+func TestSparkline(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 10, 0, 0, time.UTC)
+	var h []monitor.Sample
+	for i := range 10 {
+		h = append(h, monitor.Sample{At: now.Add(-10*time.Minute + time.Duration(i)*time.Minute), Entries: i * 100})
+	}
+	if got, want := sparkline(h, now, 1000, 10, 10*time.Minute), "▁▁▂▃▄▄▅▆▇█"; got != want {
+		t.Errorf("sparkline %q, want %q", got, want)
+	}
+	// Without a limit, the highest count is a full bar; two samples
+	// minutes apart leave the shares between them blank.
+	h = []monitor.Sample{{At: now.Add(-9 * time.Minute), Entries: 5}, {At: now.Add(-time.Second), Entries: 10}}
+	if got, want := sparkline(h, now, 0, 10, 10*time.Minute), "▄       █"; got != want {
+		t.Errorf("sparkline %q, want %q", got, want)
+	}
+	if got := sparkline(h[:1], now, 0, 10, 10*time.Minute); got != "" {
+		t.Errorf("one sample: %q, want nothing yet", got)
+	}
 }

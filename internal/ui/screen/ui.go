@@ -202,6 +202,9 @@ func (u *model) beforeDraw(scr tcell.Screen) bool {
 		scr.RegisterRuneFallback('█', "#")
 		scr.RegisterRuneFallback('░', "-")
 		scr.RegisterRuneFallback('…', "~")
+		for i, r := range sparkBars {
+			scr.RegisterRuneFallback(r, string("_.-=+*#@"[i]))
+		}
 	}
 	if mono := scr.Colors() < 8; mono != u.mono {
 		u.mono = mono

@@ -261,6 +261,23 @@ func TestWatchedNamespaceDeleted(t *testing.T) {
 	s.waitFor("a clean exit", func(p string) bool { return strings.Contains(p, "gostate-exit=0") })
 }
 
+// The header keeps the peak after the table shrank, in a real terminal.
+func TestPeakAfterShrinkInTmux(t *testing.T) {
+	needTmux(t)
+	ns := nstest.New(t)
+	ns.Fill(t, 40)
+	bin := build(t)
+	s := start(t, 120, 30, fmt.Sprintf("TERM=xterm-256color timeout --foreground 120 %s -n %s -R 0.5; echo gostate-exit=$?; sleep 60", bin, ns.Name()))
+	s.waitFor("the screen", func(p string) bool { return strings.Contains(p, "peak 40 at ") })
+	ns.Exec(t, "conntrack", "-D", "-p", "udp")
+	pane := s.waitFor("the smaller table", func(p string) bool { return strings.Contains(p, "entries 20/") })
+	if !strings.Contains(pane, "peak 40 at ") {
+		t.Errorf("the peak is gone after the table shrank:\n%s", pane)
+	}
+	s.keys("q")
+	s.waitFor("a clean exit", func(p string) bool { return strings.Contains(p, "gostate-exit=0") })
+}
+
 // TestEndToEndInTmux runs the built binary in a real terminal (tmux) on a
 // private namespace with synthetic entries: order, count and max, a filter,
 // a delete that the kernel sees, a resize, and a clean exit with q.
