@@ -11,7 +11,6 @@ package live
 import (
 	"encoding/binary"
 	"math/bits"
-	"slices"
 	"time"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -36,8 +35,12 @@ type Table struct {
 	// row's index+1 in its low 32 bits and its identity hash's high 32
 	// bits above; 0 is an empty slot. Kept at most half full.
 	slots []uint64
-	// seen marks the rows the read in progress has delivered.
-	seen    []bool
+	// marks holds, per row, whether the read in progress has seen it
+	// (markSeen: delivered, or announced by an event since the read began)
+	// and whether the kernel announced it destroyed (markGone): such a row
+	// stays, keeping every row's index, until Settle or End removes it.
+	marks   []uint8
+	gone    int // rows marked gone
 	reading bool
 	born    int
 	// next is the row the read in progress most likely delivers next: the
@@ -51,8 +54,9 @@ type Table struct {
 // room is made for them in one step rather than row by row.
 func (t *Table) Begin(expected int) {
 	t.reading, t.born, t.next = true, 0, 0
-	t.seen = slices.Grow(t.seen[:0], len(t.Flows))[:len(t.Flows)]
-	clear(t.seen)
+	for i := range t.marks {
+		t.marks[i] &^= markSeen
+	}
 	if want := expected + expected/8; cap(t.Flows) < want {
 		t.Flows = append(make([]flow.Flow, 0, want), t.Flows...)
 	}
@@ -73,21 +77,97 @@ func (t *Table) Merge(rows []flow.Flow, at time.Time) {
 		if j >= len(t.Flows) || !sameFlow(&t.Flows[j], r) {
 			j = t.find(keyHash(r), r)
 		}
-		if j < 0 {
-			h := keyHash(r)
-			t.reserveSlots(len(t.Flows) + 1)
-			j = len(t.Flows)
-			t.Flows = append(t.Flows, *r)
-			t.seen = append(t.seen, false)
-			t.insert(h, j)
+		switch {
+		case j < 0:
+			j = t.add(r)
 			t.born++
-		} else {
+		case t.marks[j]&markGone != 0:
+			// The kernel announced it destroyed: the dump's copy is
+			// older than that.
+			t.next = j + 1
+			continue
+		default:
 			t.Flows[j] = *r
 		}
 		restate(&t.Flows[j], shift)
-		t.seen[j] = true
+		t.marks[j] |= markSeen
 		t.next = j + 1
 	}
+}
+
+// Marks of a row (Table.marks).
+const (
+	markSeen uint8 = 1 << iota
+	markGone
+)
+
+// add appends r, indexed, and returns its index.
+func (t *Table) add(r *flow.Flow) int {
+	h := keyHash(r)
+	t.reserveSlots(len(t.Flows) + 1)
+	j := len(t.Flows)
+	t.Flows = append(t.Flows, *r)
+	t.marks = append(t.marks, 0)
+	t.insert(h, j)
+	return j
+}
+
+// Upsert puts f, announced by the kernel at the time at (a NEW or UPDATE
+// event), in the table: it replaces the row of the same flow or is
+// appended, and reports whether it is new. Rows keep their indices. During a
+// read it counts as seen by the read, since it was alive after the read
+// began: the read's end keeps it whether or not the read brought it.
+func (t *Table) Upsert(f *flow.Flow, at time.Time) (added bool) {
+	shift := t.shift(at)
+	j := t.find(keyHash(f), f)
+	if j < 0 {
+		j, added = t.add(f), true
+	} else {
+		if t.marks[j]&markGone != 0 {
+			t.marks[j] &^= markGone
+			t.gone--
+		}
+		t.Flows[j] = *f
+	}
+	restate(&t.Flows[j], shift)
+	if t.reading {
+		t.marks[j] |= markSeen
+	}
+	return added
+}
+
+// Destroy marks the flow with identity k gone (a DESTROY event): it keeps
+// its index until Settle, or the end of the read in progress, removes it, and
+// a read in progress does not bring it back. It reports whether the table
+// had the flow.
+func (t *Table) Destroy(k flow.Key) bool {
+	j := t.Find(k)
+	if j < 0 || t.marks[j]&markGone != 0 {
+		return j >= 0
+	}
+	t.marks[j] = t.marks[j]&^markSeen | markGone
+	t.gone++
+	return true
+}
+
+// Settle removes the rows marked gone, when no read is in progress (a read's
+// end removes them), and returns how many it removed; the others are
+// renumbered.
+func (t *Table) Settle() int {
+	if t.reading || t.gone == 0 {
+		return 0
+	}
+	kept := 0
+	for i := range t.Flows {
+		if t.marks[i]&markGone == 0 {
+			t.Flows[kept], t.marks[kept] = t.Flows[i], t.marks[i]
+			kept++
+		}
+	}
+	removed := len(t.Flows) - kept
+	t.Flows, t.marks, t.gone = t.Flows[:kept], t.marks[:kept], 0
+	t.reindex()
+	return removed
 }
 
 // Update replaces row i with f, read at the time at (a lookup of a single
@@ -129,18 +209,19 @@ func (t *Table) End(read *flow.Table) (born, gone int) {
 	}
 	kept := 0
 	for i := range t.Flows {
-		if t.seen[i] {
-			t.Flows[kept] = t.Flows[i]
+		if t.marks[i] == markSeen {
+			t.Flows[kept], t.marks[kept] = t.Flows[i], 0
 			kept++
 		}
 	}
 	gone = len(t.Flows) - kept
-	t.Flows = t.Flows[:kept]
+	t.Flows, t.marks, t.gone = t.Flows[:kept], t.marks[:kept], 0
 	shrunk := cap(t.Flows) > 4*(kept+64)
 	if shrunk {
 		// A table that shrank a lot gives its memory back.
 		t.Flows = append([]flow.Flow(nil), t.Flows...)
-		t.seen, t.slots = nil, nil
+		t.marks = append([]uint8(nil), t.marks...)
+		t.slots = nil
 	}
 	if gone > 0 || shrunk {
 		t.reindex()

@@ -3,6 +3,7 @@ package live
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -348,5 +349,74 @@ func TestUpdateRestatesToTheEpoch(t *testing.T) {
 	}
 	if fresh.Timeout != 50 {
 		t.Errorf("Update changed its argument's timeout to %d", fresh.Timeout)
+	}
+}
+
+// Events between and during reads against a model of the kernel's table:
+// every change is announced (NEW, UPDATE, DESTROY); a read is the table as it
+// was when it began, delivered while later events arrive. After Settle
+// between reads and after each read's end the table holds exactly the
+// kernel's flows, and rows keep their indices until then.
+func TestEventsAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	pool := benchRows(2000)
+	var tab Table
+	kernel := map[flow.Key]flow.Flow{}
+	event := func() {
+		f := pool[rng.IntN(len(pool))]
+		k := f.Key()
+		if _, ok := kernel[k]; ok && rng.IntN(2) == 0 {
+			delete(kernel, k)
+			tab.Destroy(k)
+			return
+		}
+		f.Timeout = uint32(rng.IntN(1000))
+		kernel[k] = f
+		tab.Upsert(&f, t0)
+	}
+	settled := func(round int, what string) {
+		t.Helper()
+		if len(tab.Flows) != len(kernel) {
+			t.Fatalf("round %d, %s: %d rows, the kernel has %d", round, what, len(tab.Flows), len(kernel))
+		}
+		for k := range kernel {
+			if tab.Find(k) < 0 {
+				t.Fatalf("round %d, %s: flow %v missing", round, what, k.Orig)
+			}
+		}
+	}
+	for round := range 200 {
+		for range rng.IntN(300) {
+			event()
+		}
+		before := slices.Clone(tab.Flows)
+		for i, f := range before {
+			if tab.Find(f.Key()) != i {
+				t.Fatalf("round %d: a row moved before Settle", round)
+			}
+		}
+		tab.Settle()
+		settled(round, "events and Settle")
+
+		// A read of the table as it is now, with events during it.
+		snapshot := make([]flow.Flow, 0, len(kernel))
+		for _, f := range kernel {
+			snapshot = append(snapshot, f)
+		}
+		rng.Shuffle(len(snapshot), func(i, j int) { snapshot[i], snapshot[j] = snapshot[j], snapshot[i] })
+		tab.Begin(len(snapshot))
+		for s := 0; s < len(snapshot); {
+			e := min(len(snapshot), s+1+rng.IntN(300))
+			tab.Merge(snapshot[s:e], t0)
+			s = e
+			for range rng.IntN(20) {
+				event()
+			}
+		}
+		if tab.Settle() != 0 {
+			t.Fatalf("round %d: Settle removed rows during a read", round)
+		}
+		tab.End(&flow.Table{})
+		settled(round, "a read with events")
 	}
 }
