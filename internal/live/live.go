@@ -77,16 +77,10 @@ func (t *Table) Merge(rows []flow.Flow, at time.Time) {
 		if j >= len(t.Flows) || !sameFlow(&t.Flows[j], r) {
 			j = t.find(keyHash(r), r)
 		}
-		switch {
-		case j < 0:
+		if j < 0 {
 			j = t.add(r)
 			t.born++
-		case t.marks[j]&markGone != 0:
-			// The kernel announced it destroyed: the dump's copy is
-			// older than that.
-			t.next = j + 1
-			continue
-		default:
+		} else {
 			t.Flows[j] = *r
 		}
 		restate(&t.Flows[j], shift)
@@ -137,9 +131,9 @@ func (t *Table) Upsert(f *flow.Flow, at time.Time) (added bool) {
 }
 
 // Destroy marks the flow with identity k gone (a DESTROY event): it keeps
-// its index until Settle, or the end of the read in progress, removes it, and
-// a read in progress does not bring it back. It reports whether the table
-// had the flow.
+// its index until Settle, or the end of the read in progress, removes it,
+// even when the read's older copy of it arrives after the event (only a
+// later Upsert brings it back). It reports whether the table had the flow.
 func (t *Table) Destroy(k flow.Key) bool {
 	j := t.Find(k)
 	if j < 0 || t.marks[j]&markGone != 0 {
