@@ -149,7 +149,10 @@ func appendBoolField(b []byte, name string, v bool) []byte {
 //	found invalid ignore insert insert_failed drop early_drop error
 //	search_restart clash_resolve chaintoolong
 //
-// fill is entries as a percentage of max, with two decimals. max and fill
+// fill is entries as a percentage of max, with two decimals. warnings lists
+// the full-table warning first when there is one (ui.TableWarning, on the
+// fill alone, as one line: what is wrong, two spaces, what to do), then the
+// source's remarks (flow.Table.Warnings). max and fill
 // are left out when the limit is unknown (a saved dump), the per-CPU
 // statistics (summed over CPUs) when they could not be read, and
 // clash_resolve and chaintoolong on kernels without them.
@@ -163,9 +166,13 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 		Source:                 t.Source,
 		Frozen:                 t.Frozen,
 		Skipped:                t.Skipped,
-		Warnings:               append([]string{}, t.Warnings...),
+		Warnings:               make([]string, 0, len(t.Warnings)+1),
 		Timeouts:               make(map[string]int, len(t.Timeouts)),
 	}
+	if msg, fix := ui.TableWarning(s, nil); msg != "" {
+		out.Warnings = append(out.Warnings, msg+"  "+fix)
+	}
+	out.Warnings = append(out.Warnings, t.Warnings...)
 	if s.Max > 0 {
 		out.Max = s.Max
 		fill := percent(s.FillPercent())

@@ -10,6 +10,7 @@ package text
 
 import (
 	"bufio"
+	"strings"
 	"sync"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -62,8 +63,10 @@ type layout struct {
 	ascii bool
 }
 
-// WriteText writes the health line, the column header and the rows of v, as
-// o says. A large view is measured and formatted on every core (o.Names must
+// WriteText writes the health line, the full-table warning when there is one
+// (ui.TableWarning, on the fill alone: a one-shot view has no earlier read to
+// compare the drop counters with), the column header and the rows of v, as o
+// says. A large view is measured and formatted on every core (o.Names must
 // then be safe for concurrent use); the output is the same either way. It
 // stops at the first write error (a closed pipe) and returns it.
 func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
@@ -74,6 +77,9 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	lay := fit(naturalWidths(measuredColumns(o), o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
+		if msg, fix := ui.TableWarning(&t.Stats, nil); msg != "" {
+			writeSegments(w, warningSegments(msg, fix, o.Width), o.Width)
+		}
 		if o.Totals {
 			writeTotals(w, &v.Totals, o.Width)
 		}
@@ -278,6 +284,17 @@ func healthSegments(t *flow.Table, o *Options) []string {
 		segs = append(segs, "filter "+o.Filter)
 	}
 	return segs
+}
+
+// warningSegments are the pieces of the full-table warning (ui.TableWarning)
+// for writeSegments: what is wrong, then what to do. When what to do is
+// wider than width it is given as the instruction and the command, so that
+// the command, which the reader needs whole, starts a line of its own.
+func warningSegments(msg, fix string, width int) []string {
+	if i := strings.LastIndex(fix, ": "); width > 0 && ui.Width([]byte(fix)) > width && i >= 0 {
+		return []string{msg, fix[:i+1], fix[i+2:]}
+	}
+	return []string{msg, fix}
 }
 
 // writeTotals writes the -t lines: how many flows are shown and hidden, then
