@@ -92,9 +92,12 @@ the flow was opened in, before any NAT.
 Text output: a line on the table's health, the figures of the live screen's
 header (entries/max, fill, kernel memory in use as entries x bytes per entry,
 "~" and "estimated" when the size of an entry is estimated, the kernel's drop,
-insert_failed and early_drop counts since boot), the source read and the
-sort; from 90% full, a warning with the command that raises the limit (as the
-live screen's banner); the column header; then one row per flow:
+insert_failed and early_drop counts, kept per network namespace: on the host
+since nf_conntrack was loaded, in another namespace since it was created),
+the source read and the sort; from 90% full, a warning with the command that
+raises the limit, as on the live screen (the limit is global: inside a
+network namespace it is raised on the host); the column header; then one row
+per flow:
   Source  Destination  Proto  State  TTL  [Bytes  Packets]  [NAT]
 Endpoints are addr:port ([addr]:port for IPv6); ICMP shows "type/code id" as
 its state; TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
@@ -113,7 +116,11 @@ sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,
 start, reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
 orig_bytes, orig_packets, reply_bytes, reply_packets (fields a flow does not
 have are left out). --stats prints entries, max, fill (percent),
-bytes_per_entry, bytes_per_entry_estimated, memory_bytes, source, skipped,
+max_writable (whether the limit can be set from where the table was read:
+false inside a network namespace, or without root or CAP_NET_ADMIN),
+initial_netns (whether the table is the host's namespace's; both left out
+when unknown, as for a saved dump), bytes_per_entry,
+bytes_per_entry_estimated, memory_bytes, source, skipped,
 warnings (the full-table warning first, from 90% full, then the source's),
 timeouts and the per-CPU statistics summed (found, invalid, ignore, insert,
 insert_failed, drop, early_drop, error, search_restart, and clash_resolve,

@@ -318,3 +318,54 @@ func TestLookupNames(t *testing.T) {
 		t.Errorf("want the TCP flow alone with names instead of 127.0.0.1, got %q", out)
 	}
 }
+
+// TestKernelStatsInNamespace: in a private namespace the kernel shows the
+// global limit read-only, even to root, and --stats says so, and that the
+// namespace is not the initial one, whether gostate enters it (--netns) or
+// runs inside it.
+func TestKernelStatsInNamespace(t *testing.T) {
+	ns := nstest.New(t)
+	// As root, kthreadd's namespace (the initial one) can be compared with
+	// the reader's; where even root may not open it, nothing is said.
+	wantInitial := "false"
+	if _, err := os.Stat("/proc/2/ns/net"); err != nil {
+		t.Logf("the initial namespace cannot be compared: %v", err)
+		wantInitial = "<nil>"
+	}
+	bin, err := exec.LookPath("gostate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cmd := range map[string]*exec.Cmd{
+		"--netns": gostateCmd(t, "--netns", ns.Name(), "--stats"),
+		"inside":  ns.Command(bin, "--stats"),
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var stderr bytes.Buffer
+		c := execContext(ctx, cmd)
+		c.Stderr = &stderr
+		out, err := c.Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", name, err, stderr.String())
+		}
+		var st struct {
+			Max          int
+			MaxWritable  *bool `json:"max_writable"`
+			InitialNetNS *bool `json:"initial_netns"`
+		}
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		show := func(b *bool) string {
+			if b == nil {
+				return "<nil>"
+			}
+			return strconv.FormatBool(*b)
+		}
+		if st.Max <= 0 || show(st.MaxWritable) != "false" || show(st.InitialNetNS) != wantInitial {
+			t.Errorf("%s: max %d, max_writable %s, initial_netns %s; want a max, false, %s\n%s",
+				name, st.Max, show(st.MaxWritable), show(st.InitialNetNS), wantInitial, out)
+		}
+	}
+}

@@ -225,3 +225,21 @@ func thousands(n int) string {
 	}
 	return b.String()
 }
+
+// TestHelpCountersPerNamespace: the kernel keeps the drop counters per
+// network namespace, and the limit is set on the host: --help must not say
+// "since boot" of a namespace's counters, and says where the limit is set.
+func TestHelpCountersPerNamespace(t *testing.T) {
+	help := strings.Join(strings.Fields(helpText()), " ")
+	if strings.Contains(help, "since boot") {
+		t.Error(`--help says the counters count "since boot"`)
+	}
+	for _, want := range []string{
+		"kept per network namespace: on the host since nf_conntrack was loaded, in another namespace since it was created",
+		"inside a network namespace it is raised on the host",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help does not say %q", want)
+		}
+	}
+}

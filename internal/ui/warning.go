@@ -21,7 +21,9 @@ import (
 //
 //	Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288
 //
-// with the limit SuggestMax gives.
+// with the limit SuggestMax gives. When the limit cannot be set from where
+// the table was read (Stats.MaxWritable), the instruction says where or by
+// whom it can (raiseLimit).
 func TableWarning(s *flow.Stats, delta *flow.CPUStats) (msg, fix string) {
 	grew := delta != nil && (delta.Drop > 0 || delta.InsertFailed > 0 || delta.EarlyDrop > 0)
 	tenths := FillTenths(s)
@@ -33,7 +35,27 @@ func TableWarning(s *flow.Stats, delta *flow.CPUStats) (msg, fix string) {
 	default:
 		return "", ""
 	}
-	return msg, "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=" + strconv.Itoa(SuggestMax(s.Entries, s.Max))
+	return msg, raiseLimit(s) + ": sysctl -w net.netfilter.nf_conntrack_max=" + strconv.Itoa(SuggestMax(s.Entries, s.Max))
+}
+
+// raiseLimit is TableWarning's instruction. The kernel has one limit for all
+// network namespaces, writable only in the initial one, and there only by
+// root or CAP_NET_ADMIN: inside another namespace no privilege helps, so the
+// instruction says to raise it on the host. When the check could not be made
+// (a saved dump), nothing more is said.
+func raiseLimit(s *flow.Stats) string {
+	if s.MaxWritable != flow.TriNo {
+		return "Raise the limit"
+	}
+	switch s.InitialNetNS {
+	case flow.TriNo:
+		return "Raise the limit on the host (nf_conntrack_max is global; read-only in this namespace)"
+	case flow.TriYes:
+		return "Raise the limit as root (writing nf_conntrack_max needs root or CAP_NET_ADMIN)"
+	}
+	// Read-only, for want of privileges or because this is not the
+	// initial namespace: which, gostate could not tell.
+	return "Raise the limit as root on the host (nf_conntrack_max is read-only here)"
 }
 
 // SuggestMax returns the nf_conntrack_max that TableWarning suggests for a

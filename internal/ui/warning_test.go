@@ -34,6 +34,32 @@ func TestTableWarning(t *testing.T) {
 	}
 }
 
+// TestTableWarningWhere: the instruction follows where the table was read
+// and who reads it, as flow.Stats says.
+func TestTableWarningWhere(t *testing.T) {
+	const cmd = ": sysctl -w net.netfilter.nf_conntrack_max=524288"
+	for _, c := range []struct {
+		writable, initial flow.Tristate
+		want              string
+	}{
+		{flow.TriYes, flow.TriYes, "Raise the limit"},
+		{flow.TriYes, flow.TriUnknown, "Raise the limit"},
+		{flow.TriUnknown, flow.TriUnknown, "Raise the limit"},
+		{flow.TriUnknown, flow.TriNo, "Raise the limit"},
+		{flow.TriYes, flow.TriNo, "Raise the limit"}, // kernels that let a namespace write it
+		{flow.TriNo, flow.TriNo, "Raise the limit on the host (nf_conntrack_max is global; read-only in this namespace)"},
+		{flow.TriNo, flow.TriYes, "Raise the limit as root (writing nf_conntrack_max needs root or CAP_NET_ADMIN)"},
+		{flow.TriNo, flow.TriUnknown, "Raise the limit as root on the host (nf_conntrack_max is read-only here)"},
+	} {
+		s := flow.Stats{Entries: 240000, Max: 262144, MaxWritable: c.writable, InitialNetNS: c.initial}
+		for _, delta := range []*flow.CPUStats{nil, {Drop: 1}} {
+			if _, fix := TableWarning(&s, delta); fix != c.want+cmd {
+				t.Errorf("writable %v, initial namespace %v: fix %q, want %q", c.writable, c.initial, fix, c.want+cmd)
+			}
+		}
+	}
+}
+
 func TestSuggestMax(t *testing.T) {
 	for _, c := range []struct{ entries, max, want int }{
 		{60000, 65536, 131072}, {240000, 262144, 524288}, {262144, 262144, 524288},

@@ -78,7 +78,7 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
 		if msg, fix := ui.TableWarning(&t.Stats, nil); msg != "" {
-			writeSegments(w, warningSegments(msg, fix, o.Width), o.Width)
+			writeWarning(w, msg, fix, o.Width)
 		}
 		if o.Totals {
 			writeTotals(w, &v.Totals, o.Width)
@@ -286,15 +286,40 @@ func healthSegments(t *flow.Table, o *Options) []string {
 	return segs
 }
 
-// warningSegments are the pieces of the full-table warning (ui.TableWarning)
-// for writeSegments: what is wrong, then what to do. When what to do is
-// wider than width it is given as the instruction and the command, so that
-// the command, which the reader needs whole, starts a line of its own.
-func warningSegments(msg, fix string, width int) []string {
-	if i := strings.LastIndex(fix, ": "); width > 0 && ui.Width([]byte(fix)) > width && i >= 0 {
-		return []string{msg, fix[:i+1], fix[i+2:]}
+// writeWarning writes the full-table warning (ui.TableWarning): what is
+// wrong, two spaces, what to do, on one line when width (0: no limit) allows.
+// Otherwise each part starts a line and is wrapped between words, and what
+// to do is given as the instruction, then the command on a line of its own,
+// whole, for the reader to copy; only a word (or command) wider than width
+// on its own is cut.
+func writeWarning(w *bufio.Writer, msg, fix string, width int) {
+	if width <= 0 || ui.Width([]byte(msg))+2+ui.Width([]byte(fix)) <= width {
+		w.WriteString(msg + "  " + fix + "\n")
+		return
 	}
-	return []string{msg, fix}
+	writeWrapped(w, msg, width)
+	if i := strings.LastIndex(fix, ": "); i >= 0 && ui.Width([]byte(fix)) > width {
+		writeWrapped(w, fix[:i+1], width)
+		fix = fix[i+2:]
+	}
+	w.Write(append(ui.CutEnd([]byte(fix), width, cutMarker), '\n'))
+}
+
+// writeWrapped writes s on as few lines of at most width cells as breaking
+// it between words allows.
+func writeWrapped(w *bufio.Writer, s string, width int) {
+	var line []byte
+	for _, word := range strings.Fields(s) {
+		if len(line) > 0 && ui.Width(line)+1+ui.Width([]byte(word)) > width {
+			w.Write(append(line, '\n'))
+			line = line[:0]
+		}
+		if len(line) > 0 {
+			line = append(line, ' ')
+		}
+		line = ui.CutEnd(append(line, word...), width, cutMarker)
+	}
+	w.Write(append(line, '\n'))
 }
 
 // writeTotals writes the -t lines: how many flows are shown and hidden, then

@@ -181,10 +181,23 @@ func TestTableWarning(t *testing.T) {
 			t.Errorf("--no-header prints the warning: %q", l)
 		}
 	}
-	// Narrow: the command starts a line of its own, whole.
+	// Narrow: the command starts a line of its own, whole; the rest wraps
+	// between words.
 	lines = writeText(t, tab, &Options{Width: 60, Sort: "src"})
 	if i := slices.Index(lines, msg); i < 0 || lines[i+1] != "Raise the limit:" || lines[i+2] != "sysctl -w net.netfilter.nf_conntrack_max=524288" {
 		t.Errorf("width 60:\n%s", strings.Join(lines, "\n"))
+	}
+	tab.Stats.MaxWritable, tab.Stats.InitialNetNS = flow.TriNo, flow.TriNo
+	lines = writeText(t, tab, &Options{Width: 50, Sort: "src"})
+	want := []string{
+		"TABLE 91.6% FULL: new connections are about to be",
+		"dropped.",
+		"Raise the limit on the host (nf_conntrack_max is",
+		"global; read-only in this namespace):",
+		"sysctl -w net.netfilter.nf_conntrack_max=524288",
+	}
+	if i := slices.Index(lines, want[0]); i < 0 || !slices.Equal(lines[i:i+len(want)], want) {
+		t.Errorf("width 50, inside a namespace:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 	// Below 90 % nothing is said.
 	tab.Stats.Entries = 235600 // 89.9 %
@@ -275,6 +288,33 @@ func TestWriteStatsJSON(t *testing.T) {
 	want := []string{"TABLE 91.6% FULL: new connections are about to be dropped.  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288", "a source's remark"}
 	if !slices.Equal(st.Warnings, want) {
 		t.Errorf("warnings %q, want %q", st.Warnings, want)
+	}
+}
+
+// TestStatsJSONWhere: whether the limit can be set where the table was read,
+// and whether that is the initial namespace, are booleans, left out when
+// unknown.
+func TestStatsJSONWhere(t *testing.T) {
+	for _, c := range []struct {
+		writable, initial flow.Tristate
+		want              string
+	}{
+		{flow.TriUnknown, flow.TriUnknown, `"max":262144,"fill":91.55,"bytes_per_entry"`},
+		{flow.TriYes, flow.TriYes, `"max":262144,"fill":91.55,"max_writable":true,"initial_netns":true,"bytes_per_entry"`},
+		{flow.TriNo, flow.TriNo, `"max":262144,"fill":91.55,"max_writable":false,"initial_netns":false,"bytes_per_entry"`},
+		{flow.TriNo, flow.TriUnknown, `"max":262144,"fill":91.55,"max_writable":false,"bytes_per_entry"`},
+	} {
+		tab := &flow.Table{Source: "netlink", Stats: flow.Stats{Entries: 240000, Max: 262144, MaxWritable: c.writable, InitialNetNS: c.initial}}
+		var buf bytes.Buffer
+		if err := WriteStatsJSON(bufio.NewWriter(&buf), tab); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), c.want) {
+			t.Errorf("writable %v, initial %v:\n%s\nwant it to contain %s", c.writable, c.initial, buf.String(), c.want)
+		}
+		if c.writable == flow.TriNo && c.initial == flow.TriNo && !strings.Contains(buf.String(), "Raise the limit on the host") {
+			t.Errorf("inside a namespace the warning does not send to the host:\n%s", buf.String())
+		}
 	}
 }
 
