@@ -56,7 +56,10 @@ iptstate's flags, with iptstate's letters:
                           so that gostate's own lookups stay out of the view)
   -C, --counters          add Bytes and Packets columns (both directions;
                           bytes in B, KiB, MiB..., packets in K, M... of
-                          1,000; exact numbers in --json)
+                          1,000; exact numbers in --json). The kernel counts
+                          only with net.netfilter.nf_conntrack_acct=1 (per
+                          namespace, flows created since): when no flow has
+                          counters, -C, -b b and -b P say so on stderr
   -t, --totals            add totals per protocol and per state, and how many
                           flows the filters hid (the live screen always shows
                           them in its header; t there hides the state line)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -366,6 +367,33 @@ func TestKernelStatsInNamespace(t *testing.T) {
 		if st.Max <= 0 || show(st.MaxWritable) != "false" || show(st.InitialNetNS) != wantInitial {
 			t.Errorf("%s: max %d, max_writable %s, initial_netns %s; want a max, false, %s\n%s",
 				name, st.Max, show(st.MaxWritable), show(st.InitialNetNS), wantInitial, out)
+		}
+	}
+}
+
+// TestKernelCountersOff: with accounting off in a private namespace, the
+// kernel's flows have no counters, and -C, -b b and -b P say how to turn it
+// on, on stderr, without changing it; with it on they say nothing.
+func TestKernelCountersOff(t *testing.T) {
+	for _, acct := range []string{"0", "1"} {
+		ns := nstest.New(t)
+		// Per namespace, and only for flows created afterwards: set before
+		// any entry exists.
+		ns.Exec(t, "sysctl", "-q", "-w", "net.netfilter.nf_conntrack_acct="+acct)
+		ns.InsertSynthetic(t)
+		for _, args := range [][]string{{"-1", "-C"}, {"-1", "-b", "b"}, {"--json", "-b", "P"}, {"-1"}} {
+			args = append([]string{"--netns", ns.Name()}, args...)
+			status, stderr := runExit(t, gostateCmd(t, args...))
+			want := ""
+			if acct == "0" && slices.ContainsFunc(args, func(a string) bool { return a == "-C" || a == "b" || a == "P" }) {
+				want = "gostate: counters are off: sysctl -w net.netfilter.nf_conntrack_acct=1 (per namespace; counts new flows only)\n"
+			}
+			if status != exitOK || stderr != want {
+				t.Errorf("nf_conntrack_acct=%s, gostate %s: exit status %d, stderr %q; want 0, %q", acct, strings.Join(args, " "), status, stderr, want)
+			}
+		}
+		if got := strings.TrimSpace(ns.Exec(t, "sysctl", "-n", "net.netfilter.nf_conntrack_acct")); got != acct {
+			t.Errorf("nf_conntrack_acct is %s after gostate ran, was %s", got, acct)
 		}
 	}
 }

@@ -17,8 +17,10 @@ import (
 	"syscall"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/termsafe"
+	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/ui/text"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -90,6 +92,11 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	if t.Skipped > 0 {
 		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
 	}
+	if wantsCounters(cfg) {
+		if hint := ui.CountersOffHint(&t); hint != "" {
+			fmt.Fprintf(stderr, "gostate: %s\n", hint)
+		}
+	}
 
 	w := bufio.NewWriterSize(stdout, outputBuffer)
 	if cfg.stats {
@@ -117,6 +124,14 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 		return fail(stderr, fmt.Errorf("writing output: %w", err))
 	}
 	return exitOK
+}
+
+// wantsCounters reports whether the command line asks for the flows' byte
+// and packet counters: to show them (-C) or to sort by them (-b b, -b P).
+// --stats reads no rows.
+func wantsCounters(cfg *config) bool {
+	k := cfg.view.Sort
+	return !cfg.stats && (cfg.counters || k == sortby.Bytes || k == sortby.Packets)
 }
 
 // textOptions turns the command line and the terminal into the text writer's

@@ -71,3 +71,26 @@ func SuggestMax(entries, limit int) int {
 	}
 	return p
 }
+
+// CountersOffHint returns what to tell a user who asked for the byte and
+// packet counters (to show them, or to sort by them) of a table without any:
+//
+//	counters are off: sysctl -w net.netfilter.nf_conntrack_acct=1 (per namespace; counts new flows only)
+//
+// "" when a row has counters, or when there is no row to tell by. Accounting
+// is a per-namespace switch that gives counters only to flows created while
+// it is on, so a table where some rows have them has it on already; one
+// where none has is read as accounting off. gostate never turns it on
+// itself. A table still being read (the first read of a live session) may
+// lack its rows with counters: ask once a whole read has ended.
+func CountersOffHint(t *flow.Table) string {
+	if len(t.Flows) == 0 {
+		return ""
+	}
+	for i := range t.Flows {
+		if t.Flows[i].Present&flow.HasCounters != 0 {
+			return ""
+		}
+	}
+	return "counters are off: sysctl -w net.netfilter.nf_conntrack_acct=1 (per namespace; counts new flows only)"
+}

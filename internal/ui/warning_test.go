@@ -70,3 +70,26 @@ func TestSuggestMax(t *testing.T) {
 		}
 	}
 }
+
+func TestCountersOffHint(t *testing.T) {
+	const hint = "counters are off: sysctl -w net.netfilter.nf_conntrack_acct=1 (per namespace; counts new flows only)"
+	without := flow.Flow{Proto: flow.ProtoTCP, Present: flow.HasTimeout | flow.HasState}
+	with := without
+	with.Present |= flow.HasCounters // zero counts are counters too
+	for _, c := range []struct {
+		name  string
+		flows []flow.Flow
+		want  string
+	}{
+		{"no rows", nil, ""},
+		{"one row without", []flow.Flow{without}, hint},
+		{"all without", []flow.Flow{without, without, without}, hint},
+		{"all with", []flow.Flow{with, with}, ""},
+		{"only the last with", []flow.Flow{without, without, with}, ""},
+		{"only the first with", []flow.Flow{with, without}, ""},
+	} {
+		if got := CountersOffHint(&flow.Table{Flows: c.flows}); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
