@@ -131,6 +131,7 @@ chaintoolong where the kernel has them).
 
 Live screen keys (h or ? shows them there, with the current settings):
 {{keys}}
-Exit status: 0 success; 1 usage error; 2 the table cannot be read (or the
-output cannot be written).
+Exit status: 0 success; 1 usage error; 2 the table cannot be read, or the
+output cannot be written (standard output closed or full; a reader that goes
+away, as head does, is not an error: 0).
 `

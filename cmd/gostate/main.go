@@ -3,18 +3,17 @@
 // terminal, one sorted view (text or JSON Lines) otherwise.
 //
 // Run gostate --help for the flags; exit status 0 is success, 1 a usage
-// error, 2 a table that cannot be read.
+// error, 2 a table that cannot be read or output that cannot be written (a
+// reader that goes away, as head does, is not a failure).
 package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/sortby"
@@ -53,11 +52,9 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 	switch {
 	case cfg.help:
-		io.WriteString(stdout, helpText())
-		return exitOK
+		return writeOutput(stdout, stderr, helpText())
 	case cfg.version:
-		fmt.Fprintf(stdout, "gostate %s (%s)\n", versionString(), runtime.Version())
-		return exitOK
+		return writeOutput(stdout, stderr, "gostate "+versionString()+" ("+runtime.Version()+")\n")
 	}
 
 	term := probeTerminal(stdout)
@@ -70,6 +67,9 @@ func run(args []string, stdout, stderr *os.File) int {
 // runOnce prints one view (text, JSON Lines or the --stats object) and
 // returns the exit status.
 func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
+	if err := startOutput(stdout); err != nil {
+		return outputFailed(stderr, err)
+	}
 	r, err := source.Open(cfg.source)
 	if err != nil {
 		return fail(stderr, err)
@@ -117,11 +117,7 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, syscall.EPIPE) {
-			// The reader went away (gostate -1 | head): nothing is wrong.
-			return exitOK
-		}
-		return fail(stderr, fmt.Errorf("writing output: %w", err))
+		return outputFailed(stderr, err)
 	}
 	return exitOK
 }
