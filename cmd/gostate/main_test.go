@@ -244,3 +244,50 @@ func TestHelpCountersPerNamespace(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageCutsLongValues: whatever was typed wrong, 100 KB of it or with
+// terminal controls, a usage message shows at most maxShown characters of
+// it, cut with "…", and nothing a terminal would act on: the value of every
+// flag that takes one, a boolean's value, an unknown flag, a group of
+// shorthands, a bad flag syntax, an argument.
+func TestUsageCutsLongValues(t *testing.T) {
+	long := strings.Repeat("x", 100000)
+	cases := [][]string{
+		{"--" + long}, {"---" + long}, {"--reverse=" + long}, {long},
+		{"-" + strings.Repeat("r", 100000) + "b"}, {"-" + strings.Repeat("r", 100000) + "Z"},
+	}
+	fs, _ := defineFlags(&config{})
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Value.Type() != "bool" {
+			cases = append(cases, []string{"--" + f.Name + "=" + long}, []string{"--" + f.Name + "=\x1b[2J" + long})
+		}
+	})
+	rejected := 0
+	for _, args := range cases {
+		_, err := parseFlags(args)
+		if err == nil {
+			continue // --file and --netns take any name; reading it fails later
+		}
+		rejected++
+		msg := err.Error()
+		what := fmt.Sprintf("%.20s…", strings.Join(args, " "))
+		// The shorthand groups are reported from the letter at fault on:
+		// short already.
+		if len(msg) > 1000 || strings.Contains(msg, strings.Repeat("x", maxShown+1)) || strings.Contains(msg, "x") && !strings.Contains(msg, "x…") {
+			t.Errorf("%s: message of %d bytes, want the value cut to %d characters with …: %.300s", what, len(msg), maxShown, msg)
+		}
+		if strings.ContainsAny(msg, "\x1b\n") {
+			t.Errorf("%s: message with terminal controls: %q", what, msg)
+		}
+	}
+	if rejected < 10 {
+		t.Errorf("only %d of %d cases were usage errors", rejected, len(cases))
+	}
+	// Short values are shown whole, and still safe.
+	if _, err := parseFlags([]string{"-b", "a\x1b[2Jb"}); err == nil || !strings.Contains(err.Error(), `invalid -b/--sort "a?[2Jb"`) {
+		t.Errorf("-b with an escape: %v", err)
+	}
+	if got := shownValue(strings.Repeat("é", 70)); got != strings.Repeat("é", maxShown)+"…" {
+		t.Errorf("shownValue cuts characters, not bytes: %q", got)
+	}
+}
