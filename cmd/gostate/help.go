@@ -115,19 +115,20 @@ give way, in that order (those that fit again come back), and last the
 addresses are cut further.
 
 JSON output (-j): one object per line with family, proto, protonum, src, dst,
-sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,
-start, reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
+sport, dport, state, ttl (seconds; an offloaded flow has none, and offload
+true instead), assured, unreplied, snat, dnat, mark, zone, id, start (Unix
+seconds), reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
 orig_bytes, orig_packets, reply_bytes, reply_packets (fields a flow does not
 have are left out). --stats prints entries, max, fill (percent),
 max_writable (whether the limit can be set from where the table was read:
 false inside a network namespace, or without root or CAP_NET_ADMIN),
 initial_netns (whether the table is the host's namespace's; both left out
 when unknown, as for a saved dump), bytes_per_entry,
-bytes_per_entry_estimated, memory_bytes, source, skipped,
-warnings (the full-table warning first, from 90% full, then the source's),
-timeouts and the per-CPU statistics summed (found, invalid, ignore, insert,
-insert_failed, drop, early_drop, error, search_restart, and clash_resolve,
-chaintoolong where the kernel has them).
+bytes_per_entry_estimated, memory_bytes, source, frozen (true for a saved
+dump), skipped, warnings (the full-table warning first, from 90% full, then
+the source's), timeouts and the per-CPU statistics summed (found, invalid,
+ignore, insert, insert_failed, drop, early_drop, error, search_restart, and
+clash_resolve, chaintoolong where the kernel has them).
 
 Live screen keys (h or ? shows them there, with the current settings):
 {{keys}}

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +20,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/spf13/pflag"
 
+	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/ui/text"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output in testdata/script/*.txtar")
@@ -289,5 +294,76 @@ func TestUsageCutsLongValues(t *testing.T) {
 	}
 	if got := shownValue(strings.Repeat("é", 70)); got != strings.Repeat("é", maxShown)+"…" {
 		t.Errorf("shownValue cuts characters, not bytes: %q", got)
+	}
+}
+
+// TestHelpListsEveryJSONField: every field name the JSON writers can produce
+// is in --help's paragraph on JSON output. The flows cover every protocol
+// number of both families, with every optional part and every status bit
+// set, and none; the statistics have every figure.
+func TestHelpListsEveryJSONField(t *testing.T) {
+	var tab flow.Table
+	for _, fam := range []flow.Family{flow.FamilyIPv4, flow.FamilyIPv6} {
+		for proto := range 256 {
+			tab.Flows = append(tab.Flows,
+				flow.Flow{Family: fam, Proto: uint8(proto), Present: ^flow.Present(0), Status: ^flow.Status(0)},
+				flow.Flow{Family: fam, Proto: uint8(proto)})
+		}
+	}
+	idx := make([]int32, len(tab.Flows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	tab.Stats = flow.Stats{Entries: 240000, Max: 262144, BytesPerEntry: 256, HaveCPU: true,
+		MaxWritable: flow.TriNo, InitialNetNS: flow.TriNo,
+		CPU: flow.CPUStats{HasClashResolve: true, HasChainTooLong: true}}
+	tab.Warnings = []string{"a warning"}
+	tab.Timeouts = []flow.Timeout{{Name: "tcp_established", Seconds: 432000}}
+	var out bytes.Buffer
+	w := bufio.NewWriter(&out)
+	if err := text.WriteJSON(w, &tab, idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := text.WriteStatsJSON(w, &tab); err != nil {
+		t.Fatal(err)
+	}
+
+	fields := map[string]bool{}
+	var collect func(v any)
+	collect = func(v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range m {
+				fields[k] = true
+				if k != "timeouts" { // keyed by the kernel's timeout names
+					collect(x)
+				}
+			}
+		}
+	}
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		collect(v)
+	}
+
+	help := helpText()
+	start, end := strings.Index(help, "JSON output (-j)"), strings.Index(help, "Live screen keys")
+	if start < 0 || end < start {
+		t.Fatal("--help has no paragraph on JSON output")
+	}
+	words := map[string]bool{}
+	for _, w := range regexp.MustCompile(`[a-z_]+`).FindAllString(help[start:end], -1) {
+		words[w] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !words[k] {
+			t.Errorf("--help does not list the JSON field %q", k)
+		}
+	}
+	if len(fields) < 50 {
+		t.Errorf("only %d fields produced: %v", len(fields), slices.Sorted(maps.Keys(fields)))
 	}
 }

@@ -12,8 +12,8 @@ import (
 // WriteJSON writes one JSON object per flow of idx, one per line (JSON Lines),
 // in that order. Field names are part of gostate's interface:
 //
-//	family proto protonum src dst sport dport state ttl assured unreplied
-//	snat dnat mark zone id start reply{src dst sport dport}
+//	family proto protonum src dst sport dport state ttl offload assured
+//	unreplied snat dnat mark zone id start reply{src dst sport dport}
 //	icmp{type code id} gre{srckey dstkey}
 //	orig_bytes orig_packets reply_bytes reply_packets
 //
