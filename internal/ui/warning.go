@@ -78,11 +78,13 @@ func SuggestMax(entries, limit int) int {
 //	counters are off: sysctl -w net.netfilter.nf_conntrack_acct=1 (per namespace; counts new flows only)
 //
 // "" when a row has counters, or when there is no row to tell by. Accounting
-// is a per-namespace switch that gives counters only to flows created while
-// it is on, so a table where some rows have them has it on already; one
-// where none has is read as accounting off. gostate never turns it on
-// itself. A table still being read (the first read of a live session) may
-// lack its rows with counters: ask once a whole read has ended.
+// (net.netfilter.nf_conntrack_acct) is a per-namespace switch that gives
+// counters to the flows created while it is on: a row with counters shows it
+// was on when that flow began, and nothing is said rather than guess whether
+// it still is; a table of rows without any is read as accounting off.
+// gostate never turns it on itself. A table still being read (the first read
+// of a live session) may lack its rows with counters: ask once a whole read
+// has ended.
 func CountersOffHint(t *flow.Table) string {
 	if len(t.Flows) == 0 {
 		return ""
