@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/view"
 )
 
@@ -37,8 +41,83 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// usagef formats a usage error. Values the user gave go in quoted (%q), and
+// every quoted string of the message, the reason a parser gives included, is
+// shown as shownValue shows it.
 func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
+	return &usageError{msg: shownQuoted(fmt.Sprintf(format, args...))}
+}
+
+// maxShown is how many characters of a value a usage message shows: more
+// than any address, port, list of protocols or flag name needs, and few
+// enough that a mistaken 100 KB value does not fill the terminal.
+const maxShown = 64
+
+// shownValue is the one rule for showing what the user typed in a usage
+// message: made safe for a terminal (termsafe.Sanitize) and, when longer
+// than maxShown characters, cut there and ended with "…".
+func shownValue(s string) string {
+	s = termsafe.Sanitize(s)
+	if utf8.RuneCountInString(s) <= maxShown {
+		return s
+	}
+	cut := 0
+	for range maxShown {
+		_, n := utf8.DecodeRuneInString(s[cut:])
+		cut += n
+	}
+	return s[:cut] + "…"
+}
+
+// shownQuoted returns msg with each double-quoted Go string in it (what %q
+// writes) shown by shownValue, and quoted again.
+func shownQuoted(msg string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(msg, '"')
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		b.WriteString(msg[:i])
+		msg = msg[i:]
+		q, err := strconv.QuotedPrefix(msg)
+		if err != nil {
+			b.WriteByte('"')
+			msg = msg[1:]
+			continue
+		}
+		v, _ := strconv.Unquote(q)
+		b.WriteString(strconv.Quote(shownValue(v)))
+		msg = msg[len(q):]
+	}
+}
+
+// flagError is the usage error for an error of the flag parser. Its messages
+// give what was typed of a flag's name unquoted, whole: those are written
+// here again, shown by shownValue.
+func flagError(err error) error {
+	var (
+		unknown *pflag.NotExistError
+		noValue *pflag.ValueRequiredError
+		syntax  *pflag.InvalidSyntaxError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		if group := unknown.GetSpecifiedShortnames(); group != "" {
+			return usagef("unknown shorthand flag: %q in -%s", rune(unknown.GetSpecifiedName()[0]), shownValue(group))
+		}
+		return usagef("unknown flag: --%s", shownValue(unknown.GetSpecifiedName()))
+	case errors.As(err, &noValue):
+		if group := noValue.GetSpecifiedShortnames(); group != "" {
+			return usagef("flag needs an argument: %q in -%s", rune(noValue.GetSpecifiedName()[0]), shownValue(group))
+		}
+		return usagef("flag needs an argument: --%s", shownValue(noValue.GetSpecifiedName()))
+	case errors.As(err, &syntax):
+		return usagef("bad flag syntax: %s", shownValue(syntax.GetSpecifiedFlag()))
+	}
+	// The others (an invalid value of a boolean flag) quote what was typed.
+	return usagef("%s", err)
 }
 
 // rawFlags holds the flags that parseFlags still has to check and convert.
@@ -89,7 +168,7 @@ func parseFlags(args []string) (*config, error) {
 	cfg := &config{}
 	fs, raw := defineFlags(cfg)
 	if err := fs.Parse(args); err != nil {
-		return nil, &usageError{msg: err.Error()}
+		return nil, flagError(err)
 	}
 	if cfg.help || cfg.version {
 		return cfg, nil

@@ -56,7 +56,10 @@ iptstate's flags, with iptstate's letters:
                           so that gostate's own lookups stay out of the view)
   -C, --counters          add Bytes and Packets columns (both directions;
                           bytes in B, KiB, MiB..., packets in K, M... of
-                          1,000; exact numbers in --json)
+                          1,000; exact numbers in --json). The kernel counts
+                          only with net.netfilter.nf_conntrack_acct=1 (per
+                          namespace, flows created since): when no flow has
+                          counters, -C, -b b and -b P say so on stderr
   -t, --totals            add totals per protocol and per state, and how many
                           flows the filters hid (the live screen always shows
                           them in its header; t there hides the state line)
@@ -92,8 +95,12 @@ the flow was opened in, before any NAT.
 Text output: a line on the table's health, the figures of the live screen's
 header (entries/max, fill, kernel memory in use as entries x bytes per entry,
 "~" and "estimated" when the size of an entry is estimated, the kernel's drop,
-insert_failed and early_drop counts since boot), the source read and the
-sort; the column header; then one row per flow:
+insert_failed and early_drop counts, kept per network namespace: on the host
+since nf_conntrack was loaded, in another namespace since it was created),
+the source read and the sort; from 90% full, a warning with the command that
+raises the limit, as on the live screen (the limit is global: inside a
+network namespace it is raised on the host); the column header; then one row
+per flow:
   Source  Destination  Proto  State  TTL  [Bytes  Packets]  [NAT]
 Endpoints are addr:port ([addr]:port for IPv6); ICMP shows "type/code id" as
 its state; TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
@@ -108,17 +115,24 @@ give way, in that order (those that fit again come back), and last the
 addresses are cut further.
 
 JSON output (-j): one object per line with family, proto, protonum, src, dst,
-sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,
-start, reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
+sport, dport, state, ttl (seconds; an offloaded flow has none, and offload
+true instead), assured, unreplied, snat, dnat, mark, zone, id, start (Unix
+seconds), reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
 orig_bytes, orig_packets, reply_bytes, reply_packets (fields a flow does not
 have are left out). --stats prints entries, max, fill (percent),
-bytes_per_entry, bytes_per_entry_estimated, memory_bytes, source, skipped,
-warnings, timeouts and the per-CPU statistics summed (found, invalid, ignore,
-insert, insert_failed, drop, early_drop, error, search_restart, and
+max_writable (whether the limit can be set from where the table was read:
+false inside a network namespace, or without root or CAP_NET_ADMIN),
+initial_netns (whether the table is the host's namespace's; both left out
+when unknown, as for a saved dump), bytes_per_entry,
+bytes_per_entry_estimated, memory_bytes, source, frozen (true for a saved
+dump), skipped, warnings (the full-table warning first, from 90% full, then
+the source's), timeouts and the per-CPU statistics summed (found, invalid,
+ignore, insert, insert_failed, drop, early_drop, error, search_restart, and
 clash_resolve, chaintoolong where the kernel has them).
 
 Live screen keys (h or ? shows them there, with the current settings):
 {{keys}}
-Exit status: 0 success; 1 usage error; 2 the table cannot be read (or the
-output cannot be written).
+Exit status: 0 success; 1 usage error; 2 the table cannot be read, or the
+output cannot be written (standard output closed or full; a reader that goes
+away, as head does, is not an error: 0).
 `

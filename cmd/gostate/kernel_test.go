@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -316,5 +317,83 @@ func TestLookupNames(t *testing.T) {
 	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 	if len(got) != 1 || strings.Contains(got[0], "127.0.0.1") || !strings.Contains(got[0], ":5000") || !strings.Contains(got[0], ":6000") {
 		t.Errorf("want the TCP flow alone with names instead of 127.0.0.1, got %q", out)
+	}
+}
+
+// TestKernelStatsInNamespace: in a private namespace the kernel shows the
+// global limit read-only, even to root, and --stats says so, and that the
+// namespace is not the initial one, whether gostate enters it (--netns) or
+// runs inside it.
+func TestKernelStatsInNamespace(t *testing.T) {
+	ns := nstest.New(t)
+	// As root, kthreadd's namespace (the initial one) can be compared with
+	// the reader's; where even root may not open it, nothing is said.
+	wantInitial := "false"
+	if _, err := os.Stat("/proc/2/ns/net"); err != nil {
+		t.Logf("the initial namespace cannot be compared: %v", err)
+		wantInitial = "<nil>"
+	}
+	bin, err := exec.LookPath("gostate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cmd := range map[string]*exec.Cmd{
+		"--netns": gostateCmd(t, "--netns", ns.Name(), "--stats"),
+		"inside":  ns.Command(bin, "--stats"),
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var stderr bytes.Buffer
+		c := execContext(ctx, cmd)
+		c.Stderr = &stderr
+		out, err := c.Output()
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", name, err, stderr.String())
+		}
+		var st struct {
+			Max          int
+			MaxWritable  *bool `json:"max_writable"`
+			InitialNetNS *bool `json:"initial_netns"`
+		}
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		show := func(b *bool) string {
+			if b == nil {
+				return "<nil>"
+			}
+			return strconv.FormatBool(*b)
+		}
+		if st.Max <= 0 || show(st.MaxWritable) != "false" || show(st.InitialNetNS) != wantInitial {
+			t.Errorf("%s: max %d, max_writable %s, initial_netns %s; want a max, false, %s\n%s",
+				name, st.Max, show(st.MaxWritable), show(st.InitialNetNS), wantInitial, out)
+		}
+	}
+}
+
+// TestKernelCountersOff: with accounting off in a private namespace, the
+// kernel's flows have no counters, and -C, -b b and -b P say how to turn it
+// on, on stderr, without changing it; with it on they say nothing.
+func TestKernelCountersOff(t *testing.T) {
+	for _, acct := range []string{"0", "1"} {
+		ns := nstest.New(t)
+		// Per namespace, and only for flows created afterwards: set before
+		// any entry exists.
+		ns.Exec(t, "sysctl", "-q", "-w", "net.netfilter.nf_conntrack_acct="+acct)
+		ns.InsertSynthetic(t)
+		for _, args := range [][]string{{"-1", "-C"}, {"-1", "-b", "b"}, {"--json", "-b", "P"}, {"-1"}} {
+			args = append([]string{"--netns", ns.Name()}, args...)
+			status, stderr := runExit(t, gostateCmd(t, args...))
+			want := ""
+			if acct == "0" && slices.ContainsFunc(args, func(a string) bool { return a == "-C" || a == "b" || a == "P" }) {
+				want = "gostate: counters are off: sysctl -w net.netfilter.nf_conntrack_acct=1 (per namespace; counts new flows only)\n"
+			}
+			if status != exitOK || stderr != want {
+				t.Errorf("nf_conntrack_acct=%s, gostate %s: exit status %d, stderr %q; want 0, %q", acct, strings.Join(args, " "), status, stderr, want)
+			}
+		}
+		if got := strings.TrimSpace(ns.Exec(t, "sysctl", "-n", "net.netfilter.nf_conntrack_acct")); got != acct {
+			t.Errorf("nf_conntrack_acct is %s after gostate ran, was %s", got, acct)
+		}
 	}
 }

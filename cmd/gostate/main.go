@@ -3,22 +3,23 @@
 // terminal, one sorted view (text or JSON Lines) otherwise.
 //
 // Run gostate --help for the flags; exit status 0 is success, 1 a usage
-// error, 2 a table that cannot be read.
+// error, 2 a table that cannot be read or output that cannot be written (a
+// reader that goes away, as head does, is not a failure).
 package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/termsafe"
+	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/ui/text"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -51,11 +52,9 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 	switch {
 	case cfg.help:
-		io.WriteString(stdout, helpText())
-		return exitOK
+		return writeOutput(stdout, stderr, helpText())
 	case cfg.version:
-		fmt.Fprintf(stdout, "gostate %s (%s)\n", versionString(), runtime.Version())
-		return exitOK
+		return writeOutput(stdout, stderr, "gostate "+versionString()+" ("+runtime.Version()+")\n")
 	}
 
 	term := probeTerminal(stdout)
@@ -68,6 +67,9 @@ func run(args []string, stdout, stderr *os.File) int {
 // runOnce prints one view (text, JSON Lines or the --stats object) and
 // returns the exit status.
 func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
+	if err := startOutput(stdout); err != nil {
+		return outputFailed(stderr, err)
+	}
 	r, err := source.Open(cfg.source)
 	if err != nil {
 		return fail(stderr, err)
@@ -90,6 +92,11 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	if t.Skipped > 0 {
 		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
 	}
+	if wantsCounters(cfg) {
+		if hint := ui.CountersOffHint(&t); hint != "" {
+			fmt.Fprintf(stderr, "gostate: %s\n", hint)
+		}
+	}
 
 	w := bufio.NewWriterSize(stdout, outputBuffer)
 	if cfg.stats {
@@ -110,13 +117,17 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, syscall.EPIPE) {
-			// The reader went away (gostate -1 | head): nothing is wrong.
-			return exitOK
-		}
-		return fail(stderr, fmt.Errorf("writing output: %w", err))
+		return outputFailed(stderr, err)
 	}
 	return exitOK
+}
+
+// wantsCounters reports whether the command line asks for the flows' byte
+// and packet counters: to show them (-C) or to sort by them (-b b, -b P).
+// --stats reads no rows.
+func wantsCounters(cfg *config) bool {
+	k := cfg.view.Sort
+	return !cfg.stats && (cfg.counters || k == sortby.Bytes || k == sortby.Packets)
 }
 
 // textOptions turns the command line and the terminal into the text writer's

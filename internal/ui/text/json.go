@@ -12,8 +12,8 @@ import (
 // WriteJSON writes one JSON object per flow of idx, one per line (JSON Lines),
 // in that order. Field names are part of gostate's interface:
 //
-//	family proto protonum src dst sport dport state ttl assured unreplied
-//	snat dnat mark zone id start reply{src dst sport dport}
+//	family proto protonum src dst sport dport state ttl offload assured
+//	unreplied snat dnat mark zone id start reply{src dst sport dport}
 //	icmp{type code id} gre{srckey dstkey}
 //	orig_bytes orig_packets reply_bytes reply_packets
 //
@@ -144,12 +144,19 @@ func appendBoolField(b []byte, name string, v bool) []byte {
 // WriteStatsJSON writes the table's health as one JSON object (--json
 // --stats):
 //
-//	entries max fill bytes_per_entry bytes_per_entry_estimated memory_bytes
-//	source frozen skipped warnings timeouts{name: seconds}
+//	entries max fill max_writable initial_netns bytes_per_entry
+//	bytes_per_entry_estimated memory_bytes source frozen skipped warnings
+//	timeouts{name: seconds}
 //	found invalid ignore insert insert_failed drop early_drop error
 //	search_restart clash_resolve chaintoolong
 //
-// fill is entries as a percentage of max, with two decimals. max and fill
+// fill is entries as a percentage of max, with two decimals. warnings lists
+// the full-table warning first when there is one (ui.TableWarning, on the
+// fill alone, as one line: what is wrong, two spaces, what to do), then the
+// source's remarks (flow.Table.Warnings). max_writable says whether the limit
+// can be set from where the table was read, initial_netns whether that is the
+// initial (the host's) network namespace; each is left out when unknown
+// (flow.Stats.MaxWritable, InitialNetNS). max and fill
 // are left out when the limit is unknown (a saved dump), the per-CPU
 // statistics (summed over CPUs) when they could not be read, and
 // clash_resolve and chaintoolong on kernels without them.
@@ -163,9 +170,15 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 		Source:                 t.Source,
 		Frozen:                 t.Frozen,
 		Skipped:                t.Skipped,
-		Warnings:               append([]string{}, t.Warnings...),
+		Warnings:               make([]string, 0, len(t.Warnings)+1),
 		Timeouts:               make(map[string]int, len(t.Timeouts)),
 	}
+	if msg, fix := ui.TableWarning(s, nil); msg != "" {
+		out.Warnings = append(out.Warnings, msg+"  "+fix)
+	}
+	out.Warnings = append(out.Warnings, t.Warnings...)
+	out.MaxWritable = tristate(s.MaxWritable)
+	out.InitialNetNS = tristate(s.InitialNetNS)
 	if s.Max > 0 {
 		out.Max = s.Max
 		fill := percent(s.FillPercent())
@@ -200,6 +213,8 @@ type statsJSON struct {
 	Entries                int            `json:"entries"`
 	Max                    int            `json:"max,omitempty"`
 	Fill                   *percent       `json:"fill,omitempty"`
+	MaxWritable            *bool          `json:"max_writable,omitempty"`
+	InitialNetNS           *bool          `json:"initial_netns,omitempty"`
 	BytesPerEntry          int            `json:"bytes_per_entry"`
 	BytesPerEntryEstimated bool           `json:"bytes_per_entry_estimated"`
 	MemoryBytes            uint64         `json:"memory_bytes"`
@@ -209,6 +224,16 @@ type statsJSON struct {
 	Warnings               []string       `json:"warnings"`
 	Timeouts               map[string]int `json:"timeouts"`
 	*cpuJSON
+}
+
+// tristate is a flow.Tristate as a JSON boolean; nil, which leaves it out,
+// when unknown.
+func tristate(t flow.Tristate) *bool {
+	if t == flow.TriUnknown {
+		return nil
+	}
+	b := t == flow.TriYes
+	return &b
 }
 
 // cpuJSON are the per-CPU statistics, summed; a nil *cpuJSON leaves them

@@ -10,6 +10,7 @@ package text
 
 import (
 	"bufio"
+	"strings"
 	"sync"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -62,8 +63,10 @@ type layout struct {
 	ascii bool
 }
 
-// WriteText writes the health line, the column header and the rows of v, as
-// o says. A large view is measured and formatted on every core (o.Names must
+// WriteText writes the health line, the full-table warning when there is one
+// (ui.TableWarning, on the fill alone: a one-shot view has no earlier read to
+// compare the drop counters with), the column header and the rows of v, as o
+// says. A large view is measured and formatted on every core (o.Names must
 // then be safe for concurrent use); the output is the same either way. It
 // stops at the first write error (a closed pipe) and returns it.
 func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
@@ -74,6 +77,9 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	lay := fit(naturalWidths(measuredColumns(o), o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
+		if msg, fix := ui.TableWarning(&t.Stats, nil); msg != "" {
+			writeWarning(w, msg, fix, o.Width)
+		}
 		if o.Totals {
 			writeTotals(w, &v.Totals, o.Width)
 		}
@@ -278,6 +284,42 @@ func healthSegments(t *flow.Table, o *Options) []string {
 		segs = append(segs, "filter "+o.Filter)
 	}
 	return segs
+}
+
+// writeWarning writes the full-table warning (ui.TableWarning): what is
+// wrong, two spaces, what to do, on one line when width (0: no limit) allows.
+// Otherwise each part starts a line and is wrapped between words, and what
+// to do is given as the instruction, then the command on a line of its own,
+// whole, for the reader to copy; only a word (or command) wider than width
+// on its own is cut.
+func writeWarning(w *bufio.Writer, msg, fix string, width int) {
+	if width <= 0 || ui.Width([]byte(msg))+2+ui.Width([]byte(fix)) <= width {
+		w.WriteString(msg + "  " + fix + "\n")
+		return
+	}
+	writeWrapped(w, msg, width)
+	if i := strings.LastIndex(fix, ": "); i >= 0 && ui.Width([]byte(fix)) > width {
+		writeWrapped(w, fix[:i+1], width)
+		fix = fix[i+2:]
+	}
+	w.Write(append(ui.CutEnd([]byte(fix), width, cutMarker), '\n'))
+}
+
+// writeWrapped writes s on as few lines of at most width cells as breaking
+// it between words allows.
+func writeWrapped(w *bufio.Writer, s string, width int) {
+	var line []byte
+	for _, word := range strings.Fields(s) {
+		if len(line) > 0 && ui.Width(line)+1+ui.Width([]byte(word)) > width {
+			w.Write(append(line, '\n'))
+			line = line[:0]
+		}
+		if len(line) > 0 {
+			line = append(line, ' ')
+		}
+		line = ui.CutEnd(append(line, word...), width, cutMarker)
+	}
+	w.Write(append(line, '\n'))
 }
 
 // writeTotals writes the -t lines: how many flows are shown and hidden, then

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,6 +162,52 @@ func TestHealthLine(t *testing.T) {
 	}
 }
 
+// TestTableWarning: from 90 % full the one-shot text says so after the
+// health line, with the command that raises the limit, as the live screen
+// does; not with --no-header.
+func TestTableWarning(t *testing.T) {
+	tab := testTable()
+	tab.Stats = flow.Stats{Entries: 240000, Max: 262144, HaveCPU: true}
+	const (
+		msg = "TABLE 91.6% FULL: new connections are about to be dropped."
+		fix = "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288"
+	)
+	lines := writeText(t, tab, &Options{Sort: "src"})
+	if !strings.HasPrefix(lines[0], "entries 240,000/262,144  fill 91.6%") || lines[1] != msg+"  "+fix || !strings.HasPrefix(lines[2], "Source") {
+		t.Errorf("want the health line, the warning, the titles; got\n%s", strings.Join(lines[:3], "\n"))
+	}
+	for _, l := range writeText(t, tab, &Options{NoHeader: true}) {
+		if strings.Contains(l, "FULL") {
+			t.Errorf("--no-header prints the warning: %q", l)
+		}
+	}
+	// Narrow: the command starts a line of its own, whole; the rest wraps
+	// between words.
+	lines = writeText(t, tab, &Options{Width: 60, Sort: "src"})
+	if i := slices.Index(lines, msg); i < 0 || lines[i+1] != "Raise the limit:" || lines[i+2] != "sysctl -w net.netfilter.nf_conntrack_max=524288" {
+		t.Errorf("width 60:\n%s", strings.Join(lines, "\n"))
+	}
+	tab.Stats.MaxWritable, tab.Stats.InitialNetNS = flow.TriNo, flow.TriNo
+	lines = writeText(t, tab, &Options{Width: 50, Sort: "src"})
+	want := []string{
+		"TABLE 91.6% FULL: new connections are about to be",
+		"dropped.",
+		"Raise the limit on the host (nf_conntrack_max is",
+		"global; read-only in this namespace):",
+		"sysctl -w net.netfilter.nf_conntrack_max=524288",
+	}
+	if i := slices.Index(lines, want[0]); i < 0 || !slices.Equal(lines[i:i+len(want)], want) {
+		t.Errorf("width 50, inside a namespace:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	// Below 90 % nothing is said.
+	tab.Stats.Entries = 235600 // 89.9 %
+	for _, l := range writeText(t, tab, &Options{}) {
+		if strings.Contains(l, "FULL") || strings.Contains(l, "sysctl") {
+			t.Errorf("89.9%% full: %q", l)
+		}
+	}
+}
+
 func TestColor(t *testing.T) {
 	lines := writeText(t, testTable(), &Options{NoHeader: true, Color: true})
 	for i, prefix := range []string{"\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[32m"} {
@@ -224,6 +271,50 @@ func TestWriteStatsJSON(t *testing.T) {
 	}
 	if _, ok := m["chaintoolong"]; ok {
 		t.Error("chaintoolong present though the kernel does not report it")
+	}
+
+	// The full-table warning comes first among the warnings, on the fill
+	// alone.
+	tab.Stats = flow.Stats{Entries: 240000, Max: 262144}
+	tab.Warnings = []string{"a source's remark"}
+	buf.Reset()
+	if err := WriteStatsJSON(bufio.NewWriter(&buf), tab); err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Warnings []string }
+	if err := json.Unmarshal(buf.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"TABLE 91.6% FULL: new connections are about to be dropped.  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288", "a source's remark"}
+	if !slices.Equal(st.Warnings, want) {
+		t.Errorf("warnings %q, want %q", st.Warnings, want)
+	}
+}
+
+// TestStatsJSONWhere: whether the limit can be set where the table was read,
+// and whether that is the initial namespace, are booleans, left out when
+// unknown.
+func TestStatsJSONWhere(t *testing.T) {
+	for _, c := range []struct {
+		writable, initial flow.Tristate
+		want              string
+	}{
+		{flow.TriUnknown, flow.TriUnknown, `"max":262144,"fill":91.55,"bytes_per_entry"`},
+		{flow.TriYes, flow.TriYes, `"max":262144,"fill":91.55,"max_writable":true,"initial_netns":true,"bytes_per_entry"`},
+		{flow.TriNo, flow.TriNo, `"max":262144,"fill":91.55,"max_writable":false,"initial_netns":false,"bytes_per_entry"`},
+		{flow.TriNo, flow.TriUnknown, `"max":262144,"fill":91.55,"max_writable":false,"bytes_per_entry"`},
+	} {
+		tab := &flow.Table{Source: "netlink", Stats: flow.Stats{Entries: 240000, Max: 262144, MaxWritable: c.writable, InitialNetNS: c.initial}}
+		var buf bytes.Buffer
+		if err := WriteStatsJSON(bufio.NewWriter(&buf), tab); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), c.want) {
+			t.Errorf("writable %v, initial %v:\n%s\nwant it to contain %s", c.writable, c.initial, buf.String(), c.want)
+		}
+		if c.writable == flow.TriNo && c.initial == flow.TriNo && !strings.Contains(buf.String(), "Raise the limit on the host") {
+			t.Errorf("inside a namespace the warning does not send to the host:\n%s", buf.String())
+		}
 	}
 }
 
@@ -495,7 +586,7 @@ func TestNarrowKeepsStateAndTTL(t *testing.T) {
 func TestNoLineExceedsWidth(t *testing.T) {
 	tab := longTable()
 	tab.Flows = append(tab.Flows, variedTable(200).Flows...)
-	tab.Stats = flow.Stats{Entries: 190112, Max: 262144, BytesPerEntry: 256, HaveCPU: true}
+	tab.Stats = flow.Stats{Entries: 250000, Max: 262144, BytesPerEntry: 256, HaveCPU: true}
 	names := func(_ flow.Family, a flow.Addr) (string, bool) {
 		switch a[15] % 4 {
 		case 0:
