@@ -297,11 +297,10 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 	}
 	ls = append(ls, hline{l4, prioPeak})
 
-	// The banner: the table is (about to be) full.
-	if b := u.banner(); b != "" {
-		// Two fields, so that a narrow screen shows the command on a line
-		// of its own rather than cutting it off.
-		msg, fix, _ := strings.Cut(b, "  ")
+	// The banner: the table is (about to be) full; every view words it so
+	// (ui.TableWarning). Two fields, so that a narrow screen shows the
+	// command on a line of its own rather than cutting it off.
+	if msg, fix := ui.TableWarning(s, delta); msg != "" {
 		ls = append(ls, hline{line{{msg, u.styleAlert()}, {"  " + fix, u.styleAlert()}}, prioBanner})
 	}
 
@@ -379,36 +378,6 @@ func wrapLines(out, ls []line, w int) []line {
 		out = append(out, cur)
 	}
 	return out
-}
-
-// banner returns the warning shown when new connections are being, or are
-// about to be, dropped, with the command that raises the limit; "" when the
-// table is healthy.
-func (u *model) banner() string {
-	f := u.f
-	s := &f.Table.Stats
-	grew := f.HaveDelta && (f.Delta.Drop > 0 || f.Delta.InsertFailed > 0 || f.Delta.EarlyDrop > 0)
-	tenths := ui.FillTenths(s)
-	if !grew && tenths < 10*ui.FillAlertPercent {
-		return ""
-	}
-	msg := "TABLE FULL: new connections are being dropped"
-	if !grew {
-		msg = "TABLE " + strconv.Itoa(tenths/10) + "." + strconv.Itoa(tenths%10) + "% FULL: new connections are about to be dropped"
-	}
-	return msg + ".  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=" +
-		strconv.Itoa(suggestMax(s.Entries, s.Max))
-}
-
-// suggestMax suggests a new nf_conntrack_max: the next power of two at
-// least twice the larger of the entries and the current limit.
-func suggestMax(entries, limit int) int {
-	n := 2 * max(entries, limit, 1)
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return p
 }
 
 // fillBar draws a fill of tenths (of a percent) as a bar of w cells.

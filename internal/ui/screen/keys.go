@@ -143,6 +143,9 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 	case 'C':
 		u.counters = !u.counters
 		u.gen++
+		if u.counters {
+			u.countersOff()
+		}
 	case 't':
 		u.totals = !u.totals
 	case 'c':

@@ -572,16 +572,6 @@ func TestFirstReadError(t *testing.T) {
 	}
 }
 
-func TestSuggestMax(t *testing.T) {
-	for _, c := range []struct{ entries, max, want int }{
-		{60000, 65536, 131072}, {262144, 262144, 524288}, {0, 0, 2}, {100, 0, 256},
-	} {
-		if got := suggestMax(c.entries, c.max); got != c.want {
-			t.Errorf("suggestMax(%d, %d) = %d, want %d", c.entries, c.max, got, c.want)
-		}
-	}
-}
-
 // With a source that refreshes single rows, the rows on screen are re-read
 // every interval and the whole table less often.
 func TestRowsOnScreenRefreshBetweenDumps(t *testing.T) {
@@ -841,4 +831,19 @@ func TestSparkline(t *testing.T) {
 	if got := sparkline(h[:1], now, 0, 10, 10*time.Minute); got != "" {
 		t.Errorf("one sample: %q, want nothing yet", got)
 	}
+}
+
+// Counters asked for on a table without any say how to turn accounting on.
+func TestCountersOffHint(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, cfg{}, 140, 30) // no flow has counters
+	h.key(tcell.KeyRune, 'C', 0)
+	h.contains("counters are off: sysctl -w net.netfilter.nf_conntrack_acct=1")
+	h.key(tcell.KeyRune, 'C', 0)
+	h.typeKeys("ob")
+	h.contains("counters are off")
+	tb := sampleTable()
+	tb.Flows[0].Present |= flow.HasCounters
+	h = startScreen(t, tb, nil, cfg{}, 140, 30)
+	h.key(tcell.KeyRune, 'C', 0)
+	h.lacks("counters are off")
 }

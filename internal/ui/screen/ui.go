@@ -10,6 +10,8 @@ import (
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/resolve"
+	"github.com/gostate/gostate/internal/sortby"
+	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -281,6 +283,20 @@ func (u *model) newOrder(o view.Options) {
 	u.hasSel = false
 	u.selectRow(0)
 	u.table.SetOffset(0, 0)
+	if o.Sort == sortby.Bytes || o.Sort == sortby.Packets {
+		u.countersOff()
+	}
+}
+
+// countersOff says, when no flow has counters, how to turn accounting on:
+// the counters columns and orders show nothing without it.
+func (u *model) countersOff() {
+	if u.f.Reads == 0 {
+		return // rows with counters may not have arrived yet
+	}
+	if hint := ui.CountersOffHint(u.f.Table); hint != "" {
+		u.setStatus(hint, true)
+	}
 }
 
 // keepLine keeps the selected flow on its screen line while the rows around
