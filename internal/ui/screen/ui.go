@@ -11,8 +11,8 @@ import (
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/resolve"
 	"github.com/gostate/gostate/internal/sortby"
-	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/termsafe"
+	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/view"
 )
 
