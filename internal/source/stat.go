@@ -11,7 +11,8 @@ import (
 )
 
 // ParseStat reads /proc/net/stat/nf_conntrack (hex, one row per CPU, columns
-// named by the header line, old and new column names) and sums the CPUs.
+// named by the header line, old and new column names) and sums the CPUs. A
+// counter whose column the header lacks has its bit clear in Has.
 //
 // The columns are found by name because kernels renamed and reused them:
 // 5.x turned "searched" into "clashres" and "delete_list" into "chainlength"
@@ -27,37 +28,15 @@ func ParseStat(r io.Reader) (flow.CPUStats, error) {
 		return st, fmt.Errorf("conntrack stat: empty: %w", ErrMalformed)
 	}
 	header := strings.Fields(sc.Text())
-	dst := make([]*uint64, len(header))
-	for i, name := range header {
-		switch name {
-		case "found":
-			dst[i] = &st.Found
-		case "invalid":
-			dst[i] = &st.Invalid
-		case "ignore":
-			dst[i] = &st.Ignore
-		case "insert":
-			dst[i] = &st.Insert
-		case "insert_failed":
-			dst[i] = &st.InsertFailed
-		case "drop":
-			dst[i] = &st.Drop
-		case "early_drop":
-			dst[i] = &st.EarlyDrop
-		case "icmp_error":
-			dst[i] = &st.Error
-		case "search_restart":
-			dst[i] = &st.SearchRestart
-		case "clashres":
-			dst[i] = &st.ClashResolve
-			st.HasClashResolve = true
-		case "chainlength":
-			dst[i] = &st.ChainTooLong
-			st.HasChainTooLong = true
-		}
-	}
 	if len(header) == 0 || header[0] != "entries" {
 		return flow.CPUStats{}, fmt.Errorf("conntrack stat: header does not start with \"entries\": %w", ErrMalformed)
+	}
+	dst := make([]*uint64, len(header))
+	for i, name := range header {
+		if c := statColumns[name]; c != 0 {
+			dst[i] = st.Counter(c)
+			st.Has |= c
+		}
 	}
 	cpus := 0
 	for sc.Scan() {
@@ -88,4 +67,20 @@ func ParseStat(r io.Reader) (flow.CPUStats, error) {
 		return flow.CPUStats{}, fmt.Errorf("conntrack stat: no CPU rows: %w", ErrMalformed)
 	}
 	return st, nil
+}
+
+// statColumns are the columns of /proc/net/stat/nf_conntrack that gostate
+// reads, by the name the header gives them.
+var statColumns = map[string]flow.CPUCounters{
+	"found":          flow.CounterFound,
+	"invalid":        flow.CounterInvalid,
+	"ignore":         flow.CounterIgnore,
+	"insert":         flow.CounterInsert,
+	"insert_failed":  flow.CounterInsertFailed,
+	"drop":           flow.CounterDrop,
+	"early_drop":     flow.CounterEarlyDrop,
+	"icmp_error":     flow.CounterError,
+	"search_restart": flow.CounterSearchRestart,
+	"clashres":       flow.CounterClashResolve,
+	"chainlength":    flow.CounterChainTooLong,
 }

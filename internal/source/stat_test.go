@@ -11,6 +11,12 @@ import (
 	"github.com/gostate/gostate/internal/flow"
 )
 
+// legacyCounters are the counters of the columns of kernels before 5.x:
+// no search_restart yet, and no clashres or chainlength (their columns were
+// searched and delete_list, which gostate does not read).
+const legacyCounters = flow.CounterFound | flow.CounterInvalid | flow.CounterIgnore | flow.CounterInsert |
+	flow.CounterInsertFailed | flow.CounterDrop | flow.CounterEarlyDrop | flow.CounterError
+
 func TestParseStat(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -18,13 +24,13 @@ func TestParseStat(t *testing.T) {
 	}{
 		// Linux 6.18, two CPUs; of the counters only insert had moved.
 		{"../../testdata/proc-6.18/thread-self/net/stat/nf_conntrack", flow.CPUStats{
-			Insert: 0xd + 0xb, HasClashResolve: true, HasChainTooLong: true,
+			Insert: 0xd + 0xb, Has: flow.AllCounters,
 		}},
 		// Old column names: searched and delete_list are not clash_resolve
 		// and chaintoolong, and search_restart does not exist yet.
 		{"../../testdata/proc-legacy/net/stat/ip_conntrack", flow.CPUStats{
 			Found: 0x340 + 0x200, Invalid: 3 + 1, Ignore: 0x22 + 0x10, Insert: 0x10 + 5,
-			InsertFailed: 1, Drop: 2 + 1, EarlyDrop: 1,
+			InsertFailed: 1, Drop: 2 + 1, EarlyDrop: 1, Has: legacyCounters,
 		}},
 	} {
 		f, err := os.Open(tc.file)
@@ -46,7 +52,8 @@ func TestParseStat(t *testing.T) {
 func TestParseStatReordered(t *testing.T) {
 	in := "entries drop found chainlength\n00000001 00000002 0000000a 00000003\n00000001 ffffffff 00000001 00000000\n"
 	got, err := ParseStat(strings.NewReader(in))
-	want := flow.CPUStats{Drop: 2 + 0xffffffff, Found: 11, ChainTooLong: 3, HasChainTooLong: true}
+	want := flow.CPUStats{Drop: 2 + 0xffffffff, Found: 11, ChainTooLong: 3,
+		Has: flow.CounterDrop | flow.CounterFound | flow.CounterChainTooLong}
 	if err != nil || got != want {
 		t.Errorf("got %+v, %v; want %+v", got, err, want)
 	}

@@ -149,10 +149,11 @@ func appendBoolField(b []byte, name string, v bool) []byte {
 //	found invalid ignore insert insert_failed drop early_drop error
 //	search_restart clash_resolve chaintoolong
 //
-// fill is entries as a percentage of max, with two decimals. max and fill
-// are left out when the limit is unknown (a saved dump), the per-CPU
-// statistics (summed over CPUs) when they could not be read, and
-// clash_resolve and chaintoolong on kernels without them.
+// fill is entries as a percentage of max, with two decimals. What the
+// source did not report is left out, never written as 0: max and fill
+// without a limit (a saved dump), every per-CPU counter (summed over CPUs)
+// the source did not read, such as clash_resolve and chaintoolong on
+// kernels without them.
 func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 	s := &t.Stats
 	out := statsJSON{
@@ -176,14 +177,24 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 	}
 	if s.HaveCPU {
 		c := &s.CPU
-		out.cpuJSON = &cpuJSON{Found: c.Found, Invalid: c.Invalid, Ignore: c.Ignore, Insert: c.Insert,
-			InsertFailed: c.InsertFailed, Drop: c.Drop, EarlyDrop: c.EarlyDrop, Error: c.Error,
-			SearchRestart: c.SearchRestart}
-		if c.HasClashResolve {
-			out.ClashResolve = &c.ClashResolve
+		has := func(bit flow.CPUCounters) *uint64 {
+			if c.Has&bit == 0 {
+				return nil
+			}
+			return c.Counter(bit)
 		}
-		if c.HasChainTooLong {
-			out.ChainTooLong = &c.ChainTooLong
+		out.cpuJSON = &cpuJSON{
+			Found:         has(flow.CounterFound),
+			Invalid:       has(flow.CounterInvalid),
+			Ignore:        has(flow.CounterIgnore),
+			Insert:        has(flow.CounterInsert),
+			InsertFailed:  has(flow.CounterInsertFailed),
+			Drop:          has(flow.CounterDrop),
+			EarlyDrop:     has(flow.CounterEarlyDrop),
+			Error:         has(flow.CounterError),
+			SearchRestart: has(flow.CounterSearchRestart),
+			ClashResolve:  has(flow.CounterClashResolve),
+			ChainTooLong:  has(flow.CounterChainTooLong),
 		}
 	}
 	enc := json.NewEncoder(w)
@@ -212,17 +223,17 @@ type statsJSON struct {
 }
 
 // cpuJSON are the per-CPU statistics, summed; a nil *cpuJSON leaves them
-// all out.
+// all out, and a nil field its counter.
 type cpuJSON struct {
-	Found         uint64  `json:"found"`
-	Invalid       uint64  `json:"invalid"`
-	Ignore        uint64  `json:"ignore"`
-	Insert        uint64  `json:"insert"`
-	InsertFailed  uint64  `json:"insert_failed"`
-	Drop          uint64  `json:"drop"`
-	EarlyDrop     uint64  `json:"early_drop"`
-	Error         uint64  `json:"error"`
-	SearchRestart uint64  `json:"search_restart"`
+	Found         *uint64 `json:"found,omitempty"`
+	Invalid       *uint64 `json:"invalid,omitempty"`
+	Ignore        *uint64 `json:"ignore,omitempty"`
+	Insert        *uint64 `json:"insert,omitempty"`
+	InsertFailed  *uint64 `json:"insert_failed,omitempty"`
+	Drop          *uint64 `json:"drop,omitempty"`
+	EarlyDrop     *uint64 `json:"early_drop,omitempty"`
+	Error         *uint64 `json:"error,omitempty"`
+	SearchRestart *uint64 `json:"search_restart,omitempty"`
 	ClashResolve  *uint64 `json:"clash_resolve,omitempty"`
 	ChainTooLong  *uint64 `json:"chaintoolong,omitempty"`
 }
