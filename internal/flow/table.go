@@ -112,6 +112,11 @@ func (s Stats) MemoryBytes() uint64 {
 // /proc/net/stat/nf_conntrack), summed over the CPUs. A counter the source
 // did not report has its bit clear in Has and stays zero: it is unknown, not
 // zero.
+//
+// The kernel keeps each counter in 32 bits per CPU, and they wrap; a source
+// that reads them repeatedly sums each CPU's growth modulo 2^32 into these
+// 64-bit totals, so that a total never goes down while the module stays
+// loaded.
 type CPUStats struct {
 	Found         uint64
 	Invalid       uint64

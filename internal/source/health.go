@@ -58,6 +58,13 @@ var (
 // Only the count is essential: without it ReadHealth returns an error. A
 // missing max leaves Max 0 (unknown), missing statistics leave HaveCPU false.
 func ReadHealth(root string) (flow.Stats, error) {
+	var c cpuTotals
+	return readHealth(root, &c)
+}
+
+// readHealth is ReadHealth adding the per-CPU statistics to cpu, so that
+// their totals survive a 32-bit counter's wrap from one call to the next.
+func readHealth(root string, cpu *cpuTotals) (flow.Stats, error) {
 	var st flow.Stats
 	count, _, err := readFirstInt(root, countPaths)
 	if err != nil {
@@ -69,8 +76,8 @@ func ReadHealth(root string) (flow.Stats, error) {
 		st.MaxWritable = writable(path)
 	}
 	st.InitialNetNS = initialNetNS(root, unix.Stat)
-	if cpu, err := readStat(root); err == nil {
-		st.CPU, st.HaveCPU = cpu, true
+	if s, err := readStat(root, cpu); err == nil {
+		st.CPU, st.HaveCPU = s, true
 	}
 	st.BytesPerEntry, st.BytesPerEntryEstimated = EstimatedBytesPerEntry, true
 	if f, err := os.Open(filepath.Join(root, "slabinfo")); err == nil {
@@ -83,9 +90,9 @@ func ReadHealth(root string) (flow.Stats, error) {
 	return st, nil
 }
 
-// readStat reads the per-CPU statistics, under their old name on kernels
-// before nf_conntrack.
-func readStat(root string) (flow.CPUStats, error) {
+// readStat reads the per-CPU statistics into cpu, under their old name on
+// kernels before nf_conntrack.
+func readStat(root string, cpu *cpuTotals) (flow.CPUStats, error) {
 	f, err := openNet(root, "stat/nf_conntrack")
 	if errors.Is(err, os.ErrNotExist) {
 		f, err = openNet(root, "stat/ip_conntrack")
@@ -94,7 +101,7 @@ func readStat(root string) (flow.CPUStats, error) {
 		return flow.CPUStats{}, err
 	}
 	defer f.Close()
-	return ParseStat(f)
+	return cpu.parseStat(f)
 }
 
 // writable says whether path passes access(2) for writing with the

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,6 +60,28 @@ func TestParseStatReordered(t *testing.T) {
 	}
 }
 
+// The kernel's per-CPU counters are 32 bits and wrap: a reader that reads
+// the file again sums each CPU's growth modulo 2^32, so that a counter that
+// goes from 0xfffffff0 to 0x10 on one CPU grew by 0x20 and its total says
+// so instead of dropping (the screen's "(+N)", a Prometheus counter).
+func TestParseStatWrap(t *testing.T) {
+	var tot cpuTotals
+	first, err := tot.parseStat(strings.NewReader("entries ignore drop\n00000001 00000000 fffffff0\n00000001 00000000 00000002\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := tot.parseStat(strings.NewReader("entries ignore drop\n00000001 00000000 00000010\n00000001 00000000 00000002\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Drop != 0xfffffff2 || second.Drop != first.Drop+0x20 {
+		t.Errorf("drop %#x, then %#x; want 0xfffffff2, then 0x20 more", first.Drop, second.Drop)
+	}
+	if want := flow.CounterIgnore | flow.CounterDrop; second.Has != want {
+		t.Errorf("Has %b, want %b: the columns of the header", second.Has, want)
+	}
+}
+
 func TestParseStatMalformed(t *testing.T) {
 	for _, in := range []string{
 		"",
@@ -85,4 +108,29 @@ func FuzzParseStat(f *testing.F) {
 			t.Fatalf("unexpected error %v", err)
 		}
 	})
+}
+
+// The /proc reader keeps its totals from one read to the next: a wrap
+// between two reads of its stat file is growth there too.
+func TestProcReaderStatWrap(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "net/nf_conntrack"), "")
+	writeFile(t, filepath.Join(root, "sys/net/netfilter/nf_conntrack_count"), "0\n")
+	stat := filepath.Join(root, "net/stat/nf_conntrack")
+	p, err := NewProcReader(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops []uint64
+	for _, v := range []string{"fffffff0", "00000010"} {
+		writeFile(t, stat, "entries drop\n00000000 "+v+"\n")
+		var tab flow.Table
+		if err := p.ReadSummary(&tab); err != nil || !tab.Stats.HaveCPU {
+			t.Fatalf("ReadSummary: %v, per-CPU statistics %v", err, tab.Stats.HaveCPU)
+		}
+		drops = append(drops, tab.Stats.CPU.Drop)
+	}
+	if drops[1] != drops[0]+0x20 {
+		t.Errorf("drop %#x, then %#x; want 0x20 more", drops[0], drops[1])
+	}
 }
