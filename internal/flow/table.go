@@ -40,7 +40,14 @@ type Stats struct {
 	Entries int
 	// Max is nf_conntrack_max, the table's global limit; 0 when unknown.
 	Max int
-	// BytesPerEntry is the kernel memory one entry costs; 0 when unknown.
+	// Buckets is nf_conntrack_buckets, the size of the kernel's hash table
+	// (global, like Max); 0 when unknown: only /proc/sys shows it.
+	Buckets int
+	// BytesPerEntry is the kernel memory one entry costs, as far as it can
+	// be known: the size of the nf_conntrack slab object; 0 when unknown.
+	// The extensions an entry may carry (counters, timestamps, NAT, event
+	// state) are allocated apart, from caches shared with the rest of the
+	// kernel, and are not counted.
 	BytesPerEntry int
 	// BytesPerEntryEstimated is true when BytesPerEntry is an estimate rather
 	// than a reading of /proc/slabinfo.

@@ -27,8 +27,8 @@ var (
 // as they are not in a slabinfo reading either.
 const EstimatedBytesPerEntry = 256
 
-// Where count and max live: the current names first, then the names of
-// kernels before nf_conntrack (2.4, early 2.6).
+// Where count, max and buckets live: the current names first, then the
+// names of kernels before nf_conntrack (2.4, early 2.6).
 var (
 	countPaths = []string{
 		"sys/net/netfilter/nf_conntrack_count",
@@ -40,23 +40,28 @@ var (
 		"sys/net/ipv4/ip_conntrack_max",
 		"sys/net/ipv4/netfilter/ip_conntrack_max",
 	}
+	bucketsPaths = []string{
+		"sys/net/netfilter/nf_conntrack_buckets",
+		"sys/net/ipv4/netfilter/ip_conntrack_buckets",
+	}
 )
 
-// ReadHealth reads count, max, per-CPU stats and bytes per entry for the
-// calling thread's network namespace from the /proc tree at root ("/proc" in
-// production, a fixture tree in tests): count from
-// net/netfilter/nf_conntrack_count, max from nf_conntrack_max (or the legacy
-// ip_conntrack_* paths), per-CPU stats from
-// <root>/thread-self/net/stat/nf_conntrack, bytes per entry from slabinfo, or a
-// documented estimate (flag BytesPerEntryEstimated) when slabinfo is
-// unreadable.
+// ReadHealth reads count, max, buckets, per-CPU stats and bytes per entry for
+// the calling thread's network namespace from the /proc tree at root
+// ("/proc" in production, a fixture tree in tests): count from
+// net/netfilter/nf_conntrack_count, max from nf_conntrack_max, buckets from
+// nf_conntrack_buckets (or the legacy ip_conntrack_* paths), per-CPU stats
+// from <root>/thread-self/net/stat/nf_conntrack, bytes per entry from
+// slabinfo, or a documented estimate (flag BytesPerEntryEstimated) when
+// slabinfo is unreadable.
 //
 // Whether the max can be set there (MaxWritable) is found with access(2) on
 // the file max was read from, and whether the namespace is the initial one
 // (InitialNetNS) by comparing it with one known to be (see initialNetNS).
 //
 // Only the count is essential: without it ReadHealth returns an error. A
-// missing max leaves Max 0 (unknown), missing statistics leave HaveCPU false.
+// missing max or buckets leaves it 0 (unknown), missing statistics leave
+// HaveCPU false.
 func ReadHealth(root string) (flow.Stats, error) {
 	var c cpuTotals
 	return readHealth(root, &c)
@@ -74,6 +79,9 @@ func readHealth(root string, cpu *cpuTotals) (flow.Stats, error) {
 	if max, path, err := readFirstInt(root, maxPaths); err == nil {
 		st.Max = max
 		st.MaxWritable = writable(path)
+	}
+	if n, _, err := readFirstInt(root, bucketsPaths); err == nil {
+		st.Buckets = n
 	}
 	st.InitialNetNS = initialNetNS(root, unix.Stat)
 	if s, err := readStat(root, cpu); err == nil {

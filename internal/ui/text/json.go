@@ -144,20 +144,27 @@ func appendBoolField(b []byte, name string, v bool) []byte {
 // WriteStatsJSON writes the table's health as one JSON object (--json
 // --stats):
 //
-//	entries max fill bytes_per_entry bytes_per_entry_estimated memory_bytes
-//	source frozen skipped warnings timeouts{name: seconds}
+//	entries max fill buckets bytes_per_entry bytes_per_entry_estimated
+//	bytes_per_entry_source memory_bytes source frozen skipped warnings
+//	timeouts{name: seconds}
 //	found invalid ignore insert insert_failed drop early_drop error
 //	search_restart clash_resolve chaintoolong
 //
-// fill is entries as a percentage of max, with two decimals. What the
-// source did not report is left out, never written as 0: max and fill
-// without a limit (a saved dump), every per-CPU counter (summed over CPUs)
-// the source did not read, such as clash_resolve and chaintoolong on
-// kernels without them.
+// fill is entries as a percentage of max, with two decimals.
+// bytes_per_entry_source says what bytes_per_entry is: "slabinfo object"
+// (the size of the kernel's nf_conntrack object, read from /proc/slabinfo)
+// or "estimate" (that size on the kernels gostate was built on, when
+// slabinfo cannot be read). What the source did not report is left out,
+// never written as 0: max and fill without a limit (a saved dump), buckets
+// where /proc/sys is hidden, the size of an entry when unknown, every
+// per-CPU counter (summed over CPUs) the source did not read, such as
+// ignore, which Linux 6.18 no longer sends over netlink, or clash_resolve
+// and chaintoolong on kernels without them.
 func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 	s := &t.Stats
 	out := statsJSON{
 		Entries:                s.Entries,
+		Buckets:                s.Buckets,
 		BytesPerEntry:          s.BytesPerEntry,
 		BytesPerEntryEstimated: s.BytesPerEntryEstimated,
 		MemoryBytes:            s.MemoryBytes(),
@@ -171,6 +178,13 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 		out.Max = s.Max
 		fill := percent(s.FillPercent())
 		out.Fill = &fill
+	}
+	switch {
+	case s.BytesPerEntry <= 0:
+	case s.BytesPerEntryEstimated:
+		out.BytesPerEntrySource = "estimate"
+	default:
+		out.BytesPerEntrySource = "slabinfo object"
 	}
 	for _, to := range t.Timeouts {
 		out.Timeouts[to.Name] = to.Seconds
@@ -211,8 +225,10 @@ type statsJSON struct {
 	Entries                int            `json:"entries"`
 	Max                    int            `json:"max,omitempty"`
 	Fill                   *percent       `json:"fill,omitempty"`
+	Buckets                int            `json:"buckets,omitempty"`
 	BytesPerEntry          int            `json:"bytes_per_entry"`
 	BytesPerEntryEstimated bool           `json:"bytes_per_entry_estimated"`
+	BytesPerEntrySource    string         `json:"bytes_per_entry_source,omitempty"`
 	MemoryBytes            uint64         `json:"memory_bytes"`
 	Source                 string         `json:"source"`
 	Frozen                 bool           `json:"frozen"`

@@ -201,13 +201,14 @@ func TestWriteJSON(t *testing.T) {
 
 func TestWriteStatsJSON(t *testing.T) {
 	tab := testTable()
-	tab.Stats = flow.Stats{Entries: 10, Max: 40, BytesPerEntry: 256, HaveCPU: true,
+	tab.Stats = flow.Stats{Entries: 10, Max: 40, Buckets: 65536, BytesPerEntry: 256, HaveCPU: true,
 		CPU: flow.CPUStats{Drop: ^uint64(0), ClashResolve: 5,
 			Has: flow.CounterFound | flow.CounterDrop | flow.CounterClashResolve}}
 	tab.Warnings = []string{"netlink: \"denied\"\n"}
 	tab.Timeouts = []flow.Timeout{{Name: "tcp_established", Seconds: 432000}}
 	m := statsObject(t, tab)
-	for k, v := range map[string]string{"entries": "10", "max": "40", "fill": "25.00", "memory_bytes": "2560",
+	for k, v := range map[string]string{"entries": "10", "max": "40", "fill": "25.00", "buckets": "65536",
+		"memory_bytes": "2560", "bytes_per_entry_source": "slabinfo object",
 		"found": "0", "drop": "18446744073709551615", "clash_resolve": "5", "source": "test",
 		"warnings": "[netlink: \"denied\"\n]", "timeouts": "map[tcp_established:432000]"} {
 		if got := strings.TrimSpace(fmtAny(m[k])); got != strings.TrimSpace(v) {
@@ -221,9 +222,15 @@ func TestWriteStatsJSON(t *testing.T) {
 		}
 	}
 
-	// Without per-CPU statistics, none of their counters.
-	tab.Stats = flow.Stats{Entries: 10, Max: 40, BytesPerEntry: 256}
+	// Where /proc is hidden: no buckets, the estimated size of an entry.
+	tab.Stats = flow.Stats{Entries: 10, Max: 40, BytesPerEntry: 256, BytesPerEntryEstimated: true}
 	m = statsObject(t, tab)
+	if _, ok := m["buckets"]; ok {
+		t.Errorf("buckets = %v, though unknown", m["buckets"])
+	}
+	if got := fmtAny(m["bytes_per_entry_source"]); got != "estimate" {
+		t.Errorf("bytes_per_entry_source = %q, want estimate", got)
+	}
 	for _, k := range []string{"found", "drop"} {
 		if v, ok := m[k]; ok {
 			t.Errorf("%s = %v without per-CPU statistics", k, v)
