@@ -59,9 +59,9 @@ var (
 // the file max was read from, and whether the namespace is the initial one
 // (InitialNetNS) by comparing it with one known to be (see initialNetNS).
 //
-// Only the count is essential: without it ReadHealth returns an error. A
-// missing max or buckets leaves it 0 (unknown), missing statistics leave
-// HaveCPU false.
+// Only the count is essential: without it ReadHealth returns an error, with
+// what else it could read. A missing max or buckets leaves it 0 (unknown),
+// missing statistics leave HaveCPU false.
 func ReadHealth(root string) (flow.Stats, error) {
 	var c cpuTotals
 	return readHealth(root, &c)
@@ -71,22 +71,47 @@ func ReadHealth(root string) (flow.Stats, error) {
 // their totals survive a 32-bit counter's wrap from one call to the next.
 func readHealth(root string, cpu *cpuTotals) (flow.Stats, error) {
 	var st flow.Stats
+	err := readCountMax(root, &st)
+	readCPU(root, &st, cpu)
+	readProcOnly(root, &st)
+	return st, err
+}
+
+// readCountMax reads the count and the max into st. Without the count it
+// returns an error; a max that cannot be read is left 0 (unknown).
+func readCountMax(root string, st *flow.Stats) error {
 	count, _, err := readFirstInt(root, countPaths)
 	if err != nil {
-		return st, fmt.Errorf("conntrack count: %w", err)
+		return fmt.Errorf("conntrack count: %w", err)
 	}
 	st.Entries = count
-	if max, path, err := readFirstInt(root, maxPaths); err == nil {
+	if max, _, err := readFirstInt(root, maxPaths); err == nil {
 		st.Max = max
-		st.MaxWritable = writable(path)
 	}
-	if n, _, err := readFirstInt(root, bucketsPaths); err == nil {
-		st.Buckets = n
-	}
-	st.InitialNetNS = initialNetNS(root, unix.Stat)
+	return nil
+}
+
+// readCPU reads the per-CPU statistics into st, adding them to cpu; when
+// they cannot be read, HaveCPU stays false.
+func readCPU(root string, st *flow.Stats, cpu *cpuTotals) {
 	if s, err := readStat(root, cpu); err == nil {
 		st.CPU, st.HaveCPU = s, true
 	}
+}
+
+// readProcOnly reads into st the figures no other source gives: buckets,
+// bytes per entry, whether the max can be set (MaxWritable, when st.Max is
+// known) and whether the namespace is the initial one. Each is read on its
+// own, and what cannot be read is left unknown (bytes per entry: the
+// estimate).
+func readProcOnly(root string, st *flow.Stats) {
+	if n, _, err := readFirstInt(root, bucketsPaths); err == nil {
+		st.Buckets = n
+	}
+	if st.Max > 0 {
+		st.MaxWritable = maxWritable(root)
+	}
+	st.InitialNetNS = initialNetNS(root, unix.Stat)
 	st.BytesPerEntry, st.BytesPerEntryEstimated = EstimatedBytesPerEntry, true
 	if f, err := os.Open(filepath.Join(root, "slabinfo")); err == nil {
 		size, err := ParseSlabinfo(f)
@@ -95,7 +120,18 @@ func readHealth(root string, cpu *cpuTotals) (flow.Stats, error) {
 			st.BytesPerEntry, st.BytesPerEntryEstimated = size, false
 		}
 	}
-	return st, nil
+}
+
+// maxWritable says whether the first of the max's files that exists under
+// root is writable (see writable); TriUnknown when none does.
+func maxWritable(root string) flow.Tristate {
+	for _, p := range maxPaths {
+		path := filepath.Join(root, p)
+		if _, err := os.Stat(path); err == nil {
+			return writable(path)
+		}
+	}
+	return flow.TriUnknown
 }
 
 // readStat reads the per-CPU statistics into cpu, under their old name on

@@ -511,9 +511,10 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 }
 
-// TestNetlinkConcurrent reads, refreshes and deletes at the same time, as the
-// live screen does (dumps off the UI goroutine, deletes and lookups on it);
-// run with -race it checks the reader's locking.
+// TestNetlinkConcurrent reads, refreshes, reads the health and deletes at the
+// same time, as the live screen does (dumps off the UI goroutine, deletes
+// and lookups on it, the health on another); run with -race it checks the
+// reader's locking.
 func TestNetlinkConcurrent(t *testing.T) {
 	ns := nstest.New(t)
 	ns.Fill(t, 2000)
@@ -535,9 +536,14 @@ func TestNetlinkConcurrent(t *testing.T) {
 	}()
 	rows := slices.Clone(first.Flows[:100])
 	res := make([]Lookup, len(rows))
+	var sum flow.Table
 	for i := range 20 {
 		if err := r.Refresh(rows[i*5:i*5+5], res[i*5:i*5+5]); err != nil {
 			t.Fatal(err)
+		}
+		// The health shares the query socket with the lookups.
+		if err := r.ReadSummary(&sum); err != nil || sum.Stats.Entries < 2000-20 || !sum.Stats.HaveCPU {
+			t.Fatalf("ReadSummary: %v, %d entries, per-CPU statistics %v", err, sum.Stats.Entries, sum.Stats.HaveCPU)
 		}
 		if err := r.Delete(&rows[i*5]); err != nil {
 			t.Fatal(err)
