@@ -126,3 +126,50 @@ func TestHealthWithoutProc(t *testing.T) {
 		t.Errorf("after the runs: %v", err)
 	}
 }
+
+// TestHealthUnprivileged runs gostate as nobody inside a namespace: the rows
+// are refused (ctnetlink needs CAP_NET_ADMIN, /proc/net/nf_conntrack is
+// root's), the health is not. --stats shows it with a warning, and -1 its
+// health line before failing with the reason.
+func TestHealthUnprivileged(t *testing.T) {
+	setpriv := needSetpriv(t)
+	const n = 40
+	ns := nstest.New(t)
+	ns.Fill(t, n)
+	bin := buildWorldRunnable(t)
+	nobody := func(args ...string) *exec.Cmd {
+		return ns.Command(append([]string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin}, args...)...)
+	}
+	const warning = "rows need CAP_NET_ADMIN or root: showing the table's health only"
+
+	status, out, stderr := runAll(t, nobody("--stats"))
+	if status != exitOK || stderr != "gostate: "+warning+"\n" {
+		t.Fatalf("--stats as nobody: exit status %d, stderr:\n%s\nwant %d and the warning %q", status, stderr, exitOK, warning)
+	}
+	st := parseStats(t, out)
+	switch {
+	case st.Entries != n || st.Max == nil || *st.Max <= 0 || st.Fill == nil || st.Buckets == nil || *st.Buckets <= 0:
+		t.Errorf("--stats as nobody: %s\nwant %d entries, a max, the fill and the buckets", out, n)
+	case st.Source != "/proc (health only)" || len(st.Warnings) != 1 || st.Warnings[0] != warning:
+		t.Errorf("--stats as nobody: %s\nwant source \"/proc (health only)\" and the warning %q", out, warning)
+	case st.Insert == nil || *st.Insert < n || st.Drop == nil || st.Ignore == nil:
+		t.Errorf("--stats as nobody: %s\nwant the counters of /proc/net/stat/nf_conntrack, ignore among them", out)
+	case st.BytesPerEntrySource != "estimate":
+		t.Errorf("--stats as nobody: %s\nwant the estimated size of an entry (/proc/slabinfo is root's)", out)
+	}
+
+	status, out, stderr = runAll(t, nobody("-1"))
+	want := "gostate: cannot read the conntrack table: netlink: operation not permitted; /proc/net/nf_conntrack: permission denied"
+	if status != exitFailure || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("-1 as nobody: exit status %d, stderr:\n%s\nwant %d and one line: %s…", status, stderr, exitFailure, want)
+	}
+	if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "  source /proc (health only)\n") {
+		t.Errorf("-1 as nobody: stdout\n%s\nwant the health line alone, naming its source", out)
+	}
+	checkHealthLine(t, "-1 as nobody", out, n)
+
+	// JSON Lines are rows only: nothing to show without them.
+	if status, out, _ := runAll(t, nobody("--json")); status != exitFailure || out != "" {
+		t.Errorf("--json as nobody: exit status %d, stdout %q; want %d and nothing", status, out, exitFailure)
+	}
+}

@@ -68,7 +68,12 @@ func run(args []string, stdout, stderr *os.File) int {
 // runOnce prints one view (text, JSON Lines or the --stats object) and
 // returns the exit status.
 func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
-	r, err := source.Open(cfg.source)
+	opts := cfg.source
+	// The health is world-readable where the rows are not: --stats shows
+	// it with a warning, and the text view its health line before failing.
+	// JSON Lines are rows only.
+	opts.HealthFallback = cfg.stats || !cfg.json
+	r, err := source.Open(opts)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -80,6 +85,9 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 		err = r.ReadSummary(&t)
 	} else {
 		err = r.Read(&t)
+	}
+	if errors.Is(err, source.ErrHealthOnly) {
+		return healthOnly(r, term, stdout, stderr, err)
 	}
 	if err != nil {
 		return fail(stderr, err)
@@ -117,6 +125,21 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 		return fail(stderr, fmt.Errorf("writing output: %w", err))
 	}
 	return exitOK
+}
+
+// healthOnly is the text view of a table whose rows may not be read
+// (rowsErr says why): the health line on standard output, then the reason on
+// standard error and the exit status of a table that cannot be read, since
+// the rows asked for are not there.
+func healthOnly(r source.Reader, term terminal, stdout, stderr *os.File, rowsErr error) int {
+	var t flow.Table
+	if r.ReadSummary(&t) == nil {
+		w := bufio.NewWriterSize(stdout, outputBuffer)
+		if err := text.WriteHealth(w, &t, term.width); err != nil && !errors.Is(err, syscall.EPIPE) {
+			return fail(stderr, fmt.Errorf("writing output: %w", err))
+		}
+	}
+	return fail(stderr, rowsErr)
 }
 
 // textOptions turns the command line and the terminal into the text writer's
