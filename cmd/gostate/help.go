@@ -37,7 +37,9 @@ iptstate's flags, with iptstate's letters:
                           counters) come last in both directions. Ties break
                           on the rest of the tuple: the same order every time.
   -r, --reverse           reverse the order
-  -1, --single            print one view and exit
+  -1, --single            print one view and exit (without the privilege to
+                          read the rows: the health line, then the reason on
+                          standard error, exit status 2)
   -R, --rate SECONDS      live screen: re-read every SECONDS (default 1;
                           fractions allowed; 0.1 to 86400, as R on screen)
   -s, --src-filter ADDR[/PREFIX]
@@ -75,7 +77,9 @@ gostate's own flags:
                           (established,syn_sent)
       --no-header         print the rows only (with -t, the totals follow them)
   -j, --json              print JSON Lines: one object per flow, in order
-      --stats             print the table's health as one JSON object
+      --stats             print the table's health as one JSON object; any
+                          user may (without CAP_NET_ADMIN or root, from /proc,
+                          with a warning that the rows need them)
       --source KIND       auto (netlink, falling back to /proc/net/nf_conntrack,
                           then /proc/net/ip_conntrack), netlink or proc
   -n, --netns NAME|PATH   read another network namespace's table: a name under
@@ -123,12 +127,25 @@ have are left out). --stats prints entries, max, fill (percent),
 max_writable (whether the limit can be set from where the table was read:
 false inside a network namespace, or without root or CAP_NET_ADMIN),
 initial_netns (whether the table is the host's namespace's; both left out
-when unknown, as for a saved dump), bytes_per_entry,
-bytes_per_entry_estimated, memory_bytes, source, frozen (true for a saved
-dump), skipped, warnings (the full-table warning first, from 90% full, then
-the source's), timeouts and the per-CPU statistics summed (found, invalid,
-ignore, insert, insert_failed, drop, early_drop, error, search_restart, and
-clash_resolve, chaintoolong where the kernel has them).
+when unknown, as for a saved dump), buckets, bytes_per_entry,
+bytes_per_entry_estimated, bytes_per_entry_source, memory_bytes, source,
+frozen (true for a saved dump), skipped, warnings (the full-table warning
+first, from 90% full, then the source's), timeouts and the per-CPU
+statistics summed over CPUs (found, invalid, ignore, insert, insert_failed,
+drop, early_drop, error, search_restart, clash_resolve, chaintoolong; the
+kernel keeps each in 32 bits per CPU, which wrap: the live screen's totals
+go on growing across a wrap). What gostate could not read is left out, never
+0: max and fill without a limit (a saved dump), buckets where /proc/sys is
+hidden (containers), each counter the kernel did not report (over netlink,
+Linux 6.18 sends no ignore; older kernels have no clash_resolve or
+chaintoolong). Entries, max and the counters come over netlink, else from
+/proc; buckets and the size of an entry only from /proc.
+bytes_per_entry_source says which size is shown: "slabinfo object" (the
+kernel's nf_conntrack object, from /proc/slabinfo, readable by root) or
+"estimate" (that object's usual size, 256 B); an entry's extensions
+(counters, timestamps, NAT) are allocated apart and not counted. Without
+the privilege to read the rows, the health comes from the world-readable
+/proc files, source "/proc (health only)".
 
 Live screen keys (h or ? shows them there, with the current settings):
 {{keys}}

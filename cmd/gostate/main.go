@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -70,7 +71,12 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	if err := startOutput(stdout); err != nil {
 		return outputFailed(stderr, err)
 	}
-	r, err := source.Open(cfg.source)
+	opts := cfg.source
+	// The health is world-readable where the rows are not: --stats shows
+	// it with a warning, and the text view its health line before failing.
+	// JSON Lines are rows only.
+	opts.HealthFallback = cfg.stats || !cfg.json
+	r, err := source.Open(opts)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -82,6 +88,9 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 		err = r.ReadSummary(&t)
 	} else {
 		err = r.Read(&t)
+	}
+	if errors.Is(err, source.ErrHealthOnly) {
+		return healthOnly(r, term, stdout, stderr, err)
 	}
 	if err != nil {
 		return fail(stderr, err)
@@ -128,6 +137,21 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 func wantsCounters(cfg *config) bool {
 	k := cfg.view.Sort
 	return !cfg.stats && (cfg.counters || k == sortby.Bytes || k == sortby.Packets)
+}
+
+// healthOnly is the text view of a table whose rows may not be read
+// (rowsErr says why): the health line on standard output, then the reason on
+// standard error and the exit status of a table that cannot be read, since
+// the rows asked for are not there.
+func healthOnly(r source.Reader, term terminal, stdout, stderr *os.File, rowsErr error) int {
+	var t flow.Table
+	if r.ReadSummary(&t) == nil {
+		w := bufio.NewWriterSize(stdout, outputBuffer)
+		if err := text.WriteHealth(w, &t, term.width); err != nil {
+			return outputFailed(stderr, err)
+		}
+	}
+	return fail(stderr, rowsErr)
 }
 
 // textOptions turns the command line and the terminal into the text writer's

@@ -316,7 +316,7 @@ func TestHelpListsEveryJSONField(t *testing.T) {
 	}
 	tab.Stats = flow.Stats{Entries: 240000, Max: 262144, BytesPerEntry: 256, HaveCPU: true,
 		MaxWritable: flow.TriNo, InitialNetNS: flow.TriNo,
-		CPU: flow.CPUStats{HasClashResolve: true, HasChainTooLong: true}}
+		CPU: flow.CPUStats{Has: flow.AllCounters}, Buckets: 262144}
 	tab.Warnings = []string{"a warning"}
 	tab.Timeouts = []flow.Timeout{{Name: "tcp_established", Seconds: 432000}}
 	var out bytes.Buffer

@@ -40,14 +40,22 @@ type Stats struct {
 	Entries int
 	// Max is nf_conntrack_max, the table's global limit; 0 when unknown.
 	Max int
-	// BytesPerEntry is the kernel memory one entry costs; 0 when unknown.
+	// Buckets is nf_conntrack_buckets, the size of the kernel's hash table
+	// (global, like Max); 0 when unknown: only /proc/sys shows it.
+	Buckets int
+	// BytesPerEntry is the kernel memory one entry costs, as far as it can
+	// be known: the size of the nf_conntrack slab object; 0 when unknown.
+	// The extensions an entry may carry (counters, timestamps, NAT, event
+	// state) are allocated apart, from caches shared with the rest of the
+	// kernel, and are not counted.
 	BytesPerEntry int
 	// BytesPerEntryEstimated is true when BytesPerEntry is an estimate rather
 	// than a reading of /proc/slabinfo.
 	BytesPerEntryEstimated bool
 	// CPU holds the per-CPU statistics, summed over all CPUs.
 	CPU CPUStats
-	// HaveCPU is true when CPU was read.
+	// HaveCPU is true when CPU was read; CPU.Has then says which of its
+	// counters were.
 	HaveCPU bool
 	// MaxWritable says whether Max can be set from where the table was
 	// read: whether nf_conntrack_max, as the reader's network namespace
@@ -108,8 +116,14 @@ func (s Stats) MemoryBytes() uint64 {
 }
 
 // CPUStats are the kernel's per-CPU conntrack statistics (conntrack -S,
-// /proc/net/stat/nf_conntrack), summed. Counters the running kernel does not
-// have stay zero and their Has bit clear.
+// /proc/net/stat/nf_conntrack), summed over the CPUs. A counter the source
+// did not report has its bit clear in Has and stays zero: it is unknown, not
+// zero.
+//
+// The kernel keeps each counter in 32 bits per CPU, and they wrap; a source
+// that reads them repeatedly sums each CPU's growth modulo 2^32 into these
+// 64-bit totals, so that a total never goes down while the module stays
+// loaded.
 type CPUStats struct {
 	Found         uint64
 	Invalid       uint64
@@ -122,8 +136,61 @@ type CPUStats struct {
 	SearchRestart uint64
 	ClashResolve  uint64
 	ChainTooLong  uint64
-	// HasClashResolve and HasChainTooLong are set when the kernel reports
-	// those counters (added in Linux 5.x).
-	HasClashResolve bool
-	HasChainTooLong bool
+	// Has says which of the counters above the source reported.
+	Has CPUCounters
+}
+
+// CPUCounters is a set of the counters of CPUStats, one bit each.
+type CPUCounters uint16
+
+// The counters of CPUStats, in the order of its fields. Which ones a source
+// reports depends on the kernel and on the source: Linux 5.x replaced
+// /proc's searched and delete_list columns with clashres and chainlength and
+// stopped counting ignore, which its netlink answer no longer carries (the
+// /proc column stays, always 0).
+const (
+	CounterFound CPUCounters = 1 << iota
+	CounterInvalid
+	CounterIgnore
+	CounterInsert
+	CounterInsertFailed
+	CounterDrop
+	CounterEarlyDrop
+	CounterError
+	CounterSearchRestart
+	CounterClashResolve
+	CounterChainTooLong
+
+	// AllCounters is the set of every counter.
+	AllCounters = CounterChainTooLong<<1 - 1
+)
+
+// Counter returns the field of s that holds the counter c, a single bit of
+// AllCounters; nil for anything else.
+func (s *CPUStats) Counter(c CPUCounters) *uint64 {
+	switch c {
+	case CounterFound:
+		return &s.Found
+	case CounterInvalid:
+		return &s.Invalid
+	case CounterIgnore:
+		return &s.Ignore
+	case CounterInsert:
+		return &s.Insert
+	case CounterInsertFailed:
+		return &s.InsertFailed
+	case CounterDrop:
+		return &s.Drop
+	case CounterEarlyDrop:
+		return &s.EarlyDrop
+	case CounterError:
+		return &s.Error
+	case CounterSearchRestart:
+		return &s.SearchRestart
+	case CounterClashResolve:
+		return &s.ClashResolve
+	case CounterChainTooLong:
+		return &s.ChainTooLong
+	}
+	return nil
 }

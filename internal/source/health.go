@@ -27,8 +27,8 @@ var (
 // as they are not in a slabinfo reading either.
 const EstimatedBytesPerEntry = 256
 
-// Where count and max live: the current names first, then the names of
-// kernels before nf_conntrack (2.4, early 2.6).
+// Where count, max and buckets live: the current names first, then the
+// names of kernels before nf_conntrack (2.4, early 2.6).
 var (
 	countPaths = []string{
 		"sys/net/netfilter/nf_conntrack_count",
@@ -40,38 +40,78 @@ var (
 		"sys/net/ipv4/ip_conntrack_max",
 		"sys/net/ipv4/netfilter/ip_conntrack_max",
 	}
+	bucketsPaths = []string{
+		"sys/net/netfilter/nf_conntrack_buckets",
+		"sys/net/ipv4/netfilter/ip_conntrack_buckets",
+	}
 )
 
-// ReadHealth reads count, max, per-CPU stats and bytes per entry for the
-// calling thread's network namespace from the /proc tree at root ("/proc" in
-// production, a fixture tree in tests): count from
-// net/netfilter/nf_conntrack_count, max from nf_conntrack_max (or the legacy
-// ip_conntrack_* paths), per-CPU stats from
-// <root>/thread-self/net/stat/nf_conntrack, bytes per entry from slabinfo, or a
-// documented estimate (flag BytesPerEntryEstimated) when slabinfo is
-// unreadable.
+// ReadHealth reads count, max, buckets, per-CPU stats and bytes per entry for
+// the calling thread's network namespace from the /proc tree at root
+// ("/proc" in production, a fixture tree in tests): count from
+// net/netfilter/nf_conntrack_count, max from nf_conntrack_max, buckets from
+// nf_conntrack_buckets (or the legacy ip_conntrack_* paths), per-CPU stats
+// from <root>/thread-self/net/stat/nf_conntrack, bytes per entry from
+// slabinfo, or a documented estimate (flag BytesPerEntryEstimated) when
+// slabinfo is unreadable.
 //
 // Whether the max can be set there (MaxWritable) is found with access(2) on
 // the file max was read from, and whether the namespace is the initial one
 // (InitialNetNS) by comparing it with one known to be (see initialNetNS).
 //
-// Only the count is essential: without it ReadHealth returns an error. A
-// missing max leaves Max 0 (unknown), missing statistics leave HaveCPU false.
+// Only the count is essential: without it ReadHealth returns an error, with
+// what else it could read. A missing max or buckets leaves it 0 (unknown),
+// missing statistics leave HaveCPU false.
 func ReadHealth(root string) (flow.Stats, error) {
+	var c cpuTotals
+	return readHealth(root, &c)
+}
+
+// readHealth is ReadHealth adding the per-CPU statistics to cpu, so that
+// their totals survive a 32-bit counter's wrap from one call to the next.
+func readHealth(root string, cpu *cpuTotals) (flow.Stats, error) {
 	var st flow.Stats
+	err := readCountMax(root, &st)
+	readCPU(root, &st, cpu)
+	readProcOnly(root, &st)
+	return st, err
+}
+
+// readCountMax reads the count and the max into st. Without the count it
+// returns an error; a max that cannot be read is left 0 (unknown).
+func readCountMax(root string, st *flow.Stats) error {
 	count, _, err := readFirstInt(root, countPaths)
 	if err != nil {
-		return st, fmt.Errorf("conntrack count: %w", err)
+		return fmt.Errorf("conntrack count: %w", err)
 	}
 	st.Entries = count
-	if max, path, err := readFirstInt(root, maxPaths); err == nil {
+	if max, _, err := readFirstInt(root, maxPaths); err == nil {
 		st.Max = max
-		st.MaxWritable = writable(path)
+	}
+	return nil
+}
+
+// readCPU reads the per-CPU statistics into st, adding them to cpu; when
+// they cannot be read, HaveCPU stays false.
+func readCPU(root string, st *flow.Stats, cpu *cpuTotals) {
+	if s, err := readStat(root, cpu); err == nil {
+		st.CPU, st.HaveCPU = s, true
+	}
+}
+
+// readProcOnly reads into st the figures no other source gives: buckets,
+// bytes per entry, whether the max can be set (MaxWritable, when st.Max is
+// known) and whether the namespace is the initial one. Each is read on its
+// own, and what cannot be read is left unknown (bytes per entry: the
+// estimate).
+func readProcOnly(root string, st *flow.Stats) {
+	if n, _, err := readFirstInt(root, bucketsPaths); err == nil {
+		st.Buckets = n
+	}
+	if st.Max > 0 {
+		st.MaxWritable = maxWritable(root)
 	}
 	st.InitialNetNS = initialNetNS(root, unix.Stat)
-	if cpu, err := readStat(root); err == nil {
-		st.CPU, st.HaveCPU = cpu, true
-	}
 	st.BytesPerEntry, st.BytesPerEntryEstimated = EstimatedBytesPerEntry, true
 	if f, err := os.Open(filepath.Join(root, "slabinfo")); err == nil {
 		size, err := ParseSlabinfo(f)
@@ -80,12 +120,23 @@ func ReadHealth(root string) (flow.Stats, error) {
 			st.BytesPerEntry, st.BytesPerEntryEstimated = size, false
 		}
 	}
-	return st, nil
 }
 
-// readStat reads the per-CPU statistics, under their old name on kernels
-// before nf_conntrack.
-func readStat(root string) (flow.CPUStats, error) {
+// maxWritable says whether the first of the max's files that exists under
+// root is writable (see writable); TriUnknown when none does.
+func maxWritable(root string) flow.Tristate {
+	for _, p := range maxPaths {
+		path := filepath.Join(root, p)
+		if _, err := os.Stat(path); err == nil {
+			return writable(path)
+		}
+	}
+	return flow.TriUnknown
+}
+
+// readStat reads the per-CPU statistics into cpu, under their old name on
+// kernels before nf_conntrack.
+func readStat(root string, cpu *cpuTotals) (flow.CPUStats, error) {
 	f, err := openNet(root, "stat/nf_conntrack")
 	if errors.Is(err, os.ErrNotExist) {
 		f, err = openNet(root, "stat/ip_conntrack")
@@ -94,7 +145,7 @@ func readStat(root string) (flow.CPUStats, error) {
 		return flow.CPUStats{}, err
 	}
 	defer f.Close()
-	return ParseStat(f)
+	return cpu.parseStat(f)
 }
 
 // writable says whether path passes access(2) for writing with the

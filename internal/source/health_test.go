@@ -23,13 +23,14 @@ func TestReadHealth(t *testing.T) {
 		want flow.Stats
 	}{
 		{"../../testdata/proc-6.18", flow.Stats{
-			Entries: 28, Max: 262144, BytesPerEntry: 256, HaveCPU: true,
-			CPU: flow.CPUStats{Insert: 24, HasClashResolve: true, HasChainTooLong: true},
+			Entries: 28, Max: 262144, Buckets: 262144, BytesPerEntry: 256, HaveCPU: true,
+			CPU: flow.CPUStats{Insert: 24, Has: flow.AllCounters},
 		}},
 		// No slabinfo, legacy paths, no thread-self.
 		{"../../testdata/proc-legacy", flow.Stats{
 			Entries: 7, Max: 32760, BytesPerEntry: EstimatedBytesPerEntry, BytesPerEntryEstimated: true, HaveCPU: true,
-			CPU: flow.CPUStats{Found: 0x540, Invalid: 4, Ignore: 0x32, Insert: 0x15, InsertFailed: 1, Drop: 3, EarlyDrop: 1},
+			CPU: flow.CPUStats{Found: 0x540, Invalid: 4, Ignore: 0x32, Insert: 0x15, InsertFailed: 1, Drop: 3, EarlyDrop: 1,
+				Has: legacyCounters},
 		}},
 	} {
 		// A fixture's max is writable as far as the files are the

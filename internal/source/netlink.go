@@ -15,8 +15,8 @@ import (
 // implements Reader, with Refresh by one lookup per row, and Deleter. All of
 // its methods are safe for concurrent use.
 //
-// It holds two sockets, so that a delete or a lookup from the screen never
-// waits behind a dump of a large table in flight.
+// It holds two sockets, so that a delete, a lookup or the health from the
+// screen never waits behind a dump of a large table in flight.
 type NetlinkReader struct {
 	ns *netNS // nil: the caller's namespace
 
@@ -34,8 +34,30 @@ type NetlinkReader struct {
 	query   *nlConn
 	scratch flow.Flow // decode target of Refresh, guarded by queryMu
 
+	// healthMu guards what the health reads keep from one to the next;
+	// it is taken before queryMu.
+	healthMu sync.Mutex
+	// nlCPU and procCPU sum the per-CPU counters read over netlink and,
+	// when netlink fails, from /proc.
+	nlCPU, procCPU cpuTotals
+	// via says which figures of the last health read came over netlink,
+	// the rest having come from /proc; both give the same numbers, and
+	// tests read it to tell them apart.
+	via healthVia
+
 	timeouts []flow.Timeout
 }
+
+// healthVia is a set of the health figures read over netlink.
+type healthVia uint8
+
+// The health figures that netlink gives.
+const (
+	// viaNetlinkGlobal: the entries and the limit (IPCTNL_MSG_CT_GET_STATS).
+	viaNetlinkGlobal healthVia = 1 << iota
+	// viaNetlinkCPU: the per-CPU statistics (IPCTNL_MSG_CT_GET_STATS_CPU).
+	viaNetlinkCPU
+)
 
 // newNetlinkReader opens ctnetlink sockets in the namespace ns (nil: the
 // caller's) and checks with a statistics request that the kernel answers;
@@ -46,7 +68,9 @@ func newNetlinkReader(ns *netNS) (*NetlinkReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	if err := probe(query); err != nil {
+	// The cheapest ctnetlink request tells before any dump whether the
+	// kernel lets us read.
+	if _, _, err := globalStats(query); err != nil {
 		query.close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
@@ -67,20 +91,6 @@ func newNetlinkReader(ns *netNS) (*NetlinkReader, error) {
 		return nil
 	})
 	return r, nil
-}
-
-// probe asks for the table's global statistics (IPCTNL_MSG_CT_GET_STATS), the
-// cheapest ctnetlink request, to learn before any dump whether the kernel
-// lets us read: EPERM without CAP_NET_ADMIN, EOPNOTSUPP without the
-// nf_conntrack_netlink module.
-func probe(c *nlConn) error {
-	const ctMsgGetStats = 5
-	seq := c.startRequest(ctMsgGetStats, nlmFRequest, unix.AF_UNSPEC)
-	finishRequest(c.req, 0)
-	if err := c.send(c.req); err != nil {
-		return err
-	}
-	return c.await(seq)
 }
 
 // await reads until the answer to request seq arrives and returns the error
@@ -133,7 +143,6 @@ func (r *NetlinkReader) read(t *flow.Table, batch int, each func([]flow.Flow) bo
 	// allocation, instead of growing them by doubling, which copies them
 	// at every step and leaves the old arrays behind as garbage.
 	if err := r.readSummary(t); err != nil {
-		t.Stats = flow.Stats{}
 		t.Warnings = append(t.Warnings, "table health: "+err.Error())
 	}
 	// A table that shrank a lot gives its memory back too, and so does a
@@ -204,11 +213,15 @@ func (d *dumpInto) flush() {
 	}
 }
 
-// ReadSummary reads the table's health from /proc inside the reader's
-// namespace, as Read does before its dump, and the timeouts read at open. It
-// takes neither socket, so it does not wait for a dump in flight. Like Read,
-// it fails with ErrNetNSGone once the namespace opened by name or path is no
-// longer what that name or path opens.
+// ReadSummary reads the table's health, as Read does before its dump, and
+// the timeouts read at open. The entries, the limit and the per-CPU
+// statistics come over ctnetlink, in the reader's namespace, from /proc
+// only when netlink fails (with a warning); the buckets, the size of an
+// entry and whether the limit can be set only /proc shows, and they are
+// unknown where it is hidden. It takes the query socket, not the dump
+// socket, so it does not wait for a dump in flight. Like Read, it fails
+// with ErrNetNSGone once the namespace opened by name or path is no longer
+// what that name or path opens.
 func (r *NetlinkReader) ReadSummary(t *flow.Table) error {
 	if err := r.ns.check(); err != nil {
 		return err
@@ -216,7 +229,9 @@ func (r *NetlinkReader) ReadSummary(t *flow.Table) error {
 	return r.readSummary(t)
 }
 
-// readSummary is ReadSummary without the namespace's check.
+// readSummary is ReadSummary without the namespace's check. Its error says
+// why the count could be read neither over netlink nor from /proc; t.Stats
+// then holds what else could be read.
 func (r *NetlinkReader) readSummary(t *flow.Table) error {
 	t.Flows = t.Flows[:0]
 	t.Skipped = 0
@@ -225,11 +240,70 @@ func (r *NetlinkReader) readSummary(t *flow.Table) error {
 	t.Frozen = false
 	t.Timeouts = r.timeouts
 	t.ReadAt = time.Now()
-	return r.ns.run(func() error {
-		var err error
-		t.Stats, err = ReadHealth("/proc")
-		return err
+
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	var st flow.Stats
+	var via healthVia
+	r.queryMu.Lock()
+	entries, max, gerr := globalStats(r.query)
+	cpu, ended, cerr := cpuStats(r.query, &r.nlCPU)
+	if !ended {
+		if err := r.redialQuery(); err != nil {
+			cerr = errors.Join(cerr, fmt.Errorf("new query socket: %w", err))
+		}
+	}
+	r.queryMu.Unlock()
+	if gerr == nil {
+		st.Entries, st.Max = entries, max
+		via |= viaNetlinkGlobal
+	}
+	if cerr == nil {
+		st.CPU, st.HaveCPU = cpu, true
+		via |= viaNetlinkCPU
+	}
+	r.via = via
+
+	var perr error
+	err := r.ns.run(func() error {
+		if gerr != nil {
+			perr = readCountMax("/proc", &st)
+		}
+		if cerr != nil {
+			readCPU("/proc", &st, &r.procCPU)
+		}
+		readProcOnly("/proc", &st)
+		return nil
 	})
+	t.Stats = st
+	switch {
+	case err != nil && gerr != nil:
+		return fmt.Errorf("netlink: %w; %w", gerr, err)
+	case perr != nil:
+		return fmt.Errorf("netlink: %w; %w", gerr, perr)
+	case gerr != nil:
+		t.Warnings = append(t.Warnings, "table health over netlink: "+gerr.Error()+"; count and max read from /proc")
+	}
+	if cerr != nil {
+		msg := "per-CPU statistics over netlink: " + cerr.Error()
+		if st.HaveCPU {
+			msg += "; read from /proc"
+		}
+		t.Warnings = append(t.Warnings, msg)
+	}
+	return nil
+}
+
+// redialQuery replaces the query socket with a new one. The caller holds
+// queryMu.
+func (r *NetlinkReader) redialQuery() error {
+	c, err := dialNetfilter(r.ns.fd())
+	if err != nil {
+		return err
+	}
+	r.query.close()
+	r.query = c
+	return nil
 }
 
 // dumpRing is how many receive buffers a dump cycles through, so that the

@@ -397,6 +397,19 @@ func TestOpenFallback(t *testing.T) {
 		{"netlink", noCaps, "err=cannot read the conntrack table: netlink: operation not permitted (netlink needs CAP_NET_ADMIN: run as root or with CAP_NET_ADMIN) unavailable=true"},
 		{"proc", noCaps, "rows=5 warnings=[]"},
 		{"auto", nobody, "err=cannot read the conntrack table: netlink: operation not permitted; /proc/net/nf_conntrack: permission denied (legacy /proc/net/ip_conntrack: no such file or directory) (run as root: netlink needs CAP_NET_ADMIN, and /proc/net/nf_conntrack is readable by root only) unavailable=true"},
+		// With HealthFallback the health stands in: world-readable, but
+		// the rows are refused as above.
+		{"health auto", nobody, "entries=5 max=true source=/proc (health only) warnings=[rows need CAP_NET_ADMIN or root: showing the table's health only] " +
+			"read=cannot read the conntrack table: netlink: operation not permitted; /proc/net/nf_conntrack: permission denied (legacy /proc/net/ip_conntrack: no such file or directory) (run as root: netlink needs CAP_NET_ADMIN, and /proc/net/nf_conntrack is readable by root only) " +
+			"healthonly=true unavailable=true eperm=true"},
+		{"health netlink", noCaps, "entries=5 max=true source=/proc (health only) warnings=[rows need CAP_NET_ADMIN or root: showing the table's health only] " +
+			"read=cannot read the conntrack table: netlink: operation not permitted (netlink needs CAP_NET_ADMIN: run as root or with CAP_NET_ADMIN) " +
+			"healthonly=true unavailable=true eperm=true"},
+		{"health proc", nobody, "entries=5 max=true source=/proc (health only) warnings=[rows need root: showing the table's health only] " +
+			"read=cannot read the conntrack table: /proc/net/nf_conntrack: permission denied (legacy /proc/net/ip_conntrack: no such file or directory) (/proc/net/nf_conntrack is readable by root only: run as root) " +
+			"healthonly=true unavailable=true eperm=false"},
+		// Where the rows can be read, HealthFallback changes nothing.
+		{"health auto", noCaps, "rows=5 warnings=[netlink: operation not permitted; reading /proc/net/nf_conntrack]"},
 	} {
 		if got := run(c.mode, c.setpriv...); !strings.Contains(got, "RESULT "+c.want+"\n") {
 			t.Errorf("%s %v:\n got %s\nwant RESULT %s", c.mode, c.setpriv, got, c.want)
@@ -407,10 +420,25 @@ func TestOpenFallback(t *testing.T) {
 // getenvChild returns the mode TestOpenFallback runs this binary in, or "".
 func getenvChild() string { return os.Getenv("GOSTATE_OPEN_CHILD") }
 
-// nlOpenChild opens the source named by mode in the process's own namespace,
-// reads once and prints one RESULT line for the parent to check.
+// nlOpenChild opens the source named by mode ("health KIND" asks for
+// Options.HealthFallback) in the process's own namespace, reads once and
+// prints one RESULT line for the parent to check.
 func nlOpenChild(mode string) {
-	r, err := Open(Options{Kind: Kind(mode)})
+	kind, health := strings.CutPrefix(mode, "health ")
+	r, err := Open(Options{Kind: Kind(kind), HealthFallback: health})
+	if err == nil && health {
+		var sum, tab flow.Table
+		if serr := r.ReadSummary(&sum); serr != nil {
+			fmt.Printf("RESULT summary=%v\n", serr)
+			return
+		}
+		if rerr := r.Read(&tab); rerr != nil {
+			fmt.Printf("RESULT entries=%d max=%v source=%s warnings=%v read=%v healthonly=%v unavailable=%v eperm=%v\n",
+				sum.Stats.Entries, sum.Stats.Max > 0, sum.Source, sum.Warnings, rerr,
+				errors.Is(rerr, ErrHealthOnly), errors.Is(rerr, ErrUnavailable), errors.Is(rerr, unix.EPERM))
+			return
+		}
+	}
 	if err == nil {
 		var tab flow.Table
 		if err = r.Read(&tab); err == nil {
@@ -511,9 +539,10 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 }
 
-// TestNetlinkConcurrent reads, refreshes and deletes at the same time, as the
-// live screen does (dumps off the UI goroutine, deletes and lookups on it);
-// run with -race it checks the reader's locking.
+// TestNetlinkConcurrent reads, refreshes, reads the health and deletes at the
+// same time, as the live screen does (dumps off the UI goroutine, deletes
+// and lookups on it, the health on another); run with -race it checks the
+// reader's locking.
 func TestNetlinkConcurrent(t *testing.T) {
 	ns := nstest.New(t)
 	ns.Fill(t, 2000)
@@ -535,9 +564,14 @@ func TestNetlinkConcurrent(t *testing.T) {
 	}()
 	rows := slices.Clone(first.Flows[:100])
 	res := make([]Lookup, len(rows))
+	var sum flow.Table
 	for i := range 20 {
 		if err := r.Refresh(rows[i*5:i*5+5], res[i*5:i*5+5]); err != nil {
 			t.Fatal(err)
+		}
+		// The health shares the query socket with the lookups.
+		if err := r.ReadSummary(&sum); err != nil || sum.Stats.Entries < 2000-20 || !sum.Stats.HaveCPU {
+			t.Fatalf("ReadSummary: %v, %d entries, per-CPU statistics %v", err, sum.Stats.Entries, sum.Stats.HaveCPU)
 		}
 		if err := r.Delete(&rows[i*5]); err != nil {
 			t.Fatal(err)

@@ -21,7 +21,9 @@ import (
 // and its text is one line naming what was tried and why, ending with what
 // fixes it when the cause says: the privilege missing (CAP_NET_ADMIN for
 // netlink, root for /proc/net/nf_conntrack, CAP_SYS_ADMIN as well to enter
-// another namespace) or the module to load.
+// another namespace) or the module to load; unless opts.HealthFallback
+// lets a reader of the health alone stand in for a refusal for want of
+// privilege.
 func Open(opts Options) (Reader, error) {
 	if opts.File != "" {
 		return NewFileReader(opts.File, os.Stdin)
@@ -33,7 +35,7 @@ func Open(opts Options) (Reader, error) {
 			return nil, &unavailableError{msg: err.Error(), err: err}
 		}
 	}
-	r, err := openKind(opts.Kind, ns)
+	r, err := openKind(opts.Kind, ns, opts.HealthFallback)
 	if err != nil {
 		ns.close()
 		return nil, err
@@ -41,33 +43,45 @@ func Open(opts Options) (Reader, error) {
 	return r, nil
 }
 
-// openKind opens the source of kind in ns; the reader owns ns if it succeeds.
-func openKind(kind Kind, ns *netNS) (Reader, error) {
+// openKind opens the source of kind in ns, or with healthFallback the health
+// alone when the rows are refused for want of privilege; the reader owns ns
+// if it succeeds.
+func openKind(kind Kind, ns *netNS, healthFallback bool) (Reader, error) {
+	var nerr, perr error
 	switch kind {
 	case KindNetlink:
 		r, err := newNetlinkReader(ns)
-		if err != nil {
-			return nil, unavailable(err, nil)
-		}
-		return r, nil
-	case KindProc:
-		r, err := openProc(ns, "")
-		if err != nil {
-			return nil, unavailable(nil, err)
-		}
-		return r, nil
-	case KindAuto, "":
-		r, nerr := newNetlinkReader(ns)
-		if nerr == nil {
+		if err == nil {
 			return r, nil
 		}
-		p, perr := openProc(ns, nerr.Error())
-		if perr != nil {
-			return nil, unavailable(nerr, perr)
+		nerr = err
+	case KindProc:
+		r, err := openProc(ns, "")
+		if err == nil {
+			return r, nil
 		}
-		return p, nil
+		perr = err
+	case KindAuto, "":
+		r, err := newNetlinkReader(ns)
+		if err == nil {
+			return r, nil
+		}
+		nerr = err
+		p, err := openProc(ns, nerr.Error())
+		if err == nil {
+			return p, nil
+		}
+		perr = err
+	default:
+		return nil, fmt.Errorf("unknown source %q (want auto, netlink or proc)", kind)
 	}
-	return nil, fmt.Errorf("unknown source %q (want auto, netlink or proc)", kind)
+	err := unavailable(nerr, perr)
+	if need := rowsNeed(nerr, perr); healthFallback && need != "" {
+		if h, herr := openHealthOnly(ns, err, need); herr == nil {
+			return h, nil
+		}
+	}
+	return nil, err
 }
 
 // unavailable joins the reasons of the sources tried (the netlink source's
@@ -140,6 +154,25 @@ func hint(netlinkErr, procErr error) string {
 		parts = append(parts, "load the module: modprobe nf_conntrack")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// rowsNeed says what privilege the rows need when the netlink or /proc
+// source (either error nil when not tried) was refused for want of one:
+// "CAP_NET_ADMIN or root" when netlink was, "root" when only
+// /proc/net/nf_conntrack was. It is "" when no source was refused for want
+// of privilege, and when entering the namespace was: then its health cannot
+// be read either.
+func rowsNeed(netlinkErr, procErr error) string {
+	var se *setnsError
+	switch {
+	case errors.As(netlinkErr, &se) || errors.As(procErr, &se):
+		return ""
+	case isPermission(netlinkErr):
+		return "CAP_NET_ADMIN or root"
+	case isPermission(procErr):
+		return "root"
+	}
+	return ""
 }
 
 // isPermission reports whether err is a refusal for want of privilege

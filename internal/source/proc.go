@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -31,12 +32,16 @@ func openNet(root, name string) (*os.File, error) {
 // /proc/net/ip_conntrack. Each Read reads the file and the table's health
 // again, in the network namespace of the calling thread; the per-protocol
 // timeouts, sysctls that rarely change, are read once, at open. Reads reuse
-// one buffer, so one goroutine reads at a time; ReadSummary shares nothing
-// with them. It cannot look rows up: Refresh returns ErrUnsupported.
+// one buffer, so one goroutine reads at a time; ReadSummary shares only the
+// per-CPU counters' totals with them, under a lock. It cannot look rows up:
+// Refresh returns ErrUnsupported.
 type ProcReader struct {
 	root string
 	name string // "nf_conntrack" or "ip_conntrack"
 	br   *bufio.Reader
+
+	cpuMu sync.Mutex
+	cpu   cpuTotals // the per-CPU counters' totals, guarded by cpuMu
 
 	timeouts   []flow.Timeout
 	timeoutErr error // why the timeouts could not be read, a warning of every read
@@ -150,8 +155,10 @@ func (p *ProcReader) ReadSummary(t *flow.Table) error {
 	if p.timeoutErr != nil {
 		t.Warnings = append(t.Warnings, "timeouts: "+p.timeoutErr.Error())
 	}
+	p.cpuMu.Lock()
+	defer p.cpuMu.Unlock()
 	var err error
-	t.Stats, err = ReadHealth(p.root)
+	t.Stats, err = readHealth(p.root, &p.cpu)
 	return err
 }
 

@@ -95,6 +95,15 @@ type Options struct {
 	// File, when set, reads a saved dump instead of the kernel ("-" is
 	// standard input). Kind and NetNS are then ignored.
 	File string
+	// HealthFallback lets Open return a reader of the table's health alone
+	// when the rows are refused for want of privilege (ctnetlink needs
+	// CAP_NET_ADMIN, /proc/net/nf_conntrack is root's) but the health is
+	// not: the count, the limit, the buckets and the per-CPU statistics
+	// under /proc are world-readable. Its ReadSummary works (with a warning
+	// that says what the rows need) and its Read and ReadBatches fail with
+	// an error wrapping ErrHealthOnly. For the one-shot views, which can
+	// show the health without the rows; the live screen does not ask.
+	HealthFallback bool
 }
 
 // Sentinel errors, wrapped with %w by the readers so that callers can tell
@@ -118,6 +127,12 @@ var (
 	// netns del): showing its last state"). The live screen keeps the last
 	// good read and shows the message.
 	ErrNetNSGone = errors.New("network namespace gone")
+	// ErrHealthOnly means the reader reads the table's health but not its
+	// rows: Open, asked for Options.HealthFallback, found the rows refused
+	// for want of privilege. Its Read and ReadBatches fail with an error
+	// that wraps ErrHealthOnly and the refusal (ErrUnavailable, and EPERM
+	// or EACCES), whose text is the one Open would have failed with.
+	ErrHealthOnly = errors.New("the rows cannot be read, only the health")
 	// ErrStopped means ReadBatches stopped because its caller asked it to.
 	ErrStopped = errors.New("read stopped")
 	// ErrUnsupported means the source cannot do what was asked (Refresh

@@ -11,54 +11,56 @@ import (
 )
 
 // ParseStat reads /proc/net/stat/nf_conntrack (hex, one row per CPU, columns
-// named by the header line, old and new column names) and sums the CPUs.
+// named by the header line, old and new column names) and sums the CPUs. A
+// counter whose column the header lacks has its bit clear in Has.
 //
 // The columns are found by name because kernels renamed and reused them:
 // 5.x turned "searched" into "clashres" and "delete_list" into "chainlength"
 // (which counts chains found too long). Columns gostate does not show
-// (entries, new, delete, expect_*) are read and ignored.
+// (entries, new, delete, expect_*) are read and ignored. Every value is the
+// kernel's 32-bit counter: a wider one is malformed.
 func ParseStat(r io.Reader) (flow.CPUStats, error) {
-	var st flow.CPUStats
+	var c cpuTotals
+	return c.parseStat(r)
+}
+
+// statColumns are the columns of /proc/net/stat/nf_conntrack that gostate
+// reads, by the name the header gives them.
+var statColumns = map[string]flow.CPUCounters{
+	"found":          flow.CounterFound,
+	"invalid":        flow.CounterInvalid,
+	"ignore":         flow.CounterIgnore,
+	"insert":         flow.CounterInsert,
+	"insert_failed":  flow.CounterInsertFailed,
+	"drop":           flow.CounterDrop,
+	"early_drop":     flow.CounterEarlyDrop,
+	"icmp_error":     flow.CounterError,
+	"search_restart": flow.CounterSearchRestart,
+	"clashres":       flow.CounterClashResolve,
+	"chainlength":    flow.CounterChainTooLong,
+}
+
+// parseStat is ParseStat adding the reading to c, each row a CPU (the file
+// lists the possible CPUs in order, the same ones every time): the totals
+// grow across readings even when a CPU's 32-bit counter wraps. A file that
+// cannot be parsed changes nothing.
+func (c *cpuTotals) parseStat(r io.Reader) (flow.CPUStats, error) {
 	sc := bufio.NewScanner(r)
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
-			return st, fmt.Errorf("conntrack stat: %w", err)
+			return flow.CPUStats{}, fmt.Errorf("conntrack stat: %w", err)
 		}
-		return st, fmt.Errorf("conntrack stat: empty: %w", ErrMalformed)
+		return flow.CPUStats{}, fmt.Errorf("conntrack stat: empty: %w", ErrMalformed)
 	}
 	header := strings.Fields(sc.Text())
-	dst := make([]*uint64, len(header))
-	for i, name := range header {
-		switch name {
-		case "found":
-			dst[i] = &st.Found
-		case "invalid":
-			dst[i] = &st.Invalid
-		case "ignore":
-			dst[i] = &st.Ignore
-		case "insert":
-			dst[i] = &st.Insert
-		case "insert_failed":
-			dst[i] = &st.InsertFailed
-		case "drop":
-			dst[i] = &st.Drop
-		case "early_drop":
-			dst[i] = &st.EarlyDrop
-		case "icmp_error":
-			dst[i] = &st.Error
-		case "search_restart":
-			dst[i] = &st.SearchRestart
-		case "clashres":
-			dst[i] = &st.ClashResolve
-			st.HasClashResolve = true
-		case "chainlength":
-			dst[i] = &st.ChainTooLong
-			st.HasChainTooLong = true
-		}
-	}
 	if len(header) == 0 || header[0] != "entries" {
 		return flow.CPUStats{}, fmt.Errorf("conntrack stat: header does not start with \"entries\": %w", ErrMalformed)
 	}
+	col := make([]flow.CPUCounters, len(header))
+	for i, name := range header {
+		col[i] = statColumns[name]
+	}
+	c.begin()
 	cpus := 0
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -69,14 +71,15 @@ func ParseStat(r io.Reader) (flow.CPUStats, error) {
 			return flow.CPUStats{}, fmt.Errorf("conntrack stat: CPU row %d has %d columns, header has %d: %w",
 				cpus, len(fields), len(header), ErrMalformed)
 		}
+		cpu := c.cpu(cpus)
 		for i, field := range fields {
-			n, err := strconv.ParseUint(field, 16, 64)
+			n, err := strconv.ParseUint(field, 16, 32)
 			if err != nil {
-				return flow.CPUStats{}, fmt.Errorf("conntrack stat: CPU row %d, column %s: %q is not hex: %w",
+				return flow.CPUStats{}, fmt.Errorf("conntrack stat: CPU row %d, column %s: %q is not a 32-bit hex number: %w",
 					cpus, header[i], field, ErrMalformed)
 			}
-			if dst[i] != nil {
-				*dst[i] += n
+			if col[i] != 0 {
+				cpu.set(col[i], uint32(n))
 			}
 		}
 		cpus++
@@ -87,5 +90,5 @@ func ParseStat(r io.Reader) (flow.CPUStats, error) {
 	if cpus == 0 {
 		return flow.CPUStats{}, fmt.Errorf("conntrack stat: no CPU rows: %w", ErrMalformed)
 	}
-	return st, nil
+	return c.commit(), nil
 }

@@ -144,8 +144,9 @@ func appendBoolField(b []byte, name string, v bool) []byte {
 // WriteStatsJSON writes the table's health as one JSON object (--json
 // --stats):
 //
-//	entries max fill max_writable initial_netns bytes_per_entry
-//	bytes_per_entry_estimated memory_bytes source frozen skipped warnings
+//	entries max fill max_writable initial_netns buckets bytes_per_entry
+//	bytes_per_entry_estimated bytes_per_entry_source memory_bytes source
+//	frozen skipped warnings
 //	timeouts{name: seconds}
 //	found invalid ignore insert insert_failed drop early_drop error
 //	search_restart clash_resolve chaintoolong
@@ -156,14 +157,20 @@ func appendBoolField(b []byte, name string, v bool) []byte {
 // source's remarks (flow.Table.Warnings). max_writable says whether the limit
 // can be set from where the table was read, initial_netns whether that is the
 // initial (the host's) network namespace; each is left out when unknown
-// (flow.Stats.MaxWritable, InitialNetNS). max and fill
-// are left out when the limit is unknown (a saved dump), the per-CPU
-// statistics (summed over CPUs) when they could not be read, and
-// clash_resolve and chaintoolong on kernels without them.
+// (flow.Stats.MaxWritable, InitialNetNS). bytes_per_entry_source says what
+// bytes_per_entry is: "slabinfo object" (the size of the kernel's
+// nf_conntrack object, read from /proc/slabinfo) or "estimate" (that size on
+// the kernels gostate was built on, when slabinfo cannot be read). What the
+// source did not report is left out, never written as 0: max and fill
+// without a limit (a saved dump), buckets where /proc/sys is hidden, every
+// per-CPU counter (summed over CPUs) the source did not read, such as
+// ignore, which Linux 6.18 no longer sends over netlink, or clash_resolve
+// and chaintoolong on kernels without them.
 func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 	s := &t.Stats
 	out := statsJSON{
 		Entries:                s.Entries,
+		Buckets:                s.Buckets,
 		BytesPerEntry:          s.BytesPerEntry,
 		BytesPerEntryEstimated: s.BytesPerEntryEstimated,
 		MemoryBytes:            s.MemoryBytes(),
@@ -184,19 +191,36 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 		fill := percent(s.FillPercent())
 		out.Fill = &fill
 	}
+	switch {
+	case s.BytesPerEntry <= 0:
+	case s.BytesPerEntryEstimated:
+		out.BytesPerEntrySource = "estimate"
+	default:
+		out.BytesPerEntrySource = "slabinfo object"
+	}
 	for _, to := range t.Timeouts {
 		out.Timeouts[to.Name] = to.Seconds
 	}
 	if s.HaveCPU {
 		c := &s.CPU
-		out.cpuJSON = &cpuJSON{Found: c.Found, Invalid: c.Invalid, Ignore: c.Ignore, Insert: c.Insert,
-			InsertFailed: c.InsertFailed, Drop: c.Drop, EarlyDrop: c.EarlyDrop, Error: c.Error,
-			SearchRestart: c.SearchRestart}
-		if c.HasClashResolve {
-			out.ClashResolve = &c.ClashResolve
+		has := func(bit flow.CPUCounters) *uint64 {
+			if c.Has&bit == 0 {
+				return nil
+			}
+			return c.Counter(bit)
 		}
-		if c.HasChainTooLong {
-			out.ChainTooLong = &c.ChainTooLong
+		out.cpuJSON = &cpuJSON{
+			Found:         has(flow.CounterFound),
+			Invalid:       has(flow.CounterInvalid),
+			Ignore:        has(flow.CounterIgnore),
+			Insert:        has(flow.CounterInsert),
+			InsertFailed:  has(flow.CounterInsertFailed),
+			Drop:          has(flow.CounterDrop),
+			EarlyDrop:     has(flow.CounterEarlyDrop),
+			Error:         has(flow.CounterError),
+			SearchRestart: has(flow.CounterSearchRestart),
+			ClashResolve:  has(flow.CounterClashResolve),
+			ChainTooLong:  has(flow.CounterChainTooLong),
 		}
 	}
 	enc := json.NewEncoder(w)
@@ -215,8 +239,10 @@ type statsJSON struct {
 	Fill                   *percent       `json:"fill,omitempty"`
 	MaxWritable            *bool          `json:"max_writable,omitempty"`
 	InitialNetNS           *bool          `json:"initial_netns,omitempty"`
+	Buckets                int            `json:"buckets,omitempty"`
 	BytesPerEntry          int            `json:"bytes_per_entry"`
 	BytesPerEntryEstimated bool           `json:"bytes_per_entry_estimated"`
+	BytesPerEntrySource    string         `json:"bytes_per_entry_source,omitempty"`
 	MemoryBytes            uint64         `json:"memory_bytes"`
 	Source                 string         `json:"source"`
 	Frozen                 bool           `json:"frozen"`
@@ -237,17 +263,17 @@ func tristate(t flow.Tristate) *bool {
 }
 
 // cpuJSON are the per-CPU statistics, summed; a nil *cpuJSON leaves them
-// all out.
+// all out, and a nil field its counter.
 type cpuJSON struct {
-	Found         uint64  `json:"found"`
-	Invalid       uint64  `json:"invalid"`
-	Ignore        uint64  `json:"ignore"`
-	Insert        uint64  `json:"insert"`
-	InsertFailed  uint64  `json:"insert_failed"`
-	Drop          uint64  `json:"drop"`
-	EarlyDrop     uint64  `json:"early_drop"`
-	Error         uint64  `json:"error"`
-	SearchRestart uint64  `json:"search_restart"`
+	Found         *uint64 `json:"found,omitempty"`
+	Invalid       *uint64 `json:"invalid,omitempty"`
+	Ignore        *uint64 `json:"ignore,omitempty"`
+	Insert        *uint64 `json:"insert,omitempty"`
+	InsertFailed  *uint64 `json:"insert_failed,omitempty"`
+	Drop          *uint64 `json:"drop,omitempty"`
+	EarlyDrop     *uint64 `json:"early_drop,omitempty"`
+	Error         *uint64 `json:"error,omitempty"`
+	SearchRestart *uint64 `json:"search_restart,omitempty"`
 	ClashResolve  *uint64 `json:"clash_resolve,omitempty"`
 	ChainTooLong  *uint64 `json:"chaintoolong,omitempty"`
 }

@@ -267,10 +267,29 @@ func trimRight(b []byte, start int) []byte {
 	return b
 }
 
+// WriteHealth writes the health line that WriteText starts with, without
+// the sort and filter of a view, the column header or any row: all there is
+// to show of a table whose rows cannot be read. Lines are at most width
+// columns (0: no limit).
+func WriteHealth(w *bufio.Writer, t *flow.Table, width int) error {
+	writeSegments(w, tableSegments(t), width)
+	return w.Flush()
+}
+
 // healthSegments describes the whole table in short pieces that writeSegments
-// joins into as few lines as the width allows: the health figures the screen
-// shows too (ui.Health), then what was read and how it is shown.
+// joins into as few lines as the width allows: the health figures and the
+// source (tableSegments), then how the view shows it.
 func healthSegments(t *flow.Table, o *Options) []string {
+	segs := append(tableSegments(t), "sort "+o.Sort)
+	if o.Filter != "" {
+		segs = append(segs, "filter "+o.Filter)
+	}
+	return segs
+}
+
+// tableSegments are the health figures the screen shows too (ui.Health),
+// then what was read.
+func tableSegments(t *flow.Table) []string {
 	var segs []string
 	for _, f := range ui.Health(&t.Stats, nil) {
 		segs = append(segs, f.Label+" "+f.Value)
@@ -279,11 +298,7 @@ func healthSegments(t *flow.Table, o *Options) []string {
 	if t.Frozen {
 		src += " (saved dump)"
 	}
-	segs = append(segs, src, "sort "+o.Sort)
-	if o.Filter != "" {
-		segs = append(segs, "filter "+o.Filter)
-	}
-	return segs
+	return append(segs, src)
 }
 
 // writeWarning writes the full-table warning (ui.TableWarning): what is

@@ -248,10 +248,46 @@ func TestWriteJSON(t *testing.T) {
 
 func TestWriteStatsJSON(t *testing.T) {
 	tab := testTable()
-	tab.Stats = flow.Stats{Entries: 10, Max: 40, BytesPerEntry: 256, HaveCPU: true,
-		CPU: flow.CPUStats{Drop: ^uint64(0), HasClashResolve: true, ClashResolve: 5}}
+	tab.Stats = flow.Stats{Entries: 10, Max: 40, Buckets: 65536, BytesPerEntry: 256, HaveCPU: true,
+		CPU: flow.CPUStats{Drop: ^uint64(0), ClashResolve: 5,
+			Has: flow.CounterFound | flow.CounterDrop | flow.CounterClashResolve}}
 	tab.Warnings = []string{"netlink: \"denied\"\n"}
 	tab.Timeouts = []flow.Timeout{{Name: "tcp_established", Seconds: 432000}}
+	m := statsObject(t, tab)
+	for k, v := range map[string]string{"entries": "10", "max": "40", "fill": "25.00", "buckets": "65536",
+		"memory_bytes": "2560", "bytes_per_entry_source": "slabinfo object",
+		"found": "0", "drop": "18446744073709551615", "clash_resolve": "5", "source": "test",
+		"warnings": "[netlink: \"denied\"\n]", "timeouts": "map[tcp_established:432000]"} {
+		if got := strings.TrimSpace(fmtAny(m[k])); got != strings.TrimSpace(v) {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	// A counter the source did not report is unknown, not 0.
+	for _, k := range []string{"invalid", "ignore", "insert", "insert_failed", "early_drop", "error", "search_restart", "chaintoolong"} {
+		if v, ok := m[k]; ok {
+			t.Errorf("%s = %v, though the source did not report it", k, v)
+		}
+	}
+
+	// Where /proc is hidden: no buckets, the estimated size of an entry.
+	tab.Stats = flow.Stats{Entries: 10, Max: 40, BytesPerEntry: 256, BytesPerEntryEstimated: true}
+	m = statsObject(t, tab)
+	if _, ok := m["buckets"]; ok {
+		t.Errorf("buckets = %v, though unknown", m["buckets"])
+	}
+	if got := fmtAny(m["bytes_per_entry_source"]); got != "estimate" {
+		t.Errorf("bytes_per_entry_source = %q, want estimate", got)
+	}
+	for _, k := range []string{"found", "drop"} {
+		if v, ok := m[k]; ok {
+			t.Errorf("%s = %v without per-CPU statistics", k, v)
+		}
+	}
+}
+
+// statsObject is what WriteStatsJSON writes of tab, decoded.
+func statsObject(t *testing.T, tab *flow.Table) map[string]any {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := WriteStatsJSON(bufio.NewWriter(&buf), tab); err != nil {
 		t.Fatal(err)
@@ -262,22 +298,16 @@ func TestWriteStatsJSON(t *testing.T) {
 	if err := dec.Decode(&m); err != nil {
 		t.Fatalf("%v: %s", err, buf.String())
 	}
-	for k, v := range map[string]string{"entries": "10", "max": "40", "fill": "25.00", "memory_bytes": "2560",
-		"drop": "18446744073709551615", "clash_resolve": "5", "source": "test",
-		"warnings": "[netlink: \"denied\"\n]", "timeouts": "map[tcp_established:432000]"} {
-		if got := strings.TrimSpace(fmtAny(m[k])); got != strings.TrimSpace(v) {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
-	if _, ok := m["chaintoolong"]; ok {
-		t.Error("chaintoolong present though the kernel does not report it")
-	}
+	return m
+}
 
-	// The full-table warning comes first among the warnings, on the fill
-	// alone.
+
+// The full-table warning comes first among the warnings, on the fill alone.
+func TestStatsJSONWarning(t *testing.T) {
+	tab := testTable()
 	tab.Stats = flow.Stats{Entries: 240000, Max: 262144}
 	tab.Warnings = []string{"a source's remark"}
-	buf.Reset()
+	var buf bytes.Buffer
 	if err := WriteStatsJSON(bufio.NewWriter(&buf), tab); err != nil {
 		t.Fatal(err)
 	}
@@ -317,6 +347,7 @@ func TestStatsJSONWhere(t *testing.T) {
 		}
 	}
 }
+
 
 func fmtAny(v any) string {
 	switch v := v.(type) {
