@@ -203,8 +203,10 @@ func TestSignalsFromOutside(t *testing.T) {
 		return n
 	}
 	sane := func(what string) {
-		s.keys("clear; stty -a | grep -o -- ' -\\?icanon' | tr -d ' '; echo sh-ok", "Enter")
-		pane := s.waitFor(what, func(p string) bool { return strings.Contains(p, "sh-ok\n") })
+		// The marker the shell prints, sh-2, is not in the command line
+		// it echoes, so the output is there when the marker is.
+		s.keys("clear; stty -a | grep -o -- ' -\\?icanon' | tr -d ' '; echo sh-$((1+1))", "Enter")
+		pane := s.waitFor(what, func(p string) bool { return strings.Contains(p, "sh-2\n") })
 		if !regexp.MustCompile(`(?m)^icanon$`).MatchString(pane) {
 			t.Errorf("%s: the terminal is not back in canonical mode:\n%s", what, pane)
 		}
