@@ -125,12 +125,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // notOwnNamespace refuses the namespace ctfill runs in and the init
 // namespace (the host's table), however -n names them.
+//
+// The namespace ctfill runs in is the calling thread's (/proc/thread-self),
+// not /proc/self's, which is the main thread's: netns.Run leaves its threads
+// in the namespace it joined, and when one of them is the main thread the Go
+// runtime parks it there for good instead of ending it, so after a fill in
+// this process /proc/self can show the filled namespace. A goroutine that has
+// not joined a namespace never runs on such a thread. Kernels before 4.1 have
+// no thread-self; there /proc/self is the best there is.
 func notOwnNamespace(path string) error {
 	target, err := nsID(path)
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", path, err)
 	}
-	for _, own := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+	self := "/proc/thread-self/ns/net"
+	if _, err := nsID(self); err != nil {
+		self = "/proc/self/ns/net"
+	}
+	for _, own := range []string{self, "/proc/1/ns/net"} {
 		if id, err := nsID(own); err == nil && id == target {
 			return fmt.Errorf("refusing to fill %s: it is this machine's own network namespace (%s)", path, own)
 		}
