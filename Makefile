@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: build run test deps lint fuzz bench bench-1m demo clean
+.PHONY: build run test deps lint fuzz bench bench-1m soak demo clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gostate
@@ -56,6 +56,15 @@ bench: build
 # restores it on every exit path. Never run by CI or tests.
 bench-1m: build
 	N=1000000 RAISE_MAX=1 ./scripts/bench.sh
+
+# The live screen left alone for MINUTES on a private namespace of N entries
+# (100,000 unless N is given) with CHURN new and CHURN gone a second: RSS,
+# threads and CPU per minute, and whether they stayed flat within 10 %.
+CHURN   ?= 2000
+MINUTES ?= 10
+SOAK_N  := $(if $(filter command line environment,$(origin N)),$(N),100000)
+soak: build
+	N=$(SOAK_N) CHURN=$(CHURN) MINUTES=$(MINUTES) ./scripts/soak.sh
 
 # Opens gostate on a private namespace filled with N synthetic entries.
 demo: build

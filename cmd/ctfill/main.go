@@ -1,8 +1,10 @@
 // Command ctfill fills the conntrack table of a network namespace with
 // synthetic entries, fast, so that gostate (make demo) and its benchmarks
-// (make bench) have a busy table to read without touching the host's.
+// (make bench) have a busy table to read without touching the host's, and
+// keeps it churning for soak tests (make soak).
 //
 //	ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]
+//	ctfill -n NETNS [-N COUNT] --churn RATE [-duration D] [-proto P] [-timeout S]
 //
 // -n names the namespace: a name under /var/run/netns or a path such as
 // /proc/PID/ns/net. ctfill never fills the namespace it runs in, nor the
@@ -15,11 +17,21 @@
 // with TTLs between S/2 and S seconds. When the table is full (the global
 // nf_conntrack_max, which ctfill never changes) it stops and says so.
 //
-// Exit status: 0 when the entries are in (or the table filled up), 1 for a
-// usage error, 2 when the namespace cannot be created or filled.
+// With --churn it fills COUNT entries as above (finding those an earlier
+// fill with the same -N and -proto inserted already there), then every second
+// creates RATE new entries and deletes RATE of the oldest it has, keeping the
+// table at COUNT entries, until -duration D has passed (0: no end) or it is
+// interrupted (SIGINT, SIGTERM, SIGHUP). It reports every 10 seconds, and at
+// the end, the rates it achieved and the table's size.
+//
+// Exit status: 0 when the entries are in (or the table filled up), or the
+// churn ran until its end or an interrupt; 1 for a usage error; 2 when the
+// namespace cannot be created, filled or churned, or the table is too full
+// to churn.
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -27,9 +39,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gostate/gostate/internal/netns"
 )
@@ -43,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]")
+		fmt.Fprintln(stderr, "       ctfill -n NETNS [-N COUNT] --churn RATE [-duration D] [-proto P] [-timeout S]")
 		fs.PrintDefaults()
 	}
 	nsFlag := fs.String("n", "", "namespace to fill: a name under /var/run/netns or a path")
@@ -50,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	count := fs.Int("N", 10000, "number of entries to insert")
 	proto := fs.String("proto", "mix", "protocols of the entries: tcp, udp or mix")
 	timeout := fs.Uint("timeout", 3600, "longest TTL in seconds (entries get between S/2 and S)")
+	churn := fs.Int("churn", 0, "after filling, create and delete this many entries a second, keeping -N entries")
+	duration := fs.Duration("duration", 0, "with --churn: how long to churn (0: until interrupted)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -73,6 +90,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usage("-proto %q: want tcp, udp or mix", *proto)
 	case *timeout < 1 || *timeout > 1<<31:
 		return usage("-timeout %d: want 1 to %d seconds", *timeout, 1<<31)
+	case *churn < 0:
+		return usage("--churn %d: the rate cannot be negative", *churn)
+	case *duration < 0:
+		return usage("-duration %v: cannot be negative", *duration)
+	case *churn == 0 && *duration != 0:
+		return usage("-duration is how long --churn runs; give --churn RATE too")
+	case *churn > 0 && *count < 1:
+		return usage("--churn keeps the table at -N entries: want -N of at least 1")
 	}
 
 	name := *nsFlag
@@ -119,18 +144,94 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if r.Full {
 		fmt.Fprintf(stderr, "ctfill: the table is full (nf_conntrack_max is %s): the kernel refused the rest after %s of %s entries; stopped\n",
 			readMax(), thousands(r.Created+r.Existing), thousands(*count))
+		if *churn > 0 {
+			return fail(errors.New("not churning a full table: its creates would fail"))
+		}
+	}
+	if *churn == 0 {
+		return 0
+	}
+	if err := runChurn(name, path, *count, *churn, *duration, netns.ChurnOptions{Proto: *proto, Timeout: uint32(*timeout)}, stderr); err != nil {
+		return fail(err)
 	}
 	return 0
 }
 
+// reportEvery is how often a churn says how it is doing.
+const reportEvery = 10 * time.Second
+
+// runChurn churns the namespace's table of count fill entries at rate a
+// second until d has passed (0: no end) or a signal interrupts it, reporting
+// every reportEvery and at the end. The end of d and an interrupt are the
+// normal ends; an error means the churn could not go on.
+func runChurn(name, path string, count, rate int, d time.Duration, o netns.ChurnOptions, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	until := "until interrupted"
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		until = "for " + d.String()
+	}
+	fmt.Fprintf(stderr, "ctfill: churning %s %s: %s new and %s gone entries a second, keeping %s\n",
+		name, until, thousands(rate), thousands(rate), thousands(count))
+
+	o.Rate, o.Window = rate, count
+	var last netns.ChurnResult
+	o.Progress = func(p netns.ChurnResult) {
+		if p.Elapsed-last.Elapsed < reportEvery {
+			return
+		}
+		secs := (p.Elapsed - last.Elapsed).Seconds()
+		fmt.Fprintf(stderr, "ctfill: churn at %.0f s: %s new/s, %s gone/s over the last %.0f s; %s\n",
+			p.Elapsed.Seconds(), thousands(int(float64(p.Created-last.Created)/secs+0.5)),
+			thousands(int(float64(p.Deleted-last.Deleted)/secs+0.5)), secs, tableSize(path))
+		last = p
+	}
+	r, err := netns.Churn(ctx, path, o)
+	msg := fmt.Sprintf("ctfill: churned %s for %.1f s: %s created and %s deleted (%s new/s, %s gone/s); %s",
+		name, r.Elapsed.Seconds(), thousands(r.Created), thousands(r.Deleted),
+		thousands(int(r.NewRate()+0.5)), thousands(int(r.GoneRate()+0.5)), tableSize(path))
+	if r.Existing > 0 || r.Missing > 0 {
+		msg += fmt.Sprintf("; %s to create were already there, %s to delete already gone", thousands(r.Existing), thousands(r.Missing))
+	}
+	fmt.Fprintln(stderr, msg)
+	if err == nil && r.Full {
+		err = fmt.Errorf("the table is full (nf_conntrack_max is %s): the kernel refused a new entry; stopped", readMax())
+	}
+	return err
+}
+
+// tableSize says how many entries the namespace's table holds, for reports.
+func tableSize(path string) string {
+	n, err := netns.Count(path)
+	if err != nil {
+		return "the table's size is unknown"
+	}
+	return "the table holds " + thousands(n) + " entries"
+}
+
 // notOwnNamespace refuses the namespace ctfill runs in and the init
 // namespace (the host's table), however -n names them.
+//
+// The namespace ctfill runs in is the calling thread's (/proc/thread-self),
+// not /proc/self's, which is the main thread's: netns.Run leaves its threads
+// in the namespace it joined, and when one of them is the main thread the Go
+// runtime parks it there for good instead of ending it, so after a fill in
+// this process /proc/self can show the filled namespace. A goroutine that has
+// not joined a namespace never runs on such a thread. Kernels before 4.1 have
+// no thread-self; there /proc/self is the best there is.
 func notOwnNamespace(path string) error {
 	target, err := nsID(path)
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", path, err)
 	}
-	for _, own := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+	self := "/proc/thread-self/ns/net"
+	if _, err := nsID(self); err != nil {
+		self = "/proc/self/ns/net"
+	}
+	for _, own := range []string{self, "/proc/1/ns/net"} {
 		if id, err := nsID(own); err == nil && id == target {
 			return fmt.Errorf("refusing to fill %s: it is this machine's own network namespace (%s)", path, own)
 		}

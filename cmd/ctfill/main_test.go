@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,6 +29,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-n", "/proc/1/ns/net", "--create"}, "needs a name"},
 		{[]string{"-n", "x", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-bogus"}, "flag provided but not defined"},
+		{[]string{"-n", "x", "--churn", "-1"}, "--churn -1"},
+		{[]string{"-n", "x", "-duration", "5s"}, "give --churn RATE too"},
+		{[]string{"-n", "x", "--churn", "10", "-duration", "-1s"}, "-duration -1s"},
+		{[]string{"-n", "x", "--churn", "10", "-N", "0"}, "want -N of at least 1"},
 	} {
 		code, stdout, stderr := ctfill(t, tc.args...)
 		if code != 1 || stdout != "" || !strings.Contains(stderr, tc.want) {
@@ -39,9 +44,11 @@ func TestUsageErrors(t *testing.T) {
 
 // However -n names it, the namespace ctfill runs in is never filled.
 func TestRefusesOwnNamespace(t *testing.T) {
-	code, _, stderr := ctfill(t, "-n", "/proc/self/ns/net", "-N", "1")
+	// thread-self, not self: after a fill in this test process the main
+	// thread may be parked in a test namespace (see notOwnNamespace).
+	code, _, stderr := ctfill(t, "-n", "/proc/thread-self/ns/net", "-N", "1")
 	if code != 2 || !strings.Contains(stderr, "refusing to fill") {
-		t.Errorf("ctfill -n /proc/self/ns/net: exit %d, stderr %q; want a refusal", code, stderr)
+		t.Errorf("ctfill -n /proc/thread-self/ns/net: exit %d, stderr %q; want a refusal", code, stderr)
 	}
 	// In a container even root may not open init's namespace; either way,
 	// nothing is filled.
@@ -62,6 +69,57 @@ func TestFillsNamedNamespace(t *testing.T) {
 	}
 	if out := ns.Exec(t, "conntrack", "-L", "-p", "tcp"); strings.TrimSpace(out) != "" {
 		t.Errorf("-proto udp inserted TCP entries:\n%s", out)
+	}
+}
+
+// tuples returns the original tuples of the namespace's entries, as text.
+func tuples(t *testing.T, ns *nstest.NS) map[string]bool {
+	t.Helper()
+	flows, err := ns.Conn(t).Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]bool, len(flows))
+	for _, f := range flows {
+		m[f.TupleOrig.String()] = true
+	}
+	return m
+}
+
+// --churn keeps the table at -N entries while it replaces them: as many
+// entries go as come, and those that went are the fill's, oldest first.
+func TestChurn(t *testing.T) {
+	ns := nstest.New(t)
+	if code, _, stderr := ctfill(t, "-n", ns.Name(), "-N", "2000"); code != 0 {
+		t.Fatalf("fill: exit %d, stderr %q", code, stderr)
+	}
+	before := tuples(t, ns)
+	code, stdout, stderr := ctfill(t, "-n", ns.Name(), "-N", "2000", "--churn", "1000", "-duration", "2s")
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "2,000 were already there") ||
+		!strings.Contains(stderr, "for 2s") || !strings.Contains(stderr, "the table holds 2,000 entries") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	m := regexp.MustCompile(`churned \S+ for [0-9.]+ s: ([0-9,]+) created and ([0-9,]+) deleted`).FindStringSubmatch(stderr)
+	if m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Fatalf("stderr %q: want as many created as deleted, and some", stderr)
+	}
+	replaced := 0
+	for _, c := range strings.ReplaceAll(m[1], ",", "") {
+		replaced = replaced*10 + int(c-'0')
+	}
+	after := tuples(t, ns)
+	gone, kept := 0, 0
+	for k := range before {
+		if after[k] {
+			kept++
+		} else {
+			gone++
+		}
+	}
+	// 2,000 entries of which only 2,000-gone are the fill's: the rest are new.
+	if len(after) != 2000 || gone != min(replaced, 2000) {
+		t.Errorf("after replacing %d: %d entries, %d of the fill's gone, %d kept; want 2000 and %d gone",
+			replaced, len(after), gone, kept, min(replaced, 2000))
 	}
 }
 

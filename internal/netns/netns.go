@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -121,4 +122,24 @@ func Tool(name string) string {
 		}
 	}
 	return name
+}
+
+// Count returns the number of entries in the table of the namespace whose
+// file is path, as the kernel counts them: nf_conntrack_count, read on a
+// thread inside the namespace (/proc/sys/net shows the namespace of the
+// thread that opens it).
+func Count(path string) (int, error) {
+	var n int
+	err := Run(path, func() error {
+		b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_count")
+		if err != nil {
+			return err
+		}
+		n, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count entries in %s: %w", path, err)
+	}
+	return n, nil
 }

@@ -1,13 +1,16 @@
 package netns
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
@@ -200,6 +203,136 @@ func TestFillRejectsBadOptions(t *testing.T) {
 		t.Error("negative count accepted")
 	}
 	if _, err := Fill("/nonexistent", 1, FillOptions{}); err == nil {
+		t.Error("missing namespace file accepted")
+	}
+}
+
+// churnSizes runs Churn on path while sampling the table's size, and returns
+// the result and every size seen.
+func churnSizes(t *testing.T, ctx context.Context, path string, o ChurnOptions) (ChurnResult, []int) {
+	t.Helper()
+	type done struct {
+		r   ChurnResult
+		err error
+	}
+	finished := make(chan done, 1)
+	go func() {
+		r, err := Churn(ctx, path, o)
+		finished <- done{r, err}
+	}()
+	var sizes []int
+	for {
+		n, err := Count(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, n)
+		select {
+		case d := <-finished:
+			if d.err != nil {
+				t.Fatalf("churn: %v (after %+v)", d.err, d.r)
+			}
+			return d.r, sizes
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Churn replaces the table's entries, oldest first, while its size stays
+// within one batch of where it was; every original tuple is gone at the end
+// and the table holds exactly the newest Window entries.
+func TestChurnTurnsTheTableOver(t *testing.T) {
+	path := newNS(t)
+	const window, total = 3000, 4000
+	if r, err := Fill(path, window, FillOptions{}); err != nil || r.Created != window {
+		t.Fatalf("fill %d: %+v, %v", window, r, err)
+	}
+	before := dump(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a guard, not a timing
+	defer cancel()
+	var reports int
+	r, sizes := churnSizes(t, ctx, path, ChurnOptions{Rate: 2000, Window: window, Total: total,
+		Progress: func(p ChurnResult) {
+			reports++
+			if p.Created != p.Deleted || p.Next-window != p.Created {
+				t.Errorf("progress report %+v: creates and deletes out of step", p)
+			}
+		}})
+	if r.Created != total || r.Deleted != total || r.Existing != 0 || r.Missing != 0 || r.Full || r.Next != window+total {
+		t.Errorf("churn: %+v, want %d created and deleted, next %d", r, total, window+total)
+	}
+	for _, n := range sizes {
+		if n < window-batchSize || n > window+batchSize {
+			t.Errorf("the table held %d entries during the churn, want %d ± %d (all sizes: %v)", n, window, batchSize, sizes)
+			break
+		}
+	}
+	after := dump(t, path)
+	if len(after) != window {
+		t.Errorf("the table holds %d entries after the churn, want %d", len(after), window)
+	}
+	for k := range before {
+		if _, ok := after[k]; ok {
+			t.Fatalf("entry %d %v:%d > %v:%d is still there after the whole table turned over",
+				k.proto, k.src, k.sport, k.dst, k.dport)
+		}
+	}
+	// The newest window entries: total to window+total-1.
+	for i := total; i < window+total; i++ {
+		w := fillFlow(i, "mix", 3600)
+		if _, ok := after[keyOf(w)]; !ok {
+			t.Fatalf("churned entry %d (%v) missing", i, w.TupleOrig)
+		}
+	}
+	t.Logf("%d size samples, %d progress reports, %.0f new/s, %.0f gone/s", len(sizes), reports, r.NewRate(), r.GoneRate())
+}
+
+// However the churn is stopped, it stops between steps: the table keeps
+// exactly its size.
+func TestChurnStopsWithTheTableWhole(t *testing.T) {
+	path := newNS(t)
+	const window = 2000
+	if r, err := Fill(path, window, FillOptions{Proto: "udp"}); err != nil || r.Created != window {
+		t.Fatalf("fill %d: %+v, %v", window, r, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Stopped from its first progress report, about a second in.
+	r, err := Churn(ctx, path, ChurnOptions{Rate: 1500, Window: window, Proto: "udp", Progress: func(ChurnResult) { cancel() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Created == 0 || r.Created != r.Deleted || r.Existing != 0 || r.Missing != 0 || r.Next != window+r.Created {
+		t.Errorf("churn: %+v, want as many created as deleted, and some", r)
+	}
+	if n, err := Count(path); err != nil || n != window {
+		t.Errorf("the table holds %d entries (%v) after the churn stopped, want %d", n, err, window)
+	}
+	// The table holds entries Next-window to Next-1: those the churn had
+	// not reached yet and those it made; the last one it replaced is gone.
+	after := dump(t, path)
+	for i := r.Next - window; i < r.Next; i++ {
+		if _, ok := after[keyOf(fillFlow(i, "udp", 3600))]; !ok {
+			t.Fatalf("entry %d missing after churning %d", i, r.Created)
+		}
+	}
+	if _, ok := after[keyOf(fillFlow(r.Created-1, "udp", 3600))]; ok {
+		t.Errorf("entry %d, the last the churn replaced, is still there", r.Created-1)
+	}
+}
+
+func TestChurnRejectsBadOptions(t *testing.T) {
+	for _, o := range []ChurnOptions{
+		{Rate: 0, Window: 10},
+		{Rate: 10, Window: 0},
+		{Rate: 10, Window: 10, Total: -1},
+		{Rate: 10, Window: 10, Proto: "sctp"},
+	} {
+		if _, err := Churn(context.Background(), "/nonexistent", o); err == nil || strings.Contains(err.Error(), "nonexistent") {
+			t.Errorf("Churn(%+v): %v, want the options refused", o, err)
+		}
+	}
+	if _, err := Churn(context.Background(), "/nonexistent", ChurnOptions{Rate: 10, Window: 10}); err == nil {
 		t.Error("missing namespace file accepted")
 	}
 }

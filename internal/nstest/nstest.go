@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -132,26 +131,11 @@ func (ns *NS) Fill(t testing.TB, n int) {
 }
 
 // Count returns the number of entries in the table of the namespace whose
-// file is path. It reads nf_conntrack_count on a thread inside the namespace:
-// /proc/sys/net shows the namespace of the thread that opens it.
+// file is path (netns.Count: nf_conntrack_count, read inside the namespace).
 // (ti-mo/conntrack's StatsGlobal would ask over netlink, but with
 // mdlayher/netlink v1.11.2 it waits forever for the end of a reply that
 // has none.)
-func Count(path string) (int, error) {
-	var n int
-	err := netns.Run(path, func() error {
-		b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_count")
-		if err != nil {
-			return err
-		}
-		n, err = strconv.Atoi(strings.TrimSpace(string(b)))
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("count entries in %s: %w", path, err)
-	}
-	return n, nil
-}
+func Count(path string) (int, error) { return netns.Count(path) }
 
 // dial opens a ctnetlink socket in the namespace whose file is path. The
 // process itself stays where it is.
