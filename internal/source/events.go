@@ -192,6 +192,11 @@ func (r *NetlinkReader) Listen(kinds EventKind) (Listener, error) {
 	if err := r.ns.check(); err != nil {
 		return nil, err
 	}
+	if r.ns != nil && r.ns.fd() < 0 {
+		// Closed: a socket opened with no namespace's descriptor would
+		// listen in the caller's namespace instead.
+		return nil, errors.New("conntrack events: the reader is closed")
+	}
 	if err := r.eventsOn(); err != nil {
 		return nil, err
 	}

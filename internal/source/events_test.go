@@ -600,6 +600,21 @@ func TestEventKindString(t *testing.T) {
 	}
 }
 
+// TestListenAfterClose: a reader opened on a namespace and closed no longer
+// holds it, and does not listen in the caller's namespace instead.
+func TestListenAfterClose(t *testing.T) {
+	ns := nstest.New(t)
+	r, err := openNetlinkReader(ns.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if l, err := r.Listen(EventAll); err == nil {
+		l.Close()
+		t.Fatal("a closed reader listens")
+	}
+}
+
 func TestListenUnsupported(t *testing.T) {
 	for name, r := range map[string]Reader{"proc": &ProcReader{}, "file": &FileReader{}} {
 		if l, err := r.Listen(EventAll); l != nil || !errors.Is(err, ErrUnsupported) {
