@@ -124,6 +124,9 @@ type OverrunError struct {
 	limit string
 }
 
+// Error says how many events were lost and the buffer's size now: "events
+// lost: 1,234 (the socket's buffer was full; now 4 MiB)", or "some events
+// lost (…)" when the count is unknown.
 func (e *OverrunError) Error() string {
 	msg := "some events lost"
 	if e.Lost > 0 {
