@@ -33,6 +33,8 @@ type config struct {
 	help, version                 bool
 	// nameServer is the DNS server for -l as IP:port, "" for the system's.
 	nameServer string
+	// events are the kinds -E prints; none means no event stream.
+	events source.EventKind
 }
 
 // usageError is a mistake on the command line: reported in one line with a
@@ -122,7 +124,7 @@ func flagError(err error) error {
 
 // rawFlags holds the flags that parseFlags still has to check and convert.
 type rawFlags struct {
-	sort, rate, srcFilter, dstFilter, srcPort, dstPort, protos, states, kind, nameServer *string
+	sort, rate, srcFilter, dstFilter, srcPort, dstPort, protos, states, kind, nameServer, events *string
 }
 
 // defineFlags declares every flag on a new set, binding the plain ones to cfg.
@@ -157,6 +159,8 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.StringVarP(&cfg.source.NetNS, "netns", "n", "", "")
 	fs.StringVar(&cfg.source.File, "file", "", "")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "")
+	raw.events = fs.StringP("events", "E", "", "")
+	fs.Lookup("events").NoOptDefVal = "all"
 	fs.BoolVarP(&cfg.help, "help", "h", false, "")
 	fs.BoolVarP(&cfg.version, "version", "v", false, "")
 	return fs, raw
@@ -239,6 +243,11 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if fs.Changed("netns") && cfg.source.NetNS == "" {
 		return nil, usagef("invalid -n/--netns \"\": name a namespace under /var/run/netns or a path")
+	}
+	if fs.Changed("events") {
+		if err := parseEvents(fs, *raw.events, cfg); err != nil {
+			return nil, err
+		}
 	}
 	// --stats is only ever JSON; asking for it is asking for JSON.
 	if cfg.stats {

@@ -77,6 +77,12 @@ gostate's own flags:
                           (established,syn_sent)
       --no-header         print the rows only (with -t, the totals follow them)
   -j, --json              print JSON Lines: one object per flow, in order
+  -E, --events[=KINDS]    print the table's changes as the kernel announces
+                          them, one line each, until interrupted: KINDS is
+                          new, update, destroy or all (the default),
+                          comma-separated (--events=new,destroy); filters
+                          apply, -j prints JSON Lines; needs the netlink
+                          source
       --stats             print the table's health as one JSON object; any
                           user may (without CAP_NET_ADMIN or root, from /proc,
                           with a warning that the rows need them)
@@ -147,9 +153,24 @@ kernel's nf_conntrack object, from /proc/slabinfo, readable by root) or
 the privilege to read the rows, the health comes from the world-readable
 /proc files, source "/proc (health only)".
 
+Event output (-E): one line per change, as it happens:
+  [NEW]  2026-11-25T12:14:15.123Z  192.0.2.1:4000  192.0.2.9:53  udp  -  0:00:30
+the kind (NEW, UPDATE, DESTROY, as conntrack -E prints them), when gostate
+received it (RFC 3339 in local time with milliseconds: Z is UTC, elsewhere the
+offset, +01:00), then Source, Destination, Proto, State and TTL as in the text
+rows, Bytes and Packets on a DESTROY of a flow the kernel counted
+(nf_conntrack_acct=1), NAT when the flow is NAT'd: fields two spaces apart
+(awk -F'  '), "-" when empty. With -j: the --json object of the flow with
+"event" (new, update, destroy) and "timestamp" (the same text) first. The
+kernel announces flows created while someone listens
+(net.netfilter.nf_conntrack_events=2, the default), none at all when it is 0
+(gostate says so and exits). Events the kernel dropped because gostate fell
+behind are reported on standard error ("events lost: N"), and the stream goes
+on. SIGINT, SIGTERM or a closed pipe end it, with status 0.
+
 Live screen keys (h or ? shows them there, with the current settings):
 {{keys}}
-Exit status: 0 success; 1 usage error; 2 the table cannot be read, or the
-output cannot be written (standard output closed or full; a reader that goes
-away, as head does, is not an error: 0).
+Exit status: 0 success; 1 usage error; 2 the table cannot be read, -E cannot
+listen, or the output cannot be written (standard output closed or full; a
+reader that goes away, as head does, is not an error: 0).
 `

@@ -58,6 +58,9 @@ func run(args []string, stdout, stderr *os.File) int {
 		return writeOutput(stdout, stderr, "gostate "+versionString()+" ("+runtime.Version()+")\n")
 	}
 
+	if cfg.events != 0 {
+		return runEvents(cfg, stdout, stderr)
+	}
 	term := probeTerminal(stdout)
 	if !cfg.single && !cfg.json && term.interactive() {
 		return runScreen(cfg, stderr)

@@ -134,6 +134,10 @@ func (s *fakeSource) ReadSummary(t *flow.Table) error {
 	return nil
 }
 
+func (s *fakeSource) Listen(source.EventKind) (source.Listener, error) {
+	return nil, source.ErrUnsupported
+}
+
 func (s *fakeSource) Refresh(rows []flow.Flow, res []source.Lookup) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

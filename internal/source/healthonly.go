@@ -83,6 +83,9 @@ func (h *healthReader) ReadSummary(t *flow.Table) error {
 // Refresh returns ErrUnsupported: there are no rows to look up.
 func (h *healthReader) Refresh([]flow.Flow, []Lookup) error { return ErrUnsupported }
 
+// Listen returns ErrUnsupported: events need CAP_NET_ADMIN, as the rows do.
+func (h *healthReader) Listen(EventKind) (Listener, error) { return nil, ErrUnsupported }
+
 // Close closes the namespace.
 func (h *healthReader) Close() error { return h.ns.close() }
 

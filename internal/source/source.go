@@ -52,6 +52,21 @@ type Reader interface {
 	// Refresh(nil, nil) is how a caller asks whether a source can (a nil
 	// error means it can).
 	Refresh(rows []flow.Flow, res []Lookup) error
+	// Listen subscribes to the changes of the table of the given kinds
+	// (ctnetlink's NEW, UPDATE and DESTROY groups) in the reader's
+	// namespace, on a socket of its own that outlives the reader's Close;
+	// kinds outside EventAll are ignored, and none at all is an error.
+	// /proc and saved dumps return ErrUnsupported. When the namespace's
+	// net.netfilter.nf_conntrack_events is 0 (no event would ever come)
+	// the error wraps ErrEventsOff and says how to turn them on.
+	//
+	// Events do not replace whole reads: with nf_conntrack_events=2, the
+	// default, the kernel announces nothing about flows created before
+	// the first listener subscribed, not even their end; the DESTROY of an
+	// expired flow comes when the garbage collector reaps it, which can be
+	// long after its timeout; and after an overrun (ErrOverrun) what was
+	// lost is unknown.
+	Listen(kinds EventKind) (Listener, error)
 	// Close releases the reader's sockets and files.
 	Close() error
 }

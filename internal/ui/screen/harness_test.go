@@ -149,6 +149,10 @@ func (r *fakeReader) ReadSummary(t *flow.Table) error {
 	return nil
 }
 
+func (r *fakeReader) Listen(source.EventKind) (source.Listener, error) {
+	return nil, source.ErrUnsupported
+}
+
 func (r *fakeReader) Refresh(rows []flow.Flow, res []source.Lookup) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -53,7 +53,16 @@ func writeJSONPlan(w *bufio.Writer, t *flow.Table, idx []int32, p plan) error {
 // through encoding/json: measured at 0.4 µs a flow without allocating,
 // against 3.6 µs and 14 allocations for json.Marshal of a struct.
 func appendFlowJSON(b []byte, f *flow.Flow) []byte {
-	b = append(b, `{"family":"`...)
+	return append(appendFlowFields(append(b, '{'), f), '}')
+}
+
+// appendFlowFields appends the fields of one flow's object, after a comma
+// unless b ends an opening brace.
+func appendFlowFields(b []byte, f *flow.Flow) []byte {
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
+	}
+	b = append(b, `"family":"`...)
 	b = append(b, f.Family.String()...)
 	b = append(b, `","proto":"`...)
 	b = append(b, f.ProtoName()...)
@@ -105,7 +114,7 @@ func appendFlowJSON(b []byte, f *flow.Flow) []byte {
 		b = appendUintField(b, "reply_bytes", f.ReplyBytes)
 		b = appendUintField(b, "reply_packets", f.ReplyPackets)
 	}
-	return append(b, '}')
+	return b
 }
 
 // appendTupleJSON appends the src, dst and (for protocols with ports) sport
