@@ -144,6 +144,17 @@ type Frame struct {
 	Born, Gone int
 	Over       time.Duration
 
+	// Events is true while the kernel's events keep the table current
+	// between whole reads (see events.go); EventsOff is why they do not,
+	// when that is worth saying (events turned off in the namespace, given
+	// up after overruns). EventCount counts the events applied; Overruns the
+	// times events were lost, OverrunErr the last such time's report.
+	Events     bool
+	EventsOff  error
+	EventCount int
+	Overruns   int
+	OverrunErr error
+
 	// Stale is true when the last read failed, Err saying why: the frame
 	// shows the last good read.
 	Stale bool
@@ -191,6 +202,18 @@ type Monitor struct {
 	v      view.View
 	frame  Frame
 	window struct{ first, n int }
+	// layout counts the times rows were renumbered (a whole read's end,
+	// a settling of destroyed flows): indices taken before are stale.
+	layout int
+	// events is the subscription to the table's events, nil without;
+	// changed is true when events changed the table since the view was
+	// built; overrunsAt are the recent overruns' times.
+	events     source.Listener
+	changed    bool
+	overrunsAt []time.Time
+	// closeEvents ends the subscription, once, from any goroutine; set by
+	// Start before the goroutines it starts.
+	closeEvents func()
 
 	// The reader goroutine's: a whole read's figures (the UI goroutine
 	// reads them while the reader waits for it), and the rows of the
@@ -261,6 +284,15 @@ func (m *Monitor) Frame() *Frame { return &m.frame }
 // on the schedule. post runs the monitor's changes on the UI goroutine.
 func (m *Monitor) Start(post Post) {
 	m.post = post
+	m.listen()
+	if l := m.events; l != nil {
+		m.closeEvents = sync.OnceFunc(func() { l.Close() })
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.eventLoop(l)
+		}()
+	}
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
@@ -276,14 +308,27 @@ func (m *Monitor) Start(post Post) {
 // returns when the monitor's goroutines have. It may be called more than
 // once, from any goroutine.
 func (m *Monitor) Stop() {
-	m.stopOnce.Do(func() { close(m.quit) })
+	m.stopOnce.Do(func() {
+		close(m.quit)
+		if m.closeEvents != nil {
+			m.closeEvents()
+		}
+	})
 	m.wg.Wait()
 }
 
 // SetView filters and orders the table anew, at once.
 func (m *Monitor) SetView(o view.Options) {
+	fresh := NeedsWholeReads(m.frame.Options.Sort) != NeedsWholeReads(o.Sort)
 	m.frame.Options = o
 	m.rebuild()
+	if fresh && m.frame.Events {
+		// Whole reads are due more or less often for this order.
+		m.mu.Lock()
+		m.reschedule()
+		m.mu.Unlock()
+		signal(m.wake)
+	}
 }
 
 // SetInterval changes the time between reads (held between MinInterval and
@@ -297,14 +342,7 @@ func (m *Monitor) SetInterval(d time.Duration) {
 	if next := now.Add(d); next.Before(m.nextRead) {
 		m.nextRead = next
 	}
-	if m.haveRead {
-		full := m.fullEveryLocked()
-		m.nextFull = m.lastStart.Add(full)
-		m.frame.FullEvery = full
-		if !m.frame.CanRefresh || m.nextFull.Before(m.nextRead) {
-			m.nextRead = m.nextFull
-		}
-	}
+	m.reschedule()
 	m.mu.Unlock()
 	m.frame.Interval = d
 	signal(m.wake)

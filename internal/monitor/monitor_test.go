@@ -740,3 +740,25 @@ func TestPeakAndHistory(t *testing.T) {
 		})
 	})
 }
+
+// A namespace deleted by name is seen by the next health read (every
+// interval), not only by the next whole read, which may be a minute away.
+func TestNamespaceGoneMarksStale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Whole reads at 0 and 6 s (a read takes 2 s); health every second.
+		src := &fakeSource{t0: time.Now(), rows: table(3), readTook: 2 * time.Second, lookups: true}
+		m, l := session(t, src, Config{Interval: time.Second})
+		time.Sleep(2500 * time.Millisecond)
+		gone := fmt.Errorf("netns blue was deleted (ip netns del): showing its last state: %w", source.ErrNetNSGone)
+		src.set(func(s *fakeSource) { s.summaryErrs = []error{gone, gone, gone} })
+		time.Sleep(time.Second) // the health read at 3 s
+		l.on(func() {
+			if f := m.Frame(); !f.Stale || !errors.Is(f.Err, source.ErrNetNSGone) || f.Len() != 3 {
+				t.Errorf("stale %v, err %v, %d rows; want stale with the namespace's last 3 rows", f.Stale, f.Err, f.Len())
+			}
+		})
+		if got := len(src.calls("whole")); got != 1 {
+			t.Errorf("%d whole reads: the test meant the health to see it first", got)
+		}
+	})
+}

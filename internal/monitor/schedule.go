@@ -203,6 +203,8 @@ func (m *Monitor) endRead(start time.Time, took, fullEvery time.Duration) {
 	f := &m.frame
 	prevStats, prevRead := m.t.Stats, m.t.ReadAt
 	born, gone := m.t.End(&m.stage)
+	m.layout++
+	m.changed = false
 	f.Reads++
 	f.Reading = false
 	f.ReadTook, f.FullEvery = took, fullEvery
@@ -250,13 +252,34 @@ func (m *Monitor) schedule(start time.Time, took time.Duration) (fullEvery time.
 }
 
 // fullEveryLocked is the time between whole reads for the last read's
-// duration and the interval; m.mu is held.
+// duration and the interval; m.mu is held. With events they only reconcile,
+// at least every reconcileEvery, unless the order needs values only whole
+// reads bring; still never more than a maxDumpShare-th of the time.
 func (m *Monitor) fullEveryLocked() time.Duration {
 	eff := effectiveInterval(m.interval, m.lastTook)
 	if !m.frame.CanRefresh {
 		return eff
 	}
-	return max(eff, fullInterval(m.interval, m.lastTook))
+	full := max(eff, fullInterval(m.interval, m.lastTook))
+	if m.frame.Events && !NeedsWholeReads(m.frame.Options.Sort) {
+		full = max(eff, reconcileEvery, maxDumpShare*m.lastTook)
+	}
+	return full
+}
+
+// reschedule sets the next whole read after a change of the interval, the
+// order or events; m.mu is held. A whole read that falls due earlier than
+// the next read comes then.
+func (m *Monitor) reschedule() {
+	if !m.haveRead {
+		return
+	}
+	full := m.fullEveryLocked()
+	m.nextFull = m.lastStart.Add(full)
+	m.frame.FullEvery = full
+	if !m.frame.CanRefresh || m.nextFull.Before(m.nextRead) {
+		m.nextRead = m.nextFull
+	}
 }
 
 // nextFullRead is when the next whole read is due.
@@ -271,10 +294,10 @@ func (m *Monitor) nextFullRead() time.Time {
 type lookup struct {
 	rows []flow.Flow
 	res  []source.Lookup
-	// at are the rows' indices in the table, valid for the whole read
-	// numbered reads.
-	at    []int32
-	reads int
+	// at are the rows' indices in the table, valid while the table's
+	// layout count is layout.
+	at     []int32
+	layout int
 }
 
 // refreshWindow looks the window's rows up in the source between whole reads,
@@ -300,10 +323,16 @@ func (m *Monitor) refreshWindow() bool {
 			m.forceFull()
 			return
 		}
-		if lr.reads == m.frame.Reads && !m.t.Reading() {
+		if lr.layout == m.layout && !m.t.Reading() {
 			m.applyLookups(lr, at)
-			m.notify(ChangeRefresh)
 		}
+		// Events changed the table since the view was built: the
+		// destroyed flows leave and the new ones take their places.
+		if m.settle() {
+			m.notify(ChangeRows)
+			return
+		}
+		m.notify(ChangeRefresh)
 	}, true)
 }
 
@@ -319,7 +348,7 @@ func (m *Monitor) windowRows(lr *lookup) {
 	}
 	lr.res = slices.Grow(lr.res[:0], len(lr.rows))[:len(lr.rows)]
 	clear(lr.res)
-	lr.reads = m.frame.Reads
+	lr.layout = m.layout
 }
 
 // applyLookups writes the rows looked up at the time at into the table; rows
@@ -394,6 +423,12 @@ func (m *Monitor) healthLoop() {
 func (m *Monitor) healthRead(s *flow.Stats, at time.Time, err error) {
 	f := &m.frame
 	f.HealthErr = err
+	if errors.Is(err, source.ErrNetNSGone) {
+		// For good: the whole table, read seldom while events keep it
+		// current, would say so only at its next read.
+		m.readFailed(err, 0)
+		return
+	}
 	if err == nil && !at.Before(f.StatsAt) {
 		prev := m.t.Stats
 		m.t.Stats = *s

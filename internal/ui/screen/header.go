@@ -217,14 +217,24 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 	}
 	interval := f.Interval
 	l1 = append(l1, seg{"  every ", lab}, seg{fmtDuration(interval), plain})
-	if full := f.FullEvery; full > interval {
-		took := fmtDuration(f.ReadTook)
-		if f.CanRefresh {
-			// Not a warning: the rows on screen still move every interval.
-			l1 = append(l1, seg{" (whole table every " + fmtDuration(full) + ": a read takes " + took + ")", plain})
-		} else {
-			l1 = append(l1, seg{" (a read takes " + took + ": every " + fmtDuration(full) + ")", u.styleWarn()})
+	switch full := f.FullEvery; {
+	case f.Events:
+		// The kernel's events keep the flows current; whole reads only
+		// reconcile, or bring what an order needs that events lack.
+		why := ""
+		if o := f.Options.Sort; monitor.NeedsWholeReads(o) {
+			why = " for the " + o.Name() + " order"
 		}
+		l1 = append(l1, seg{"  events", lab}, seg{" (whole table every " + fmtDuration(full) + why +
+			", last " + t.ReadAt.Format("15:04:05") + ")", plain})
+	case full > interval && f.CanRefresh:
+		// Not a warning: the rows on screen still move every interval.
+		l1 = append(l1, seg{" (whole table every " + fmtDuration(full) + ": a read takes " + fmtDuration(f.ReadTook) + ")", plain})
+	case full > interval:
+		l1 = append(l1, seg{" (a read takes " + fmtDuration(f.ReadTook) + ": every " + fmtDuration(full) + ")", u.styleWarn()})
+	}
+	if f.Overruns > 0 {
+		l1 = append(l1, seg{"  events lost " + strconv.Itoa(f.Overruns) + "×", u.styleWarn()})
 	}
 	if f.Stale {
 		// Why, in the header: the status line's message goes at the next
@@ -243,6 +253,9 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 	// their own so that they are not cut off.
 	for _, w := range t.Warnings {
 		ls = append(ls, hline{line{{"! " + termsafe.Sanitize(w), u.styleWarn()}}, prioWarning})
+	}
+	if f.EventsOff != nil {
+		ls = append(ls, hline{line{{"! events: " + termsafe.OneLine(f.EventsOff.Error()), u.styleWarn()}}, prioWarning})
 	}
 
 	// Lines 2 and 3: the health, as every view words it (ui.Health): how

@@ -301,7 +301,6 @@ func statsObject(t *testing.T, tab *flow.Table) map[string]any {
 	return m
 }
 
-
 // The full-table warning comes first among the warnings, on the fill alone.
 func TestStatsJSONWarning(t *testing.T) {
 	tab := testTable()
@@ -347,7 +346,6 @@ func TestStatsJSONWhere(t *testing.T) {
 		}
 	}
 }
-
 
 func fmtAny(v any) string {
 	switch v := v.(type) {
