@@ -66,8 +66,10 @@ iptstate's flags, with iptstate's letters:
   -v, --version           print the version and exit
 
 gostate's own flags:
-      --proto LIST        only these protocols: comma-separated names or
-                          numbers (tcp,udp,icmp,icmpv6,sctp,gre,47)
+      --proto LIST        only these protocols: comma-separated names as
+                          /etc/protocols gives them, or numbers
+                          (tcp,udp,icmp,icmpv6,sctp,gre,esp,ah,vrrp,47); rows
+                          name protocols so too, unknown(N) those without one
       --state LIST        only these states: comma-separated, any case
                           (established,syn_sent)
       --no-header         print the rows only (with -t, the totals follow them)

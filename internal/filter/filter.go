@@ -212,13 +212,19 @@ func protoString(p uint8) string {
 }
 
 // protoAliases are other names people type for protocols: /etc/protocols'
-// and iptstate's spellings of ICMPv6.
-var protoAliases = map[string]uint8{"ipv6-icmp": flow.ProtoICMPv6, "icmp6": flow.ProtoICMPv6}
+// and iptstate's spellings of ICMPv6, the aliases /etc/protocols gives
+// beside a name, and IANA's keyword for protocol 4.
+var protoAliases = map[string]uint8{
+	"ipv6-icmp": flow.ProtoICMPv6, "icmp6": flow.ProtoICMPv6,
+	"ip-encap": 4, "ipv4": 4, "ipsec-esp": 50, "ipsec-ah": 51, "ospfigp": 89,
+}
 
-// ParseProtos reads a comma-separated list of protocol names (tcp, udp,
-// udplite, sctp, dccp, icmp, icmpv6, gre; any case), numbers 0-255, or
-// unknown(N) as the protocol column shows a protocol without a name. Empty
-// items are ignored, so "" gives the empty set: every protocol.
+// ParseProtos reads a comma-separated list of protocols: names as
+// /etc/protocols gives them (tcp, udp, udplite, sctp, dccp, icmp, icmpv6,
+// igmp, gre, esp, ah, ipencap, ipip, ipv6, ospf, pim, vrrp, l2tp, ...; any
+// case), numbers 0-255, or unknown(N) as the protocol column shows a
+// protocol without a name. Empty items are ignored, but a list without any
+// item is an error: an empty answer is not a protocol.
 func ParseProtos(list string) (ProtoSet, error) {
 	var set ProtoSet
 	for item := range strings.SplitSeq(list, ",") {
@@ -231,9 +237,12 @@ func ParseProtos(list string) (ProtoSet, error) {
 			p, ok = protoAliases[item]
 		}
 		if !ok {
-			return ProtoSet{}, fmt.Errorf("unknown protocol %q: want tcp, udp, udplite, sctp, dccp, icmp, icmpv6, gre or a number from 0 to 255", item)
+			return ProtoSet{}, fmt.Errorf("unknown protocol %q: want a name as /etc/protocols gives it (tcp, udp, icmp, icmpv6, sctp, gre, esp, ah, ...) or a number from 0 to 255", item)
 		}
 		set.Add(p)
+	}
+	if set.Empty() {
+		return ProtoSet{}, fmt.Errorf("no protocol in %q: want a comma-separated list such as tcp,udp or esp,50", list)
 	}
 	return set, nil
 }

@@ -239,11 +239,19 @@ func TestParseProtos(t *testing.T) {
 		t.Errorf("ParseProtos(253) = %q, %v", set.String(), err)
 	}
 	// What the protocol column shows for a protocol without a name.
-	if set, err := ParseProtos("Unknown(253),unknown(2)"); err != nil || set.String() != "2,253" {
-		t.Errorf("ParseProtos(unknown(253),unknown(2)) = %q, %v", set.String(), err)
+	if set, err := ParseProtos("Unknown(253),unknown(99)"); err != nil || set.String() != "99,253" {
+		t.Errorf("ParseProtos(unknown(253),unknown(99)) = %q, %v", set.String(), err)
 	}
-	if set, err := ParseProtos(" "); err != nil || !set.Empty() {
-		t.Errorf("ParseProtos(blank) = %v, %v; want the empty set", set, err)
+	// /etc/protocols' names and its aliases.
+	if set, err := ParseProtos("ESP,ah,ipsec-esp,ipip,ipv6,ospf,pim,vrrp,l2tp,igmp,ipencap,ipv4"); err != nil ||
+		set.String() != "igmp,ipencap,ipv6,esp,ah,ospf,ipip,pim,vrrp,l2tp" {
+		t.Errorf("ParseProtos(names) = %q, %v", set.String(), err)
+	}
+	// An empty answer is no protocol, not every protocol.
+	for _, in := range []string{"", " ", ",", " , ,"} {
+		if set, err := ParseProtos(in); err == nil {
+			t.Errorf("ParseProtos(%q) = %q, want an error", in, set.String())
+		}
 	}
 	for _, in := range []string{"tcp,bogus", "256", "-1", "unknown"} {
 		if _, err := ParseProtos(in); err == nil || !strings.Contains(err.Error(), "icmpv6") {

@@ -235,7 +235,7 @@ func (f *Flow) InferNAT() {
 	}
 }
 
-// Protocol numbers with names and tuple layouts gostate knows.
+// Protocol numbers whose tuples or states gostate reads.
 const (
 	ProtoICMP    = 1
 	ProtoTCP     = 6
@@ -247,16 +247,26 @@ const (
 	ProtoUDPLite = 136
 )
 
-// knownProtos names the protocols gostate knows, as the kernel prints them.
+// knownProtos names the protocols as /etc/protocols does (the IANA
+// keywords, in lower case, as iptstate shows them through
+// getprotobynumber), except ICMPv6, which is "icmpv6" as the kernel prints
+// it rather than "ipv6-icmp". The table is fixed rather than read from
+// /etc/protocols so that every machine, and a saved dump read elsewhere,
+// names a row alike. Protocol 0 (ip, hopopt) is no transport protocol, and
+// stays unnamed.
 var knownProtos = [256]string{
-	ProtoICMP:    "icmp",
-	ProtoTCP:     "tcp",
-	ProtoUDP:     "udp",
-	ProtoDCCP:    "dccp",
-	ProtoGRE:     "gre",
-	ProtoICMPv6:  "icmpv6",
-	ProtoSCTP:    "sctp",
-	ProtoUDPLite: "udplite",
+	ProtoICMP: "icmp", 2: "igmp", 3: "ggp", 4: "ipencap", 5: "st",
+	ProtoTCP: "tcp", 8: "egp", 9: "igp", 12: "pup", ProtoUDP: "udp",
+	20: "hmp", 22: "xns-idp", 27: "rdp", 29: "iso-tp4", ProtoDCCP: "dccp",
+	36: "xtp", 37: "ddp", 38: "idpr-cmtp", 41: "ipv6", 43: "ipv6-route",
+	44: "ipv6-frag", 45: "idrp", 46: "rsvp", ProtoGRE: "gre", 50: "esp",
+	51: "ah", 57: "skip", ProtoICMPv6: "icmpv6", 59: "ipv6-nonxt",
+	60: "ipv6-opts", 73: "rspf", 81: "vmtp", 88: "eigrp", 89: "ospf",
+	93: "ax.25", 94: "ipip", 97: "etherip", 98: "encap", 103: "pim",
+	108: "ipcomp", 112: "vrrp", 115: "l2tp", 124: "isis", ProtoSCTP: "sctp",
+	133: "fc", 135: "mobility-header", ProtoUDPLite: "udplite",
+	137: "mpls-in-ip", 138: "manet", 139: "hip", 140: "shim6", 141: "wesp",
+	142: "rohc", 143: "ethernet",
 }
 
 // protoNames is what ProtoName returns for every protocol number, made once
@@ -271,10 +281,11 @@ var protoNames = func() (names [256]string) {
 	return names
 }()
 
-// ProtoName returns the name the kernel prints for an L4 protocol number
-// ("tcp", "udp", ...), or "unknown(N)" with the number for protocols
-// conntrack tracks only generically (the kernel prints "unknown" for all of
-// them; the number tells them apart). It never allocates.
+// ProtoName returns the name of an L4 protocol number as /etc/protocols
+// gives it ("tcp", "udp", "esp", "gre", ...; "icmpv6" for 58), or
+// "unknown(N)" with the number for a protocol without a name there (the
+// kernel prints "unknown" for every protocol it tracks only generically;
+// the number tells them apart). It never allocates.
 func ProtoName(proto uint8) string { return protoNames[proto] }
 
 // ProtoKnown reports whether the protocol has a name of its own, that is

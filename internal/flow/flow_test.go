@@ -93,7 +93,11 @@ func TestStateProtoIndex(t *testing.T) {
 }
 
 func TestProtoNames(t *testing.T) {
-	for p, want := range map[uint8]string{ProtoICMPv6: "icmpv6", ProtoTCP: "tcp", 41: "unknown(41)", 0: "unknown(0)", 255: "unknown(255)"} {
+	// /etc/protocols' names, as iptstate shows them; ICMPv6 as the kernel
+	// prints it.
+	for p, want := range map[uint8]string{ProtoICMPv6: "icmpv6", ProtoTCP: "tcp", 2: "igmp", 4: "ipencap",
+		41: "ipv6", 50: "esp", 51: "ah", 89: "ospf", 94: "ipip", 103: "pim", 112: "vrrp", 115: "l2tp",
+		ProtoUDPLite: "udplite", 0: "unknown(0)", 99: "unknown(99)", 253: "unknown(253)", 255: "unknown(255)"} {
 		if got := ProtoName(p); got != want {
 			t.Errorf("ProtoName(%d) = %q, want %q", p, got, want)
 		}

@@ -161,7 +161,7 @@ func addSat(a, b uint64) uint64 {
 
 // protoRank orders protocol numbers as the protocol column reads: the
 // protocols with a name by name, then those without one ("unknown(N)") by
-// number, so that unknown(100) comes after unknown(2).
+// number, so that unknown(100) comes after unknown(99).
 var protoRank = func() (rank [256]uint16) {
 	protos := make([]int, 256)
 	for p := range protos {

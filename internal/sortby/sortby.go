@@ -15,9 +15,9 @@
 //     address.
 //   - SrcPort, DstPort: the port numerically; flows whose protocol has no
 //     ports (ICMP, GRE, ...) come after all flows with ports.
-//   - Proto: the protocol's name alphabetically (dccp, gre, icmp, icmpv6,
-//     sctp, tcp, udp, udplite), then the protocols without a name, shown as
-//     unknown(N), by number.
+//   - Proto: the protocol's name alphabetically (ah, dccp, esp, gre, icmp,
+//     icmpv6, sctp, tcp, udp, udplite, ...: flow.ProtoName), then the
+//     protocols without a name, shown as unknown(N), by number.
 //   - State: the state's name alphabetically, as the column reads (then the
 //     protocol, for names that SCTP and TCP share); flows without a state
 //     (UDP, ICMP, ...) come after all flows with one, grouped by protocol.

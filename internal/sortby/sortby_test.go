@@ -169,7 +169,7 @@ var (
 	// Protocols with ports, without, with states, and some without a name
 	// whose names (unknown(N)) do not sort as their numbers do.
 	protoPool = []uint8{flow.ProtoTCP, flow.ProtoTCP, flow.ProtoTCP, flow.ProtoUDP, flow.ProtoICMP,
-		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0, 2, 100, 253}
+		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0, 50, 100, 253}
 	portPool    = []uint16{0, 1, 53, 80, 443, 1024, 40000, 65535}
 	counterPool = []uint64{0, 1, 1000, 1 << 20, 1 << 40, math.MaxUint64 / 2}
 )
@@ -471,9 +471,9 @@ func TestAscending(t *testing.T) {
 }
 
 // Protocols with a name sort by name, then the others by number, not by
-// their names: unknown(2) before unknown(100).
+// their names: unknown(99) before unknown(100).
 func TestProtoOrder(t *testing.T) {
-	protos := []uint8{253, 100, flow.ProtoUDP, 2, flow.ProtoTCP, flow.ProtoDCCP, 0, flow.ProtoGRE, flow.ProtoICMPv6, flow.ProtoICMP}
+	protos := []uint8{253, 100, flow.ProtoUDP, 99, flow.ProtoTCP, flow.ProtoDCCP, 0, flow.ProtoGRE, flow.ProtoICMPv6, flow.ProtoICMP, 50, 2}
 	flows := make([]flow.Flow, len(protos))
 	idx := make([]int32, len(protos))
 	for i, p := range protos {
@@ -485,7 +485,7 @@ func TestProtoOrder(t *testing.T) {
 	for _, i := range idx {
 		got = append(got, flows[i].ProtoName())
 	}
-	want := []string{"dccp", "gre", "icmp", "icmpv6", "tcp", "udp", "unknown(0)", "unknown(2)", "unknown(100)", "unknown(253)"}
+	want := []string{"dccp", "esp", "gre", "icmp", "icmpv6", "igmp", "tcp", "udp", "unknown(0)", "unknown(99)", "unknown(100)", "unknown(253)"}
 	if !slices.Equal(got, want) {
 		t.Errorf("by protocol: %v\nwant         %v", got, want)
 	}
