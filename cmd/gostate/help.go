@@ -28,7 +28,7 @@ iptstate's flags, with iptstate's letters:
                             d  dst      destination address
                             D  dport    destination port
                             p  proto    protocol
-                            s  state    state
+                            s  state    state, as the column reads (ICMP last)
                             t  ttl      seconds left before expiry
                             b  bytes    bytes, both directions, biggest first
                             P  packets  packets, both directions, biggest first
@@ -70,8 +70,13 @@ gostate's own flags:
                           /etc/protocols gives them, or numbers
                           (tcp,udp,icmp,icmpv6,sctp,gre,esp,ah,vrrp,47); rows
                           name protocols so too, unknown(N) those without one
-      --state LIST        only these states: comma-separated, any case
-                          (established,syn_sent)
+      --state LIST        only these states, as the State column shows them:
+                          comma-separated, any case, - for _: protocol states
+                          (established,syn_sent) and the phases every
+                          protocol has, from the kernel's status bits:
+                          unreplied (no reply seen), replied (a reply, not
+                          assured), assured, offload; a phase selects flows
+                          of every protocol (a TCP SYN_SENT flow is unreplied)
       --no-header         print the rows only (with -t, the totals follow them)
   -j, --json              print JSON Lines: one object per flow, in order
       --stats             print the table's health as one JSON object
@@ -97,8 +102,11 @@ header (entries/max, fill, kernel memory in use as entries x bytes per entry,
 insert_failed and early_drop counts since boot), the source read and the
 sort; the column header; then one row per flow:
   Source  Destination  Proto  State  TTL  [Bytes  Packets]  [NAT]
-Endpoints are addr:port ([addr]:port for IPv6); ICMP shows "type/code id" as
-its state; TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
+Endpoints are addr:port ([addr]:port for IPv6). State is the protocol state
+of TCP, SCTP and DCCP, and for the other protocols the phase: UNREPLIED (no
+reply seen: a DNS query never answered), REPLIED (a reply, not yet assured),
+ASSURED or OFFLOAD; ICMP shows "type/code id" before it (8/0 77 UNREPLIED).
+TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
 "snat ADDR:PORT" is the source address the far end sees (masquerading),
 "dnat ADDR:PORT" the destination the flow really goes to (port forwarding).
 Width: COLUMNS (or iptstate's COLS) when set, else the terminal's width, else
@@ -113,7 +121,9 @@ JSON output (-j): one object per line with family, proto, protonum, src, dst,
 sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,
 start, reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
 orig_bytes, orig_packets, reply_bytes, reply_packets (fields a flow does not
-have are left out). --stats prints entries, max, fill (percent),
+have are left out). state is the protocol state alone (TCP, SCTP, DCCP); the
+phase the State column shows is in unreplied, assured and offload (replied:
+neither unreplied nor assured). --stats prints entries, max, fill (percent),
 bytes_per_entry, bytes_per_entry_estimated, memory_bytes, source, skipped,
 warnings, timeouts and the per-CPU statistics summed (found, invalid, ignore,
 insert, insert_failed, drop, early_drop, error, search_restart, and

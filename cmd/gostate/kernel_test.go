@@ -21,19 +21,23 @@ import (
 
 // record is one line of gostate --json, as this test reads it.
 type record struct {
-	Family   string  `json:"family"`
-	Proto    string  `json:"proto"`
-	ProtoNum int     `json:"protonum"`
-	Src      string  `json:"src"`
-	Dst      string  `json:"dst"`
-	Sport    *uint16 `json:"sport"`
-	Dport    *uint16 `json:"dport"`
-	State    *string `json:"state"`
-	TTL      *uint32 `json:"ttl"`
-	Zone     uint16  `json:"zone"`
-	SNAT     bool    `json:"snat"`
-	DNAT     bool    `json:"dnat"`
-	ICMP     *struct {
+	Family    string  `json:"family"`
+	Proto     string  `json:"proto"`
+	ProtoNum  int     `json:"protonum"`
+	Src       string  `json:"src"`
+	Dst       string  `json:"dst"`
+	Sport     *uint16 `json:"sport"`
+	Dport     *uint16 `json:"dport"`
+	State     *string `json:"state"`
+	TTL       *uint32 `json:"ttl"`
+	Zone      uint16  `json:"zone"`
+	Mark      uint32  `json:"mark"`
+	SNAT      bool    `json:"snat"`
+	DNAT      bool    `json:"dnat"`
+	Assured   bool    `json:"assured"`
+	Unreplied bool    `json:"unreplied"`
+	Offload   bool    `json:"offload"`
+	ICMP      *struct {
 		Type, Code uint8
 		ID         uint16
 	} `json:"icmp"`
@@ -213,16 +217,17 @@ func comparePrimary(a, b *record, key string, reverse bool) int {
 	case "p":
 		return missingLast(false, false, func() int { return compareProto(a, b) })
 	case "s":
-		if a.State == nil && b.State == nil {
-			// Stateless rows group by protocol, in the direction chosen.
-			c := compareProto(a, b)
+		if a.ICMP != nil && b.ICMP != nil {
+			// ICMP rows, whose State column starts with the type, group by
+			// protocol and then phase, in the direction chosen.
+			c := cmp.Or(compareProto(a, b), cmp.Compare(phase(a), phase(b)))
 			if reverse {
 				return -c
 			}
 			return c
 		}
-		return missingLast(a.State == nil, b.State == nil, func() int {
-			return cmp.Or(strings.Compare(*a.State, *b.State), cmp.Compare(a.ProtoNum, b.ProtoNum))
+		return missingLast(a.ICMP != nil, b.ICMP != nil, func() int {
+			return cmp.Or(strings.Compare(displayState(a), displayState(b)), cmp.Compare(a.ProtoNum, b.ProtoNum))
 		})
 	case "t":
 		return missingLast(a.TTL == nil, b.TTL == nil, func() int { return cmp.Compare(*a.TTL, *b.TTL) })
@@ -237,6 +242,29 @@ func comparePrimary(a, b *record, key string, reverse bool) int {
 		})
 	}
 	panic("unknown key " + key)
+}
+
+// phase numbers the phases the JSON's status fields give, in the order a
+// flow goes through them: unreplied, replied, assured, offloaded.
+func phase(r *record) int {
+	switch {
+	case r.Offload:
+		return 3
+	case r.Assured:
+		return 2
+	case !r.Unreplied:
+		return 1
+	}
+	return 0
+}
+
+// displayState is what the State column shows (after ICMP's type and code):
+// the protocol state, or the phase for protocols without states.
+func displayState(r *record) string {
+	if r.State != nil {
+		return *r.State
+	}
+	return []string{"UNREPLIED", "REPLIED", "ASSURED", "OFFLOAD"}[phase(r)]
 }
 
 // compareAddr orders IPv4 before IPv6, then numerically.

@@ -1,6 +1,8 @@
 // Package filter decides which flows a view shows: iptstate's address and
 // port filters (-s -d -S -D, inverted by -i), its loopback and DNS toggles
-// (-f -L), and gostate's protocol and state lists (--proto, --state).
+// (-f -L), and gostate's protocol and state lists (--proto, --state: the
+// states as the State column shows them, phases such as UNREPLIED among
+// them).
 //
 // Every filter looks at the ORIGINAL tuple only, the connection as its
 // initiator sent it (as iptstate does): a flow whose destination was
@@ -41,9 +43,10 @@ type Filter struct {
 	NoDNS bool
 	// Protos keeps only flows of these protocols; the empty set keeps all.
 	Protos ProtoSet
-	// States keeps only flows in these protocol states; the empty set keeps
-	// all. Flows whose protocol has no states (UDP, ICMP, ...) never match
-	// a state.
+	// States keeps only flows in these states (protocol states and
+	// phases, as the State column shows them); the empty set keeps all.
+	// Flows whose protocol has no states (UDP, ICMP, ...) never match a
+	// protocol state, and every flow has a phase.
 	States StateSet
 }
 
@@ -65,7 +68,7 @@ func (f *Filter) Match(fl *flow.Flow) bool {
 	if !f.Protos.Empty() && !f.Protos.Has(fl.Proto) {
 		return false
 	}
-	if !f.States.Empty() && (fl.Present&flow.HasState == 0 || !f.States.Has(fl.Proto, fl.State)) {
+	if !f.States.Empty() && !f.States.Match(fl) {
 		return false
 	}
 	// Each set filter must match, or with Invert must not.
@@ -247,11 +250,16 @@ func ParseProtos(list string) (ProtoSet, error) {
 	return set, nil
 }
 
-// StateSet is a set of protocol states. A state name selects that state in
-// every protocol that has it (ESTABLISHED is a TCP and an SCTP state). The
-// zero StateSet is empty, which a Filter takes as "every state".
+// StateSet is a set of states as the State column shows them
+// (flow.Flow.DisplayState): protocol states and phases. A state name
+// selects that state in every protocol that has it (ESTABLISHED is a TCP
+// and an SCTP state); a phase (UNREPLIED, REPLIED, ASSURED, OFFLOAD)
+// selects the flows in that phase (flow.Flow.Phase), of EVERY protocol: a
+// TCP flow in SYN_SENT is UNREPLIED too. The zero StateSet is empty, which
+// a Filter takes as "every state".
 type StateSet struct {
-	bits [len(flow.StateProtos)][4]uint64 // per flow.StateProtoIndex, a bit per state number
+	bits   [len(flow.StateProtos)][4]uint64 // per flow.StateProtoIndex, a bit per state number
+	phases uint8                            // a bit per flow.Phase
 }
 
 // Has reports whether the state numbered state of protocol proto is in the
@@ -261,13 +269,31 @@ func (s *StateSet) Has(proto, state uint8) bool {
 	return ok && s.bits[i][state/64]&(1<<(state%64)) != 0
 }
 
+// HasPhase reports whether the phase is in the set.
+func (s *StateSet) HasPhase(p flow.Phase) bool { return s.phases&(1<<p) != 0 }
+
+// Match reports whether the set holds the flow's phase, or its protocol
+// state when it has one.
+func (s *StateSet) Match(f *flow.Flow) bool {
+	if s.phases != 0 && s.HasPhase(f.Phase()) {
+		return true
+	}
+	return f.Present&flow.HasState != 0 && s.Has(f.Proto, f.State)
+}
+
 // Empty reports whether the set holds no state.
 func (s *StateSet) Empty() bool { return *s == StateSet{} }
 
-// String lists the state names in the set, comma-separated, alphabetically.
+// String lists the names in the set, comma-separated, alphabetically.
 func (s *StateSet) String() string {
 	var names []string
 	for _, name := range stateNames() {
+		if p, ok := flow.PhaseByName(name); ok {
+			if s.HasPhase(p) {
+				names = append(names, name)
+			}
+			continue
+		}
 		for i, p := range flow.StateProtos {
 			if st, ok := flow.StateByName(p, name); ok && s.bits[i][st/64]&(1<<(st%64)) != 0 {
 				names = append(names, name)
@@ -278,7 +304,8 @@ func (s *StateSet) String() string {
 	return strings.Join(names, ",")
 }
 
-// stateNames returns every state name of every protocol, sorted, once each.
+// stateNames returns every state name of every protocol and every phase,
+// sorted, once each.
 func stateNames() []string {
 	var names []string
 	for _, p := range flow.StateProtos {
@@ -289,14 +316,19 @@ func stateNames() []string {
 			names = append(names, flow.StateName(p, uint8(st)))
 		}
 	}
+	for p := range flow.NumPhases {
+		names = append(names, p.String())
+	}
 	slices.Sort(names)
 	return slices.Compact(names)
 }
 
-// ParseStates reads a comma-separated list of state names as the kernel
-// prints them (ESTABLISHED, TIME_WAIT, SYN_SENT2, ... of TCP, SCTP and
-// DCCP), in any case and with - for _ (time-wait). Empty items are
-// ignored, so "" gives the empty set: every state.
+// ParseStates reads a comma-separated list of states as the State column
+// shows them, in any case and with - for _ (time-wait): the kernel's state
+// names (ESTABLISHED, TIME_WAIT, SYN_SENT2, ... of TCP, SCTP and DCCP) and
+// the phases (UNREPLIED, REPLIED, ASSURED, OFFLOAD). Empty items are
+// ignored, but a list without any item is an error: an empty answer is not
+// a state.
 func ParseStates(list string) (StateSet, error) {
 	var set StateSet
 	for item := range strings.SplitSeq(list, ",") {
@@ -305,6 +337,10 @@ func ParseStates(list string) (StateSet, error) {
 			continue
 		}
 		found := false
+		if p, ok := flow.PhaseByName(name); ok {
+			set.phases |= 1 << p
+			found = true
+		}
 		for i, p := range flow.StateProtos {
 			if st, ok := flow.StateByName(p, name); ok {
 				set.bits[i][st/64] |= 1 << (st % 64)
@@ -314,6 +350,9 @@ func ParseStates(list string) (StateSet, error) {
 		if !found {
 			return StateSet{}, fmt.Errorf("unknown state %q: want one of %s", strings.TrimSpace(item), strings.Join(stateNames(), ", "))
 		}
+	}
+	if set.Empty() {
+		return StateSet{}, fmt.Errorf("no state in %q: want a comma-separated list such as established,time_wait or unreplied", list)
 	}
 	return set, nil
 }

@@ -48,6 +48,15 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 	return p
 }
 
+func mustStates(t *testing.T, s string) StateSet {
+	t.Helper()
+	set, err := ParseStates(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
 func TestMatch(t *testing.T) {
 	tcpEst := withState(web4, flow.TCPEstablished)
 	tcpTW := withState(web6, flow.TCPTimeWait)
@@ -56,6 +65,14 @@ func TestMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seen, assured := flow.StatusConfirmed|flow.StatusSeenReply, flow.StatusConfirmed|flow.StatusSeenReply|flow.StatusAssured
+	tcpEst.Status, tcpTW.Status, sctpEst.Status = assured, assured, assured
+	synSent := withState(web4, flow.TCPSynSent)
+	synSent.Status = flow.StatusConfirmed
+	dnsLost, dnsAnswered, dnsAssured, udpOffload := dns4, dns4, dns4, dns4
+	dnsLost.Status, dnsAnswered.Status, dnsAssured.Status = flow.StatusConfirmed, seen, assured
+	udpOffload.Status = assured | flow.StatusOffload
+	pingLost := ping4
 	tcpUDP, err := ParseProtos("tcp, UDP")
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +110,16 @@ func TestMatch(t *testing.T) {
 		{"no dns", Filter{NoDNS: true}, []flow.Flow{web4, ping4, gre4}, []flow.Flow{dns4, dnsRep4, lo4}},
 		{"protos", Filter{Protos: tcpUDP}, []flow.Flow{web4, dns4}, []flow.Flow{ping4, gre4}},
 		{"states", Filter{States: states}, []flow.Flow{tcpEst, sctpEst}, []flow.Flow{tcpTW, web4, dns4, ping4}},
+		// A phase selects by the status bits, whatever the protocol: the
+		// TCP SYN never answered is unreplied as the DNS query is.
+		{"unreplied", Filter{States: mustStates(t, "unreplied")}, []flow.Flow{synSent, dnsLost, pingLost, web4},
+			[]flow.Flow{tcpEst, dnsAnswered, dnsAssured, udpOffload}},
+		{"replied", Filter{States: mustStates(t, "REPLIED")}, []flow.Flow{dnsAnswered}, []flow.Flow{synSent, dnsLost, dnsAssured, tcpEst, udpOffload}},
+		{"assured", Filter{States: mustStates(t, "assured")}, []flow.Flow{tcpEst, dnsAssured}, []flow.Flow{synSent, dnsAnswered, udpOffload}},
+		{"offload", Filter{States: mustStates(t, "offload")}, []flow.Flow{udpOffload}, []flow.Flow{tcpEst, dnsAssured}},
+		// A state name and a phase: either matches.
+		{"state or phase", Filter{States: mustStates(t, "time_wait,unreplied")}, []flow.Flow{tcpTW, synSent, dnsLost},
+			[]flow.Flow{tcpEst, dnsAnswered}},
 	}
 	for _, tt := range tests {
 		for _, fl := range tt.show {
@@ -166,6 +193,7 @@ func TestDescribe(t *testing.T) {
 			"src 2001:db8::1, sport 5353, dst 198.51.100.0/24"},
 		{Filter{NoLoopback: true, NoDNS: true, Invert: true}, "no loopback, no DNS"},
 		{Filter{Dst: mustPrefix(t, "::1"), Protos: protos, States: states}, "dst ::1, proto tcp,udp, state ESTABLISHED,TIME_WAIT"},
+		{Filter{States: mustStates(t, "unreplied,syn-sent")}, "state SYN_SENT,UNREPLIED"},
 	}
 	for _, tt := range tests {
 		if got := tt.f.Describe(); got != tt.want {
@@ -282,11 +310,22 @@ func TestParseStates(t *testing.T) {
 			t.Errorf("Has(%d, %d) = %v, want %v", c.proto, c.state, got, c.want)
 		}
 	}
-	if set, err := ParseStates(""); err != nil || !set.Empty() {
-		t.Errorf("ParseStates(\"\") = %v, %v; want the empty set", set, err)
+	// The phases, which every protocol has.
+	set, err = ParseStates("Unreplied,assured, OFFLOAD,replied,time_wait")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range []string{"ESTABLISHED,nope", "UNREPLIED", "STATE_12", "udp"} {
-		if _, err := ParseStates(in); err == nil || !strings.Contains(err.Error(), "TIME_WAIT") {
+	if got, want := set.String(), "ASSURED,OFFLOAD,REPLIED,TIME_WAIT,UNREPLIED"; got != want {
+		t.Errorf("set = %q, want %q", got, want)
+	}
+	// An empty answer is no state, not every state.
+	for _, in := range []string{"", " ", ",,"} {
+		if set, err := ParseStates(in); err == nil {
+			t.Errorf("ParseStates(%q) = %q, want an error", in, set.String())
+		}
+	}
+	for _, in := range []string{"ESTABLISHED,nope", "UNREPLIED_", "STATE_12", "udp", "seen_reply"} {
+		if _, err := ParseStates(in); err == nil || !strings.Contains(err.Error(), "TIME_WAIT") || !strings.Contains(err.Error(), "UNREPLIED") {
 			t.Errorf("ParseStates(%q): error %v, want one listing the names", in, err)
 		}
 	}

@@ -190,6 +190,95 @@ func (f *Flow) StateName() string {
 	return StateName(f.Proto, f.State)
 }
 
+// Phase is how far a flow has got by the kernel's status bits alone, which
+// every protocol has: what the State column shows for protocols without
+// states of their own (UDP, GRE, ICMP, ...). Every flow is in exactly one
+// phase.
+type Phase uint8
+
+// The phases, in the order a flow goes through them.
+const (
+	// PhaseUnreplied: no reply seen yet (the kernel's [UNREPLIED]): a DNS
+	// query never answered, a SYN to a closed port.
+	PhaseUnreplied Phase = iota
+	// PhaseReplied: a reply seen, the flow not (yet) assured.
+	PhaseReplied
+	// PhaseAssured: assured ([ASSURED]): the kernel will not evict it
+	// early when the table is full.
+	PhaseAssured
+	// PhaseOffload: offloaded to a flowtable, in software ([OFFLOAD]) or
+	// hardware ([HW_OFFLOAD]); the kernel no longer times it out.
+	PhaseOffload
+	// NumPhases is the number of phases; callers size per-phase tables
+	// with it.
+	NumPhases
+)
+
+// phaseNames are the phases' names, as the State column and --state spell
+// them.
+var phaseNames = [NumPhases]string{"UNREPLIED", "REPLIED", "ASSURED", "OFFLOAD"}
+
+// String returns the phase's name: UNREPLIED, REPLIED, ASSURED or OFFLOAD;
+// "" for a value that is no phase.
+func (p Phase) String() string {
+	if p >= NumPhases {
+		return ""
+	}
+	return phaseNames[p]
+}
+
+// PhaseByName returns the phase named name, as String spells it.
+func PhaseByName(name string) (Phase, bool) {
+	for p, n := range phaseNames {
+		if n == name {
+			return Phase(p), true
+		}
+	}
+	return 0, false
+}
+
+// phaseOf maps the status bits Phase reads, packed as seen-reply (1),
+// assured (2), offload (4) and hardware offload (8), to the phase: an
+// offloaded flow is OFFLOAD whatever else is set, then ASSURED, then
+// REPLIED. A table rather than branches, since rows of different phases
+// come in no predictable order.
+var phaseOf = func() (t [16]Phase) {
+	for i := range t {
+		switch {
+		case i&12 != 0:
+			t[i] = PhaseOffload
+		case i&2 != 0:
+			t[i] = PhaseAssured
+		case i&1 != 0:
+			t[i] = PhaseReplied
+		}
+	}
+	return t
+}()
+
+// Phase returns the flow's phase, from its status bits.
+func (f *Flow) Phase() Phase {
+	s := f.Status
+	// Seen-reply and assured are bits 1 and 2, offload and hardware
+	// offload bits 14 and 15.
+	return phaseOf[(s>>1)&3|(s>>12)&12]
+}
+
+// DisplayState returns the state gostate shows for the flow, in the State
+// column, and selects with --state: its protocol state when it has one
+// (TCP, SCTP and DCCP: ESTABLISHED, ...; STATE_n for a number newer than
+// gostate), else its phase (UNREPLIED, REPLIED, ASSURED, OFFLOAD). ICMP
+// shows it after its type, code and id. It never allocates: every string
+// comes from a fixed table.
+func (f *Flow) DisplayState() string {
+	if f.Present&HasState != 0 {
+		if i, ok := StateProtoIndex(f.Proto); ok {
+			return stateText[i][f.State]
+		}
+	}
+	return phaseNames[f.Phase()]
+}
+
 // TTL returns the seconds left before expiry at time now, given that the flow
 // was read at readAt. It never goes below zero. Flows without a timeout
 // (offloaded) return 0.
@@ -377,14 +466,31 @@ func stateTable(proto uint8) []string {
 	return nil
 }
 
-// StateName returns the kernel's name for a protocol state, or "STATE_n" for a
-// number newer than gostate.
-func StateName(proto, state uint8) string {
-	names := stateTable(proto)
-	if int(state) < len(names) {
-		return names[state]
+// stateText is what StateName returns for every state number: per
+// StateProtoIndex, the protocol's names and STATE_n past them; in the last
+// row, STATE_n for protocols without states. Made once so that naming a
+// row's state never allocates.
+var stateText = func() (t [len(StateProtos) + 1][256]string) {
+	for i := range t {
+		for st := range t[i] {
+			if i < len(StateProtos) && st < len(stateNames[i]) {
+				t[i][st] = stateNames[i][st]
+			} else {
+				t[i][st] = "STATE_" + strconv.Itoa(st)
+			}
+		}
 	}
-	return "STATE_" + strconv.Itoa(int(state))
+	return t
+}()
+
+// StateName returns the kernel's name for a protocol state, or "STATE_n" for a
+// number newer than gostate. It never allocates.
+func StateName(proto, state uint8) string {
+	i, ok := StateProtoIndex(proto)
+	if !ok {
+		i = len(StateProtos)
+	}
+	return stateText[i][state]
 }
 
 // StateByName returns the state number for a kernel state name of proto.

@@ -188,9 +188,7 @@ func (c *Cells) Width(col Column, f *flow.Flow) int {
 	case ColProto:
 		return len(f.ProtoName())
 	case ColState:
-		if !f.IsICMP() {
-			return len(f.StateName())
-		}
+		return stateWidth(f)
 	case ColTTL:
 		if f.Present&flow.HasTimeout == 0 {
 			return 1

@@ -155,6 +155,7 @@ func TestWidthWithoutFormatting(t *testing.T) {
 		f.Timeout = uint32(i) * 1_431_655
 		f.Present |= flow.HasCounters
 		f.OrigBytes, f.OrigPackets = uint64(i)<<(i%60), uint64(i)*uint64(i)*uint64(i)
+		f.Status = []flow.Status{0, flow.StatusSeenReply, flow.StatusAssured, flow.StatusOffload}[i%4]
 		switch i % 5 {
 		case 1:
 			f.Proto, f.Present = flow.ProtoICMP, flow.HasTimeout
