@@ -44,13 +44,15 @@ iptstate's flags, with iptstate's letters:
                           only flows from this source address or network
   -d, --dst-filter ADDR[/PREFIX]
                           only flows to this destination address or network
-                          (an IPv4 filter never matches IPv6 flows, nor the
-                          reverse)
+                          (an IPv4 filter never matches IPv6 flows, nor an
+                          IPv6 one IPv4 flows: ::ffff:192.0.2.1 matches only
+                          IPv6 flows that carry that IPv4-mapped address)
   -S, --srcpt-filter PORT only flows from this source port (1-65535)
   -D, --dstpt-filter PORT only flows to this destination port (1-65535)
-  -i, --invert-filters    -s, -d, -S and -D hide the flows they match instead
-                          of keeping them
+  -i, --invert-filters    -s, -d, -S, -D and --host hide the flows they match
+                          instead of keeping them
   -f, --no-loopback       hide flows with 127.0.0.0/8 or ::1 at either end
+                          (in IPv6 flows ::ffff:127.0.0.0/104 too)
   -L, --no-dns            hide DNS flows (port 53 at either end)
   -l, --lookup            show host names instead of addresses (implies -L,
                           so that gostate's own lookups stay out of the view)
@@ -66,6 +68,11 @@ iptstate's flags, with iptstate's letters:
   -v, --version           print the version and exit
 
 gostate's own flags:
+      --host ADDR[/PREFIX]
+                          only flows with this address or network at either
+                          end of either direction: the original source and
+                          destination, and the reply's, which for a NAT'd
+                          flow hold the DNAT backend or the SNAT address
       --proto LIST        only these protocols: comma-separated names as
                           /etc/protocols gives them, or numbers
                           (tcp,udp,icmp,icmpv6,sctp,gre,esp,ah,vrrp,47); rows
@@ -77,6 +84,10 @@ gostate's own flags:
                           unreplied (no reply seen), replied (a reply, not
                           assured), assured, offload; a phase selects flows
                           of every protocol (a TCP SYN_SENT flow is unreplied)
+      --mark VALUE[/MASK] only flows whose connection mark matches: mark &
+                          MASK == VALUE & MASK, as iptables' connmark match
+                          (no MASK: every bit); decimal or 0x hexadecimal
+      --zone N            only flows in conntrack zone N (0-65535)
       --no-header         print the rows only (with -t, the totals follow them)
   -j, --json              print JSON Lines: one object per flow, in order
       --stats             print the table's health as one JSON object
@@ -94,7 +105,11 @@ gostate's own flags:
                           (port 53) or IP:port, [IPv6]:port for IPv6
 
 Filters match the original tuple: the addresses and ports of the direction
-the flow was opened in, before any NAT.
+the flow was opened in, before any NAT; --host the reply's addresses too.
+Each of -s, -d, -S, -D, --host, --proto, --state, --mark and --zone takes a
+comma-separated list and may be given more than once: a flow passes it when
+it matches any of the values (-s A -s B is -s A,B), and must pass every
+filter given. An empty value is a usage error, not "no filter".
 
 Text output: a line on the table's health, the figures of the live screen's
 header (entries/max, fill, kernel memory in use as entries x bytes per entry,

@@ -29,7 +29,8 @@ func BenchmarkMatch200k(b *testing.B) {
 			f.Status |= flow.StatusSeenReply | flow.StatusAssured
 		}
 	}
-	src, _ := ParsePrefix("192.0.2.0/25")
+	src, _ := ParsePrefixes("192.0.2.0/25")
+	dport, _ := ParsePorts("443")
 	protos, _ := ParseProtos("tcp,udp")
 	states, _ := ParseStates("ESTABLISHED,TIME_WAIT")
 	unreplied, _ := ParseStates("UNREPLIED")
@@ -38,11 +39,11 @@ func BenchmarkMatch200k(b *testing.B) {
 		f    Filter
 	}{
 		{"src", Filter{Src: src}},
-		{"dport-inverted", Filter{DstPort: 443, Invert: true}},
+		{"dport-inverted", Filter{DstPort: dport, Invert: true}},
 		{"toggles", Filter{NoLoopback: true, NoDNS: true}},
 		{"proto-state", Filter{Protos: protos, States: states}},
 		{"unreplied", Filter{States: unreplied}},
-		{"all", Filter{Src: src, DstPort: 443, NoLoopback: true, NoDNS: true, Protos: protos, States: states}},
+		{"all", Filter{Src: src, DstPort: dport, NoLoopback: true, NoDNS: true, Protos: protos, States: states}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {

@@ -1,13 +1,18 @@
 // Package filter decides which flows a view shows: iptstate's address and
 // port filters (-s -d -S -D, inverted by -i), its loopback and DNS toggles
-// (-f -L), and gostate's protocol and state lists (--proto, --state: the
-// states as the State column shows them, phases such as UNREPLIED among
-// them).
+// (-f -L), and gostate's own: any address of a flow (--host, also inverted
+// by -i), the protocol and state lists (--proto, --state: the states as the
+// State column shows them, phases such as UNREPLIED among them), the
+// connection mark (--mark) and the zone (--zone).
 //
-// Every filter looks at the ORIGINAL tuple only, the connection as its
-// initiator sent it (as iptstate does): a flow whose destination was
+// The address and port filters look at the ORIGINAL tuple, the connection
+// as its initiator sent it (as iptstate does): a flow whose destination was
 // rewritten by DNAT matches -d with the address the client asked for, not
-// the one it reached.
+// the one it reached. --host looks at both tuples, so it finds the flow by
+// the address it reached, or by the address SNAT gave it, too.
+//
+// Each address, port, mark and zone filter is a list: a flow matches it
+// when it matches any item.
 package filter
 
 import (
@@ -21,23 +26,32 @@ import (
 )
 
 // Filter selects flows. The zero Filter shows everything. A Filter is a
-// plain value: copy it to keep an old setting while the user edits a new one.
+// plain value: copy it to keep an old setting while the user edits a new one
+// (its lists are never changed in place).
 type Filter struct {
 	// Src and Dst keep flows whose original source / destination address is
-	// in the prefix; an invalid (zero) Prefix does not filter. An IPv4
-	// prefix never matches an IPv6 flow, nor the reverse.
-	Src, Dst netip.Prefix
-	// SrcPort and DstPort keep flows with that original source /
-	// destination port; 0 does not filter. Flows whose protocol has no
-	// ports (ICMP, GRE, ...) never match a port.
-	SrcPort, DstPort uint16
-	// Invert (-i) turns each of Src, Dst, SrcPort and DstPort around, as
-	// iptstate does: each set one HIDES the flows it matches, so
+	// in any of the prefixes; an empty list does not filter. An IPv4 prefix
+	// never matches an IPv6 flow, nor an IPv6 prefix an IPv4 flow, even
+	// one written IPv4-mapped (::ffff:192.0.2.1 matches only IPv6 flows
+	// that carry that mapped address).
+	Src, Dst Prefixes
+	// Host keeps flows with an address in any of the prefixes at either end
+	// of either tuple: the original source and destination, and the reply
+	// source and destination, where a NAT'd flow shows the address the
+	// kernel rewrote it to (the DNAT backend, the SNAT address).
+	Host Prefixes
+	// SrcPort and DstPort keep flows with any of these original source /
+	// destination ports; an empty list does not filter. Flows whose
+	// protocol has no ports (ICMP, GRE, ...) never match a port.
+	SrcPort, DstPort Ports
+	// Invert (-i) turns each of Src, Dst, Host, SrcPort and DstPort around,
+	// as iptstate does: each set one HIDES the flows it matches, so
 	// -s 192.0.2.1 -D 80 -i shows flows that are neither from 192.0.2.1 nor
 	// to port 80. It does not affect the other filters.
 	Invert bool
-	// NoLoopback (-f) hides flows with a loopback address (127.0.0.0/8 or
-	// ::1) at either end.
+	// NoLoopback (-f) hides flows with a loopback address (127.0.0.0/8, ::1,
+	// or in an IPv6 flow ::ffff:127.0.0.0/104) at either end of the
+	// original tuple.
 	NoLoopback bool
 	// NoDNS (-L) hides flows with port 53 at either end.
 	NoDNS bool
@@ -48,13 +62,19 @@ type Filter struct {
 	// Flows whose protocol has no states (UDP, ICMP, ...) never match a
 	// protocol state, and every flow has a phase.
 	States StateSet
+	// Mark keeps flows whose connection mark matches any of the marks
+	// (mark & mask == value & mask); an empty list does not filter.
+	Mark Marks
+	// Zone keeps flows in any of these conntrack zones; an empty list does
+	// not filter.
+	Zone Zones
 }
 
 // Active reports whether any filter is set, that is whether Match can hide
 // a flow. Invert alone changes nothing.
 func (f *Filter) Active() bool {
-	return f.Src.IsValid() || f.Dst.IsValid() || f.SrcPort != 0 || f.DstPort != 0 ||
-		f.NoLoopback || f.NoDNS || !f.Protos.Empty() || !f.States.Empty()
+	return !f.Src.Empty() || !f.Dst.Empty() || !f.Host.Empty() || !f.SrcPort.Empty() || !f.DstPort.Empty() ||
+		f.NoLoopback || f.NoDNS || !f.Protos.Empty() || !f.States.Empty() || !f.Mark.Empty() || !f.Zone.Empty()
 }
 
 // Match reports whether the filter shows the flow. It allocates nothing.
@@ -71,29 +91,45 @@ func (f *Filter) Match(fl *flow.Flow) bool {
 	if !f.States.Empty() && !f.States.Match(fl) {
 		return false
 	}
+	if !f.Zone.Empty() && !f.Zone.Contains(fl.Zone) {
+		return false
+	}
+	if !f.Mark.Empty() && !f.Mark.Contains(fl.Mark) {
+		return false
+	}
 	// Each set filter must match, or with Invert must not.
-	if f.Src.IsValid() && f.Src.Contains(fl.Orig.Src.Netip(fl.Family)) == f.Invert {
+	if !f.Src.Empty() && f.Src.Contains(fl.Family, &fl.Orig.Src) == f.Invert {
 		return false
 	}
-	if f.Dst.IsValid() && f.Dst.Contains(fl.Orig.Dst.Netip(fl.Family)) == f.Invert {
+	if !f.Dst.Empty() && f.Dst.Contains(fl.Family, &fl.Orig.Dst) == f.Invert {
 		return false
 	}
-	if f.SrcPort != 0 && (fl.HasPorts() && fl.Orig.SrcPort == f.SrcPort) == f.Invert {
+	if !f.SrcPort.Empty() && (fl.HasPorts() && f.SrcPort.Contains(fl.Orig.SrcPort)) == f.Invert {
 		return false
 	}
-	if f.DstPort != 0 && (fl.HasPorts() && fl.Orig.DstPort == f.DstPort) == f.Invert {
+	if !f.DstPort.Empty() && (fl.HasPorts() && f.DstPort.Contains(fl.Orig.DstPort)) == f.Invert {
+		return false
+	}
+	if !f.Host.Empty() && f.Host.ContainsAny(fl) == f.Invert {
 		return false
 	}
 	return true
 }
 
-var loopback6 = flow.AddrFrom(netip.IPv6Loopback())
+var (
+	loopback6 = flow.AddrFrom(netip.IPv6Loopback())
+	// v4InV6 is how an IPv4-mapped IPv6 address starts (::ffff:0:0/96).
+	v4InV6 = [12]byte{10: 0xff, 11: 0xff}
+)
 
+// isLoopback reports whether a is a loopback address of family fam. IPv4 is
+// stored IPv4-mapped, a.b.c.d in a[12:16]; an IPv6 flow between mapped
+// loopback addresses (::ffff:127.0.0.1) is loopback traffic too.
 func isLoopback(fam flow.Family, a *flow.Addr) bool {
 	if fam == flow.FamilyIPv4 {
-		return a[12] == 127 // IPv4 is stored IPv4-mapped: a.b.c.d in a[12:16]
+		return a[12] == 127
 	}
-	return *a == loopback6
+	return *a == loopback6 || ([12]byte(a[:12]) == v4InV6 && a[12] == 127)
 }
 
 // Describe says in one line what the filter does, for headers and the help
@@ -101,17 +137,20 @@ func isLoopback(fam flow.Family, a *flow.Addr) bool {
 // It returns "" when the filter is not Active.
 func (f *Filter) Describe() string {
 	var parts []string
-	if f.Src.IsValid() {
-		parts = append(parts, "src "+prefixString(f.Src))
+	if !f.Src.Empty() {
+		parts = append(parts, "src "+f.Src.String())
 	}
-	if f.SrcPort != 0 {
-		parts = append(parts, "sport "+strconv.Itoa(int(f.SrcPort)))
+	if !f.SrcPort.Empty() {
+		parts = append(parts, "sport "+f.SrcPort.String())
 	}
-	if f.Dst.IsValid() {
-		parts = append(parts, "dst "+prefixString(f.Dst))
+	if !f.Dst.Empty() {
+		parts = append(parts, "dst "+f.Dst.String())
 	}
-	if f.DstPort != 0 {
-		parts = append(parts, "dport "+strconv.Itoa(int(f.DstPort)))
+	if !f.DstPort.Empty() {
+		parts = append(parts, "dport "+f.DstPort.String())
+	}
+	if !f.Host.Empty() {
+		parts = append(parts, "host "+f.Host.String())
 	}
 	if f.Invert && len(parts) > 0 {
 		parts[len(parts)-1] += " (inverted)"
@@ -128,6 +167,12 @@ func (f *Filter) Describe() string {
 	if !f.States.Empty() {
 		parts = append(parts, "state "+f.States.String())
 	}
+	if !f.Mark.Empty() {
+		parts = append(parts, "mark "+f.Mark.String())
+	}
+	if !f.Zone.Empty() {
+		parts = append(parts, "zone "+f.Zone.String())
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -139,11 +184,11 @@ func prefixString(p netip.Prefix) string {
 	return p.String()
 }
 
-// ParsePrefix reads an address filter: ADDR or ADDR/PREFIX, IPv4 or IPv6.
+// ParsePrefix reads one address filter: ADDR or ADDR/PREFIX, IPv4 or IPv6.
 // A bare address matches only itself. Host bits after the prefix length are
-// cleared (192.0.2.7/24 means 192.0.2.0/24), and an IPv4-mapped IPv6
-// address (::ffff:192.0.2.7) is taken as the IPv4 address it holds, which
-// is how IPv4 flows are compared.
+// cleared (192.0.2.7/24 means 192.0.2.0/24). An IPv4-mapped IPv6 address
+// (::ffff:192.0.2.7) stays IPv6: it is an address IPv6 flows may carry, and
+// no IPv4 flow has it.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -164,9 +209,6 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 			return netip.Prefix{}, fmt.Errorf("invalid address %q: zones (%%%s) are not part of conntrack entries", s, a.Zone())
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
 	return p.Masked(), nil
 }
@@ -260,6 +302,9 @@ func ParseProtos(list string) (ProtoSet, error) {
 type StateSet struct {
 	bits   [len(flow.StateProtos)][4]uint64 // per flow.StateProtoIndex, a bit per state number
 	phases uint8                            // a bit per flow.Phase
+	// states is set when bits holds any state, so that Empty, asked for
+	// every row, reads two bytes rather than comparing the whole set.
+	states bool
 }
 
 // Has reports whether the state numbered state of protocol proto is in the
@@ -282,7 +327,7 @@ func (s *StateSet) Match(f *flow.Flow) bool {
 }
 
 // Empty reports whether the set holds no state.
-func (s *StateSet) Empty() bool { return *s == StateSet{} }
+func (s *StateSet) Empty() bool { return s.phases == 0 && !s.states }
 
 // String lists the names in the set, comma-separated, alphabetically.
 func (s *StateSet) String() string {
@@ -344,7 +389,7 @@ func ParseStates(list string) (StateSet, error) {
 		for i, p := range flow.StateProtos {
 			if st, ok := flow.StateByName(p, name); ok {
 				set.bits[i][st/64] |= 1 << (st % 64)
-				found = true
+				set.states, found = true, true
 			}
 		}
 		if !found {

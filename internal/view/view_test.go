@@ -24,6 +24,15 @@ func mk(proto uint8, src string, sport uint16, dst string, dport uint16, state u
 	return f
 }
 
+func ports(t *testing.T, s string) filter.Ports {
+	t.Helper()
+	p, err := filter.ParsePorts(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func table() *flow.Table {
 	return &flow.Table{Flows: []flow.Flow{
 		0: mk(flow.ProtoTCP, "192.0.2.9", 40000, "198.51.100.1", 443, flow.TCPEstablished),
@@ -49,7 +58,7 @@ func TestBuildFiltersAndSorts(t *testing.T) {
 		t.Errorf("totals %+v", v.Totals)
 	}
 
-	dport, _ := filter.ParsePort("443")
+	dport, _ := filter.ParsePorts("443")
 	Build(tab, &Options{Filter: filter.Filter{DstPort: dport}, Sort: sortby.Src, Reverse: true}, &v)
 	if want := []int32{2, 0, 6}; !slices.Equal(v.Idx, want) {
 		t.Errorf("dport 443, by src reversed: %v, want %v", v.Idx, want)
@@ -95,7 +104,7 @@ func TestTotals(t *testing.T) {
 	}
 
 	// A second Build starts its counts afresh.
-	Build(tab, &Options{Filter: filter.Filter{DstPort: 53}}, &v)
+	Build(tab, &Options{Filter: filter.Filter{DstPort: ports(t, "53")}}, &v)
 	if got := v.Totals.ByProto(); len(got) != 1 || got[0].Name != "udp" || got[0].N != 1 || len(v.Totals.ByState()) != 0 {
 		t.Errorf("after a second Build: %+v %+v", got, v.Totals.ByState())
 	}
@@ -126,7 +135,7 @@ func TestTotalsCountNAT(t *testing.T) {
 		t.Errorf("NATed %d, want 3", v.Totals.NATed)
 	}
 	// Only shown rows count: the filter keeps 0 and 2 of them.
-	Build(tab, &Options{Filter: filter.Filter{DstPort: 443}}, &v)
+	Build(tab, &Options{Filter: filter.Filter{DstPort: ports(t, "443")}}, &v)
 	if v.Totals.NATed != 2 {
 		t.Errorf("NATed %d with dport 443, want 2", v.Totals.NATed)
 	}
