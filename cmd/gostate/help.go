@@ -116,21 +116,23 @@ header (entries/max, fill, kernel memory in use as entries x bytes per entry,
 "~" and "estimated" when the size of an entry is estimated, the kernel's drop,
 insert_failed and early_drop counts since boot), the source read and the
 sort; the column header; then one row per flow:
-  Source  Destination  Proto  State  TTL  [Bytes  Packets]  [NAT]
+  Source  Destination  Proto  State  TTL  [Mark]  [Zone]  [Bytes  Packets]  [NAT]
 Endpoints are addr:port ([addr]:port for IPv6). State is the protocol state
 of TCP, SCTP and DCCP, and for the other protocols the phase: UNREPLIED (no
 reply seen: a DNS query never answered), REPLIED (a reply, not yet assured),
 ASSURED or OFFLOAD; ICMP shows "type/code id" before it (8/0 77 UNREPLIED).
-TTL is h:mm:ss. The NAT column appears when a shown flow is NAT'd:
-"snat ADDR:PORT" is the source address the far end sees (masquerading),
-"dnat ADDR:PORT" the destination the flow really goes to (port forwarding).
+TTL is h:mm:ss. Mark (the connection mark, decimal as conntrack -L prints
+it) appears when a shown flow has a non-zero mark, Zone when one is in a zone
+other than 0. The NAT column appears when a shown flow is NAT'd: "snat
+ADDR:PORT" is the source address the far end sees (masquerading), "dnat
+ADDR:PORT" the destination the flow really goes to (port forwarding).
 Width: COLUMNS (or iptstate's COLS) when set, else the terminal's width, else
 each column as wide as its widest value. When the width is short, columns are
 one space apart; then long addresses and NAT values are cut, marked with "~"
 (an address inside its host part, keeping its port: [2001:db8:~34:5678]:443);
-only when that cannot make room do Packets, Bytes, NAT, Proto, TTL and State
-give way, in that order (those that fit again come back), and last the
-addresses are cut further.
+only when that cannot make room do Packets, Bytes, Mark, Zone, NAT, Proto,
+TTL and State give way, in that order (those that fit again come back), and
+last the addresses are cut further.
 
 JSON output (-j): one object per line with family, proto, protonum, src, dst,
 sport, dport, state, ttl, assured, unreplied, snat, dnat, mark, zone, id,

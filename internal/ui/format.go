@@ -80,6 +80,22 @@ func appendEndpoint(b []byte, f *flow.Flow, addr *flow.Addr, port uint16) []byte
 	return AppendUint(b, uint64(port))
 }
 
+// DescribeFlow names a flow in one line, for messages and questions about
+// it: "tcp 192.0.2.1:40000 -> 198.51.100.2:443", and " zone 7" after it when
+// the flow is in a zone other than 0, since the kernel may track the same
+// tuple in two zones.
+func DescribeFlow(f *flow.Flow) string {
+	b := append([]byte(f.ProtoName()), ' ')
+	b = AppendEndpoint(b, f, &f.Orig, true)
+	b = append(b, " -> "...)
+	b = AppendEndpoint(b, f, &f.Orig, false)
+	if f.Zone != 0 {
+		b = append(b, " zone "...)
+		b = AppendUint(b, uint64(f.Zone))
+	}
+	return string(b)
+}
+
 // AppendState appends what the state column shows: the flow's display
 // state (flow.Flow.DisplayState: ESTABLISHED, or for protocols without
 // states UNREPLIED, REPLIED, ASSURED, OFFLOAD), after "type/code id" for

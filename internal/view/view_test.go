@@ -141,6 +141,24 @@ func TestTotalsCountNAT(t *testing.T) {
 	}
 }
 
+// TestTotalsCountMarkZone: the shown rows with a mark, and in a zone other
+// than 0, which decide whether a view has Mark and Zone columns.
+func TestTotalsCountMarkZone(t *testing.T) {
+	tab := table()
+	tab.Flows[0].Mark = 42
+	tab.Flows[1].Mark, tab.Flows[1].Zone = 1, 7
+	tab.Flows[2].Zone = 65535
+	var v View
+	Build(tab, &Options{}, &v)
+	if v.Totals.Marked != 2 || v.Totals.Zoned != 2 {
+		t.Errorf("Marked %d, Zoned %d; want 2 and 2", v.Totals.Marked, v.Totals.Zoned)
+	}
+	Build(tab, &Options{Filter: filter.Filter{DstPort: ports(t, "443")}}, &v)
+	if v.Totals.Marked != 1 || v.Totals.Zoned != 1 {
+		t.Errorf("with dport 443: Marked %d, Zoned %d; want 1 and 1", v.Totals.Marked, v.Totals.Zoned)
+	}
+}
+
 // TestBuildReusesMemory: once a View has grown, refreshing it allocates
 // nothing.
 func TestBuildReusesMemory(t *testing.T) {

@@ -51,10 +51,13 @@ func testTable() *flow.Table {
 	}
 }
 
+// allRows is a view of every row of t, in the table's order, with the
+// totals view.Build counts.
 func allRows(t *flow.Table) *view.View {
 	v := &view.View{}
+	view.Build(t, &view.Options{}, v)
 	for i := range t.Flows {
-		v.Idx = append(v.Idx, int32(i))
+		v.Idx[i] = int32(i)
 	}
 	return v
 }
@@ -313,6 +316,10 @@ func variedTable(n int) *flow.Table {
 			f.Reply.Dst = flow.AddrFromSlice([]byte{203, 0, 113, byte(i >> 3)})
 		case 8:
 			f.Timeout = 4000000000
+		case 9:
+			f.Mark = uint32(i) * 2654435761
+		case 10:
+			f.Zone = uint16(i)
 		}
 	}
 	tab.Flows = append(tab.Flows, testTable().Flows...)
@@ -388,7 +395,10 @@ func TestNaturalWidthsOfView(t *testing.T) {
 	for name, idx := range map[string][]int32{"all": allRows(tab).Idx, "permuted": permuted, "subset": subset} {
 		var want [ui.NumColumns]int
 		c := &ui.Cells{}
-		cols := measuredColumns(&Options{Counters: true})
+		var cols []ui.Column
+		for col := range ui.NumColumns {
+			cols = append(cols, col)
+		}
 		for _, i := range idx {
 			for _, col := range cols {
 				want[col] = max(want[col], c.Width(col, &tab.Flows[i]))
