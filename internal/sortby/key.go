@@ -23,11 +23,12 @@ type keyBuf [64]byte
 // that the primary key does not already hold. A leading "missing" byte for
 // rows that lack the sorted field is written outside the inverted range, so
 // those rows stay last either way; their value is written as zero, so that
-// the tie-breaking fields alone order them (stateless rows get their
-// protocol instead, to group them; ICMP rows, whose State column starts
-// with the type and code, their protocol and phase). Addresses are written as a family byte
-// (IPv4 0, IPv6 1) and 4 or 16 bytes: two keys can only differ in length
-// after they differ in that family byte, so no key is a prefix of another.
+// the tie-breaking fields alone order them (ICMP rows, last when sorting by
+// state since their State column starts with the type and code, get their
+// protocol and phase instead, to group them). Addresses are written as a
+// family byte (IPv4 0, IPv6 1) and 4 or 16 bytes: two keys can only differ
+// in length after they differ in that family byte, so no key is a prefix of
+// another.
 func encode(b *keyBuf, f *flow.Flow, k Key, reverse bool) int {
 	n, flipFrom := 0, 0
 	switch k {
