@@ -220,7 +220,7 @@ func TestEventsText(t *testing.T) {
 		`^\[NEW\]  ` + timestampRE + tuple + `SYN_SENT  0:0[12]:\d\d$`,
 		`^\[UPDATE\]  ` + timestampRE + tuple + `ESTABLISHED  0:0[12]:\d\d$`,
 		`^\[DESTROY\]  ` + timestampRE + tuple + `ESTABLISHED  0:0[12]:\d\d  0B  0$`,
-		`^\[NEW\]  ` + timestampRE + `  \[2001:db8::1\]:5353  \[2001:db8::2\]:53  udp  -  0:0[12]:\d\d$`,
+		`^\[NEW\]  ` + timestampRE + `  \[2001:db8::1\]:5353  \[2001:db8::2\]:53  udp  UNREPLIED  0:0[12]:\d\d$`,
 	} {
 		line := r.next(t)
 		m := regexp.MustCompile(want).FindStringSubmatch(line)

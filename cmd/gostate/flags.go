@@ -123,8 +123,11 @@ func flagError(err error) error {
 }
 
 // rawFlags holds the flags that parseFlags still has to check and convert.
+// The filters may be given more than once: each holds every value given.
 type rawFlags struct {
-	sort, rate, srcFilter, dstFilter, srcPort, dstPort, protos, states, kind, nameServer, events *string
+	sort, rate, kind, nameServer, events *string
+
+	srcFilter, dstFilter, host, srcPort, dstPort, protos, states, marks, zones *[]string
 }
 
 // defineFlags declares every flag on a new set, binding the plain ones to cfg.
@@ -138,10 +141,10 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&cfg.view.Reverse, "reverse", "r", false, "")
 	fs.BoolVarP(&cfg.single, "single", "1", false, "")
 	raw.rate = fs.StringP("rate", "R", "1", "")
-	raw.srcFilter = fs.StringP("src-filter", "s", "", "")
-	raw.dstFilter = fs.StringP("dst-filter", "d", "", "")
-	raw.srcPort = fs.StringP("srcpt-filter", "S", "", "")
-	raw.dstPort = fs.StringP("dstpt-filter", "D", "", "")
+	raw.srcFilter = fs.StringArrayP("src-filter", "s", nil, "")
+	raw.dstFilter = fs.StringArrayP("dst-filter", "d", nil, "")
+	raw.srcPort = fs.StringArrayP("srcpt-filter", "S", nil, "")
+	raw.dstPort = fs.StringArrayP("dstpt-filter", "D", nil, "")
 	fs.BoolVarP(&cfg.view.Filter.Invert, "invert-filters", "i", false, "")
 	fs.BoolVarP(&cfg.view.Filter.NoLoopback, "no-loopback", "f", false, "")
 	fs.BoolVarP(&cfg.view.Filter.NoDNS, "no-dns", "L", false, "")
@@ -153,8 +156,11 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&cfg.json, "json", "j", false, "")
 	fs.BoolVar(&cfg.stats, "stats", false, "")
 	fs.BoolVar(&cfg.noHeader, "no-header", false, "")
-	raw.protos = fs.String("proto", "", "")
-	raw.states = fs.String("state", "", "")
+	raw.host = fs.StringArray("host", nil, "")
+	raw.protos = fs.StringArray("proto", nil, "")
+	raw.states = fs.StringArray("state", nil, "")
+	raw.marks = fs.StringArray("mark", nil, "")
+	raw.zones = fs.StringArray("zone", nil, "")
 	raw.kind = fs.String("source", string(source.KindAuto), "")
 	fs.StringVarP(&cfg.source.NetNS, "netns", "n", "", "")
 	fs.StringVar(&cfg.source.File, "file", "", "")
@@ -191,35 +197,32 @@ func parseFlags(args []string) (*config, error) {
 		return nil, usagef("invalid -R/--rate %q: %v", *raw.rate, err)
 	}
 	f := &cfg.view.Filter
-	if fs.Changed("src-filter") {
-		if f.Src, err = filter.ParsePrefix(*raw.srcFilter); err != nil {
-			return nil, usagef("invalid -s/--src-filter %q: %v", *raw.srcFilter, err)
-		}
+	if f.Src, err = listFlag("-s/--src-filter", *raw.srcFilter, filter.ParsePrefixes); err != nil {
+		return nil, err
 	}
-	if fs.Changed("dst-filter") {
-		if f.Dst, err = filter.ParsePrefix(*raw.dstFilter); err != nil {
-			return nil, usagef("invalid -d/--dst-filter %q: %v", *raw.dstFilter, err)
-		}
+	if f.Dst, err = listFlag("-d/--dst-filter", *raw.dstFilter, filter.ParsePrefixes); err != nil {
+		return nil, err
 	}
-	if fs.Changed("srcpt-filter") {
-		if f.SrcPort, err = filter.ParsePort(*raw.srcPort); err != nil {
-			return nil, usagef("invalid -S/--srcpt-filter %q: %v", *raw.srcPort, err)
-		}
+	if f.Host, err = listFlag("--host", *raw.host, filter.ParsePrefixes); err != nil {
+		return nil, err
 	}
-	if fs.Changed("dstpt-filter") {
-		if f.DstPort, err = filter.ParsePort(*raw.dstPort); err != nil {
-			return nil, usagef("invalid -D/--dstpt-filter %q: %v", *raw.dstPort, err)
-		}
+	if f.SrcPort, err = listFlag("-S/--srcpt-filter", *raw.srcPort, filter.ParsePorts); err != nil {
+		return nil, err
 	}
-	if fs.Changed("proto") {
-		if f.Protos, err = filter.ParseProtos(*raw.protos); err != nil {
-			return nil, usagef("invalid --proto %q: %v", *raw.protos, err)
-		}
+	if f.DstPort, err = listFlag("-D/--dstpt-filter", *raw.dstPort, filter.ParsePorts); err != nil {
+		return nil, err
 	}
-	if fs.Changed("state") {
-		if f.States, err = filter.ParseStates(*raw.states); err != nil {
-			return nil, usagef("invalid --state %q: %v", *raw.states, err)
-		}
+	if f.Protos, err = listFlag("--proto", *raw.protos, filter.ParseProtos); err != nil {
+		return nil, err
+	}
+	if f.States, err = listFlag("--state", *raw.states, filter.ParseStates); err != nil {
+		return nil, err
+	}
+	if f.Mark, err = listFlag("--mark", *raw.marks, filter.ParseMarks); err != nil {
+		return nil, err
+	}
+	if f.Zone, err = listFlag("--zone", *raw.zones, filter.ParseZones); err != nil {
+		return nil, err
 	}
 	// As in iptstate: looking names up would otherwise fill the view with
 	// gostate's own DNS flows.
@@ -254,6 +257,25 @@ func parseFlags(args []string) (*config, error) {
 		cfg.json = true
 	}
 	return cfg, nil
+}
+
+// listFlag reads a filter flag given as values, once per occurrence: each is
+// a comma-separated list, and the flag keeps what any of them names (-s A
+// -s B keeps flows from A or B, as -s A,B does). No occurrence gives the
+// zero value, no filter; an empty one is a usage error, as is any value
+// parse refuses, named in the message.
+func listFlag[T any](name string, values []string, parse func(string) (T, error)) (T, error) {
+	var zero T
+	if len(values) == 0 {
+		return zero, nil
+	}
+	for _, v := range values {
+		if _, err := parse(v); err != nil {
+			return zero, usagef("invalid %s %q: %v", name, v, err)
+		}
+	}
+	// Every value holds an item, so the whole list parses too.
+	return parse(strings.Join(values, ","))
 }
 
 // parseNameServer reads --nameserver: an IP address, port 53, or IP:port

@@ -17,24 +17,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ti-mo/conntrack"
+
 	"github.com/gostate/gostate/internal/nstest"
 )
 
 // record is one line of gostate --json, as this test reads it.
 type record struct {
-	Family   string  `json:"family"`
-	Proto    string  `json:"proto"`
-	ProtoNum int     `json:"protonum"`
-	Src      string  `json:"src"`
-	Dst      string  `json:"dst"`
-	Sport    *uint16 `json:"sport"`
-	Dport    *uint16 `json:"dport"`
-	State    *string `json:"state"`
-	TTL      *uint32 `json:"ttl"`
-	Zone     uint16  `json:"zone"`
-	SNAT     bool    `json:"snat"`
-	DNAT     bool    `json:"dnat"`
-	ICMP     *struct {
+	Family    string  `json:"family"`
+	Proto     string  `json:"proto"`
+	ProtoNum  int     `json:"protonum"`
+	Src       string  `json:"src"`
+	Dst       string  `json:"dst"`
+	Sport     *uint16 `json:"sport"`
+	Dport     *uint16 `json:"dport"`
+	State     *string `json:"state"`
+	TTL       *uint32 `json:"ttl"`
+	Zone      uint16  `json:"zone"`
+	Mark      uint32  `json:"mark"`
+	SNAT      bool    `json:"snat"`
+	DNAT      bool    `json:"dnat"`
+	Assured   bool    `json:"assured"`
+	Unreplied bool    `json:"unreplied"`
+	Offload   bool    `json:"offload"`
+	ICMP      *struct {
 		Type, Code uint8
 		ID         uint16
 	} `json:"icmp"`
@@ -214,16 +220,17 @@ func comparePrimary(a, b *record, key string, reverse bool) int {
 	case "p":
 		return missingLast(false, false, func() int { return compareProto(a, b) })
 	case "s":
-		if a.State == nil && b.State == nil {
-			// Stateless rows group by protocol, in the direction chosen.
-			c := compareProto(a, b)
+		if a.ICMP != nil && b.ICMP != nil {
+			// ICMP rows, whose State column starts with the type, group by
+			// protocol and then phase, in the direction chosen.
+			c := cmp.Or(compareProto(a, b), cmp.Compare(phase(a), phase(b)))
 			if reverse {
 				return -c
 			}
 			return c
 		}
-		return missingLast(a.State == nil, b.State == nil, func() int {
-			return cmp.Or(strings.Compare(*a.State, *b.State), cmp.Compare(a.ProtoNum, b.ProtoNum))
+		return missingLast(a.ICMP != nil, b.ICMP != nil, func() int {
+			return cmp.Or(strings.Compare(displayState(a), displayState(b)), cmp.Compare(a.ProtoNum, b.ProtoNum))
 		})
 	case "t":
 		return missingLast(a.TTL == nil, b.TTL == nil, func() int { return cmp.Compare(*a.TTL, *b.TTL) })
@@ -238,6 +245,29 @@ func comparePrimary(a, b *record, key string, reverse bool) int {
 		})
 	}
 	panic("unknown key " + key)
+}
+
+// phase numbers the phases the JSON's status fields give, in the order a
+// flow goes through them: unreplied, replied, assured, offloaded.
+func phase(r *record) int {
+	switch {
+	case r.Offload:
+		return 3
+	case r.Assured:
+		return 2
+	case !r.Unreplied:
+		return 1
+	}
+	return 0
+}
+
+// displayState is what the State column shows (after ICMP's type and code):
+// the protocol state, or the phase for protocols without states.
+func displayState(r *record) string {
+	if r.State != nil {
+		return *r.State
+	}
+	return []string{"UNREPLIED", "REPLIED", "ASSURED", "OFFLOAD"}[phase(r)]
 }
 
 // compareAddr orders IPv4 before IPv6, then numerically.
@@ -395,5 +425,127 @@ func TestKernelCountersOff(t *testing.T) {
 		if got := strings.TrimSpace(ns.Exec(t, "sysctl", "-n", "net.netfilter.nf_conntrack_acct")); got != acct {
 			t.Errorf("nf_conntrack_acct is %s after gostate ran, was %s", got, acct)
 		}
+	}
+}
+
+// TestKernelRowsAndFilters reads a private namespace's table with gostate
+// -1 as an admin would: the State column of UDP and ICMP, --state
+// unreplied (a TCP SYN_SENT flow among the UDP ones), --mark, --zone, and
+// --host finding a NAT'd flow by the address the kernel rewrote it to.
+func TestKernelRowsAndFilters(t *testing.T) {
+	ns := nstest.New(t)
+	ns.InsertSynthetic(t)
+	// InsertSynthetic has UDP assured and unreplied; add one that saw a
+	// reply and is not assured yet.
+	replied := conntrack.NewFlow(17, conntrack.StatusConfirmed|conntrack.StatusSeenReply,
+		netip.MustParseAddr("192.0.2.15"), netip.MustParseAddr("203.0.113.53"), 53002, 53, 3600, 0)
+	if err := ns.Conn(t).Create(replied); err != nil {
+		t.Fatalf("insert a replied UDP flow: %v", err)
+	}
+	nat := ns.NATFlow(t)
+
+	// rows runs gostate -1 without the header and returns its rows, each
+	// split into fields, keyed by source endpoint plus destination.
+	rows := func(args ...string) map[string][]string {
+		t.Helper()
+		out := runOK(t, append([]string{"--netns", ns.Name(), "-1", "--no-header"}, args...)...)
+		m := map[string][]string{}
+		for line := range strings.Lines(string(out)) {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				t.Fatalf("%v: row %q", args, line)
+			}
+			m[f[0]+" "+f[1]] = f
+		}
+		return m
+	}
+	ttl := regexp.MustCompile(`^\d+:\d\d:\d\d$`)
+	// state is the State column: the fields between the protocol and the TTL.
+	state := func(f []string) string {
+		for i := 3; i < len(f); i++ {
+			if ttl.MatchString(f[i]) {
+				return strings.Join(f[3:i], " ")
+			}
+		}
+		return ""
+	}
+	const (
+		udpAssured   = "192.0.2.11:53000 198.51.100.53:53"
+		udpUnreplied = "192.0.2.12:53001 203.0.113.9:123"
+		udpReplied   = "192.0.2.15:53002 203.0.113.53:53"
+		udp6Lost     = "[2001:db8::11]:40101 [2001:db8::53]:53"
+		ping         = "192.0.2.13 203.0.113.1"
+		synSent      = "192.0.2.10:40001 198.51.100.20:443"
+		tcpNone      = "192.0.2.10:40000 198.51.100.20:443"
+		established  = "192.0.2.10:40003 198.51.100.20:443"
+		zone7        = "192.0.2.14:40200 198.51.100.80:80"
+	)
+
+	all := rows("--proto", "udp,icmp")
+	for key, want := range map[string]string{udpAssured: "ASSURED", udpUnreplied: "UNREPLIED", udpReplied: "REPLIED",
+		udp6Lost: "UNREPLIED", ping: "8/0 4242 REPLIED"} {
+		if f, ok := all[key]; !ok || state(f) != want {
+			t.Errorf("%s: row %q, want the state %q", key, f, want)
+		}
+	}
+
+	// --state unreplied tests the status bit whatever the protocol.
+	lost := rows("--state", "unreplied")
+	for _, key := range []string{udpUnreplied, udp6Lost, synSent, tcpNone} {
+		if _, ok := lost[key]; !ok {
+			t.Errorf("--state unreplied: no row %s in %v", key, lost)
+		}
+	}
+	for _, key := range []string{udpAssured, udpReplied, ping, established} {
+		if f, ok := lost[key]; ok {
+			t.Errorf("--state unreplied shows %q", f)
+		}
+	}
+
+	// Marks: the Mark column appears, in decimal; VALUE/MASK as iptables.
+	for _, c := range []struct {
+		mark string
+		want []string
+	}{
+		{"42", []string{established}},
+		{"0x2a", []string{established}},
+		{"7", []string{udpAssured, zone7}},
+		{"0xad/0xff", []string{"[2001:db8::10]:40100 [2001:db8::20]:22"}},
+	} {
+		got := rows("--mark", c.mark)
+		if len(got) != len(c.want) {
+			t.Errorf("--mark %s: %d rows, want %d: %v", c.mark, len(got), len(c.want), got)
+		}
+		for _, key := range c.want {
+			if _, ok := got[key]; !ok {
+				t.Errorf("--mark %s: no row %s in %v", c.mark, key, got)
+			}
+		}
+	}
+	if f := rows("--mark", "42")[established]; len(f) < 6 || f[5] != "42" {
+		t.Errorf("--mark 42: row %q, want the Mark column to say 42", f)
+	}
+
+	// The same tuple is in zones 0 and 7: --zone tells them apart, and the
+	// Zone column shows which.
+	if got := rows("--zone", "7"); len(got) != 1 || len(got[zone7]) < 7 || got[zone7][6] != "7" {
+		t.Errorf("--zone 7: %v, want the zone-7 row alone, its Zone column 7", got)
+	}
+	if got := rows("--zone", "0", "-s", "192.0.2.14"); len(got) != 1 || len(got[zone7]) != 5 {
+		t.Errorf("--zone 0 -s 192.0.2.14: %v, want the zone-0 row alone, without Mark and Zone columns", got)
+	}
+
+	// --host finds the NAT'd flow by its reply source, the address DNAT
+	// sent it to; -d, which reads the original tuple, does not.
+	natKey := nat.Client.String() + " " + nat.Orig.String()
+	backend := nat.Translated.Addr().String()
+	if f, ok := rows("--host", backend)[natKey]; !ok || f[len(f)-1] != nat.Translated.String() {
+		t.Errorf("--host %s: NAT'd row %q, want it, with dnat %s", backend, f, nat.Translated)
+	}
+	if f, ok := rows("-d", backend)[natKey]; ok {
+		t.Errorf("-d %s shows the NAT'd row %q: -d reads the original tuple", backend, f)
+	}
+	if f, ok := rows("--host", backend, "-i")[natKey]; ok {
+		t.Errorf("--host %s -i shows the NAT'd row %q", backend, f)
 	}
 }

@@ -24,19 +24,26 @@ func BenchmarkMatch200k(b *testing.B) {
 		}
 		f.Orig.SrcPort, f.Orig.DstPort = uint16(32768+r.IntN(20000)), []uint16{443, 80, 53}[r.IntN(3)]
 		f.State, f.Present = flow.TCPEstablished, flow.HasState
+		f.Status = flow.StatusConfirmed
+		if i%3 != 0 {
+			f.Status |= flow.StatusSeenReply | flow.StatusAssured
+		}
 	}
-	src, _ := ParsePrefix("192.0.2.0/25")
+	src, _ := ParsePrefixes("192.0.2.0/25")
+	dport, _ := ParsePorts("443")
 	protos, _ := ParseProtos("tcp,udp")
 	states, _ := ParseStates("ESTABLISHED,TIME_WAIT")
+	unreplied, _ := ParseStates("UNREPLIED")
 	for _, bc := range []struct {
 		name string
 		f    Filter
 	}{
 		{"src", Filter{Src: src}},
-		{"dport-inverted", Filter{DstPort: 443, Invert: true}},
+		{"dport-inverted", Filter{DstPort: dport, Invert: true}},
 		{"toggles", Filter{NoLoopback: true, NoDNS: true}},
 		{"proto-state", Filter{Protos: protos, States: states}},
-		{"all", Filter{Src: src, DstPort: 443, NoLoopback: true, NoDNS: true, Protos: protos, States: states}},
+		{"unreplied", Filter{States: unreplied}},
+		{"all", Filter{Src: src, DstPort: dport, NoLoopback: true, NoDNS: true, Protos: protos, States: states}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {

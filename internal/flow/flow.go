@@ -190,6 +190,95 @@ func (f *Flow) StateName() string {
 	return StateName(f.Proto, f.State)
 }
 
+// Phase is how far a flow has got by the kernel's status bits alone, which
+// every protocol has: what the State column shows for protocols without
+// states of their own (UDP, GRE, ICMP, ...). Every flow is in exactly one
+// phase.
+type Phase uint8
+
+// The phases, in the order a flow goes through them.
+const (
+	// PhaseUnreplied: no reply seen yet (the kernel's [UNREPLIED]): a DNS
+	// query never answered, a SYN to a closed port.
+	PhaseUnreplied Phase = iota
+	// PhaseReplied: a reply seen, the flow not (yet) assured.
+	PhaseReplied
+	// PhaseAssured: assured ([ASSURED]): the kernel will not evict it
+	// early when the table is full.
+	PhaseAssured
+	// PhaseOffload: offloaded to a flowtable, in software ([OFFLOAD]) or
+	// hardware ([HW_OFFLOAD]); the kernel no longer times it out.
+	PhaseOffload
+	// NumPhases is the number of phases; callers size per-phase tables
+	// with it.
+	NumPhases
+)
+
+// phaseNames are the phases' names, as the State column and --state spell
+// them.
+var phaseNames = [NumPhases]string{"UNREPLIED", "REPLIED", "ASSURED", "OFFLOAD"}
+
+// String returns the phase's name: UNREPLIED, REPLIED, ASSURED or OFFLOAD;
+// "" for a value that is no phase.
+func (p Phase) String() string {
+	if p >= NumPhases {
+		return ""
+	}
+	return phaseNames[p]
+}
+
+// PhaseByName returns the phase named name, as String spells it.
+func PhaseByName(name string) (Phase, bool) {
+	for p, n := range phaseNames {
+		if n == name {
+			return Phase(p), true
+		}
+	}
+	return 0, false
+}
+
+// phaseOf maps the status bits Phase reads, packed as seen-reply (1),
+// assured (2), offload (4) and hardware offload (8), to the phase: an
+// offloaded flow is OFFLOAD whatever else is set, then ASSURED, then
+// REPLIED. A table rather than branches, since rows of different phases
+// come in no predictable order.
+var phaseOf = func() (t [16]Phase) {
+	for i := range t {
+		switch {
+		case i&12 != 0:
+			t[i] = PhaseOffload
+		case i&2 != 0:
+			t[i] = PhaseAssured
+		case i&1 != 0:
+			t[i] = PhaseReplied
+		}
+	}
+	return t
+}()
+
+// Phase returns the flow's phase, from its status bits.
+func (f *Flow) Phase() Phase {
+	s := f.Status
+	// Seen-reply and assured are bits 1 and 2, offload and hardware
+	// offload bits 14 and 15.
+	return phaseOf[(s>>1)&3|(s>>12)&12]
+}
+
+// DisplayState returns the state gostate shows for the flow, in the State
+// column, and selects with --state: its protocol state when it has one
+// (TCP, SCTP and DCCP: ESTABLISHED, ...; STATE_n for a number newer than
+// gostate), else its phase (UNREPLIED, REPLIED, ASSURED, OFFLOAD). ICMP
+// shows it after its type, code and id. It never allocates: every string
+// comes from a fixed table.
+func (f *Flow) DisplayState() string {
+	if f.Present&HasState != 0 {
+		if i, ok := StateProtoIndex(f.Proto); ok {
+			return stateText[i][f.State]
+		}
+	}
+	return phaseNames[f.Phase()]
+}
+
 // TTL returns the seconds left before expiry at time now, given that the flow
 // was read at readAt. It never goes below zero. Flows without a timeout
 // (offloaded) return 0.
@@ -235,7 +324,7 @@ func (f *Flow) InferNAT() {
 	}
 }
 
-// Protocol numbers with names and tuple layouts gostate knows.
+// Protocol numbers whose tuples or states gostate reads.
 const (
 	ProtoICMP    = 1
 	ProtoTCP     = 6
@@ -247,16 +336,26 @@ const (
 	ProtoUDPLite = 136
 )
 
-// knownProtos names the protocols gostate knows, as the kernel prints them.
+// knownProtos names the protocols as /etc/protocols does (the IANA
+// keywords, in lower case, as iptstate shows them through
+// getprotobynumber), except ICMPv6, which is "icmpv6" as the kernel prints
+// it rather than "ipv6-icmp". The table is fixed rather than read from
+// /etc/protocols so that every machine, and a saved dump read elsewhere,
+// names a row alike. Protocol 0 (ip, hopopt) is no transport protocol, and
+// stays unnamed.
 var knownProtos = [256]string{
-	ProtoICMP:    "icmp",
-	ProtoTCP:     "tcp",
-	ProtoUDP:     "udp",
-	ProtoDCCP:    "dccp",
-	ProtoGRE:     "gre",
-	ProtoICMPv6:  "icmpv6",
-	ProtoSCTP:    "sctp",
-	ProtoUDPLite: "udplite",
+	ProtoICMP: "icmp", 2: "igmp", 3: "ggp", 4: "ipencap", 5: "st",
+	ProtoTCP: "tcp", 8: "egp", 9: "igp", 12: "pup", ProtoUDP: "udp",
+	20: "hmp", 22: "xns-idp", 27: "rdp", 29: "iso-tp4", ProtoDCCP: "dccp",
+	36: "xtp", 37: "ddp", 38: "idpr-cmtp", 41: "ipv6", 43: "ipv6-route",
+	44: "ipv6-frag", 45: "idrp", 46: "rsvp", ProtoGRE: "gre", 50: "esp",
+	51: "ah", 57: "skip", ProtoICMPv6: "icmpv6", 59: "ipv6-nonxt",
+	60: "ipv6-opts", 73: "rspf", 81: "vmtp", 88: "eigrp", 89: "ospf",
+	93: "ax.25", 94: "ipip", 97: "etherip", 98: "encap", 103: "pim",
+	108: "ipcomp", 112: "vrrp", 115: "l2tp", 124: "isis", ProtoSCTP: "sctp",
+	133: "fc", 135: "mobility-header", ProtoUDPLite: "udplite",
+	137: "mpls-in-ip", 138: "manet", 139: "hip", 140: "shim6", 141: "wesp",
+	142: "rohc", 143: "ethernet",
 }
 
 // protoNames is what ProtoName returns for every protocol number, made once
@@ -271,10 +370,11 @@ var protoNames = func() (names [256]string) {
 	return names
 }()
 
-// ProtoName returns the name the kernel prints for an L4 protocol number
-// ("tcp", "udp", ...), or "unknown(N)" with the number for protocols
-// conntrack tracks only generically (the kernel prints "unknown" for all of
-// them; the number tells them apart). It never allocates.
+// ProtoName returns the name of an L4 protocol number as /etc/protocols
+// gives it ("tcp", "udp", "esp", "gre", ...; "icmpv6" for 58), or
+// "unknown(N)" with the number for a protocol without a name there (the
+// kernel prints "unknown" for every protocol it tracks only generically;
+// the number tells them apart). It never allocates.
 func ProtoName(proto uint8) string { return protoNames[proto] }
 
 // ProtoKnown reports whether the protocol has a name of its own, that is
@@ -366,14 +466,31 @@ func stateTable(proto uint8) []string {
 	return nil
 }
 
-// StateName returns the kernel's name for a protocol state, or "STATE_n" for a
-// number newer than gostate.
-func StateName(proto, state uint8) string {
-	names := stateTable(proto)
-	if int(state) < len(names) {
-		return names[state]
+// stateText is what StateName returns for every state number: per
+// StateProtoIndex, the protocol's names and STATE_n past them; in the last
+// row, STATE_n for protocols without states. Made once so that naming a
+// row's state never allocates.
+var stateText = func() (t [len(StateProtos) + 1][256]string) {
+	for i := range t {
+		for st := range t[i] {
+			if i < len(StateProtos) && st < len(stateNames[i]) {
+				t[i][st] = stateNames[i][st]
+			} else {
+				t[i][st] = "STATE_" + strconv.Itoa(st)
+			}
+		}
 	}
-	return "STATE_" + strconv.Itoa(int(state))
+	return t
+}()
+
+// StateName returns the kernel's name for a protocol state, or "STATE_n" for a
+// number newer than gostate. It never allocates.
+func StateName(proto, state uint8) string {
+	i, ok := StateProtoIndex(proto)
+	if !ok {
+		i = len(StateProtos)
+	}
+	return stateText[i][state]
 }
 
 // StateByName returns the state number for a kernel state name of proto.

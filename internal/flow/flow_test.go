@@ -93,7 +93,11 @@ func TestStateProtoIndex(t *testing.T) {
 }
 
 func TestProtoNames(t *testing.T) {
-	for p, want := range map[uint8]string{ProtoICMPv6: "icmpv6", ProtoTCP: "tcp", 41: "unknown(41)", 0: "unknown(0)", 255: "unknown(255)"} {
+	// /etc/protocols' names, as iptstate shows them; ICMPv6 as the kernel
+	// prints it.
+	for p, want := range map[uint8]string{ProtoICMPv6: "icmpv6", ProtoTCP: "tcp", 2: "igmp", 4: "ipencap",
+		41: "ipv6", 50: "esp", 51: "ah", 89: "ospf", 94: "ipip", 103: "pim", 112: "vrrp", 115: "l2tp",
+		ProtoUDPLite: "udplite", 0: "unknown(0)", 99: "unknown(99)", 253: "unknown(253)", 255: "unknown(255)"} {
 		if got := ProtoName(p); got != want {
 			t.Errorf("ProtoName(%d) = %q, want %q", p, got, want)
 		}
@@ -117,6 +121,73 @@ func TestProtoNames(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = ProtoName(uint8(len(ProtoName(253)))) }); n != 0 {
 		t.Errorf("ProtoName allocates %v times per call", n)
+	}
+}
+
+func TestPhase(t *testing.T) {
+	for _, c := range []struct {
+		status Status
+		want   Phase
+		name   string
+	}{
+		{0, PhaseUnreplied, "UNREPLIED"},
+		{StatusConfirmed, PhaseUnreplied, "UNREPLIED"},
+		{StatusConfirmed | StatusSeenReply, PhaseReplied, "REPLIED"},
+		{StatusConfirmed | StatusSeenReply | StatusAssured, PhaseAssured, "ASSURED"},
+		{StatusAssured, PhaseAssured, "ASSURED"},
+		{StatusSeenReply | StatusAssured | StatusOffload, PhaseOffload, "OFFLOAD"},
+		{StatusSeenReply | StatusAssured | StatusHWOffload, PhaseOffload, "OFFLOAD"},
+		{StatusHWOffload | StatusSrcNAT | StatusDstNAT, PhaseOffload, "OFFLOAD"},
+		{StatusSrcNAT | StatusDstNAT | StatusExpected | 1<<13 | 1<<16, PhaseUnreplied, "UNREPLIED"},
+	} {
+		f := Flow{Status: c.status}
+		if got := f.Phase(); got != c.want || got.String() != c.name {
+			t.Errorf("status %#x: phase %v (%d), want %s", uint32(c.status), got, got, c.name)
+		}
+		if p, ok := PhaseByName(c.name); !ok || p != c.want {
+			t.Errorf("PhaseByName(%q) = %v, %v", c.name, p, ok)
+		}
+	}
+	if _, ok := PhaseByName("assured"); ok {
+		t.Error("PhaseByName takes the name in lower case; callers fold the case")
+	}
+	if NumPhases.String() != "" {
+		t.Errorf("NumPhases named %q", NumPhases.String())
+	}
+}
+
+// TestDisplayState: the protocol state when the flow has one, else the
+// phase; never an allocation.
+func TestDisplayState(t *testing.T) {
+	assured := StatusConfirmed | StatusSeenReply | StatusAssured
+	for _, c := range []struct {
+		f    Flow
+		want string
+	}{
+		{Flow{Proto: ProtoTCP, State: TCPSynSent, Present: HasState}, "SYN_SENT"},
+		{Flow{Proto: ProtoTCP, State: TCPEstablished, Present: HasState, Status: assured | StatusOffload}, "ESTABLISHED"},
+		{Flow{Proto: ProtoTCP, State: 42, Present: HasState}, "STATE_42"},
+		{Flow{Proto: ProtoSCTP, State: 4, Present: HasState}, "ESTABLISHED"},
+		{Flow{Proto: ProtoDCCP, State: 4, Present: HasState}, "OPEN"},
+		// A stateful protocol whose source gave no state shows its phase.
+		{Flow{Proto: ProtoTCP, Status: assured}, "ASSURED"},
+		{Flow{Proto: ProtoUDP, Status: StatusConfirmed}, "UNREPLIED"},
+		{Flow{Proto: ProtoUDP, Status: StatusConfirmed | StatusSeenReply}, "REPLIED"},
+		{Flow{Proto: ProtoUDP, Status: assured}, "ASSURED"},
+		{Flow{Proto: ProtoUDP, Status: assured | StatusOffload}, "OFFLOAD"},
+		{Flow{Proto: ProtoGRE}, "UNREPLIED"},
+		{Flow{Proto: ProtoICMP, Status: StatusSeenReply}, "REPLIED"},
+		{Flow{Proto: 50, Status: assured}, "ASSURED"},
+		// A state on a protocol without states means nothing.
+		{Flow{Proto: ProtoUDP, State: 3, Present: HasState, Status: StatusSeenReply}, "REPLIED"},
+	} {
+		if got := c.f.DisplayState(); got != c.want {
+			t.Errorf("%s state %d status %#x: DisplayState %q, want %q", c.f.ProtoName(), c.f.State, uint32(c.f.Status), got, c.want)
+		}
+	}
+	f := Flow{Proto: ProtoTCP, State: 200, Present: HasState}
+	if n := testing.AllocsPerRun(100, func() { f.State++; _ = f.DisplayState(); _ = StateName(ProtoUDP, f.State) }); n != 0 {
+		t.Errorf("DisplayState or StateName allocates %v times per call", n)
 	}
 }
 

@@ -23,10 +23,12 @@ type keyBuf [64]byte
 // that the primary key does not already hold. A leading "missing" byte for
 // rows that lack the sorted field is written outside the inverted range, so
 // those rows stay last either way; their value is written as zero, so that
-// the tie-breaking fields alone order them (stateless rows get their
-// protocol instead, to group them). Addresses are written as a family byte
-// (IPv4 0, IPv6 1) and 4 or 16 bytes: two keys can only differ in length
-// after they differ in that family byte, so no key is a prefix of another.
+// the tie-breaking fields alone order them (ICMP rows, last when sorting by
+// state since their State column starts with the type and code, get their
+// protocol and phase instead, to group them). Addresses are written as a
+// family byte (IPv4 0, IPv6 1) and 4 or 16 bytes: two keys can only differ
+// in length after they differ in that family byte, so no key is a prefix of
+// another.
 func encode(b *keyBuf, f *flow.Flow, k Key, reverse bool) int {
 	n, flipFrom := 0, 0
 	switch k {
@@ -46,13 +48,8 @@ func encode(b *keyBuf, f *flow.Flow, k Key, reverse bool) int {
 	case Proto:
 		n = put16(b, n, protoRank[f.Proto])
 	case State:
-		rank, stateless := protoRank[f.Proto], true
-		if f.Present&flow.HasState != 0 {
-			if r, ok := stateRank(f.Proto, f.State); ok {
-				rank, stateless = r, false
-			}
-		}
-		n = putMissing(b, stateless)
+		rank, icmp := stateKey(f)
+		n = putMissing(b, icmp)
 		flipFrom, n = n, put16(b, n, rank)
 	case TTL:
 		secs, missing := f.Timeout, f.Present&flow.HasTimeout == 0
@@ -161,7 +158,7 @@ func addSat(a, b uint64) uint64 {
 
 // protoRank orders protocol numbers as the protocol column reads: the
 // protocols with a name by name, then those without one ("unknown(N)") by
-// number, so that unknown(100) comes after unknown(2).
+// number, so that unknown(100) comes after unknown(99).
 var protoRank = func() (rank [256]uint16) {
 	protos := make([]int, 256)
 	for p := range protos {
@@ -186,13 +183,16 @@ var protoRank = func() (rank [256]uint16) {
 	return rank
 }()
 
-// stateRanks orders every (protocol, state number) pair by the state's name
-// as the state column shows it, then by protocol number. Numbers newer than
-// gostate (shown as STATE_n) come after the named states, by number. It is
-// indexed by flow.StateProtoIndex.
-var stateRanks = func() (rank [len(flow.StateProtos)][256]uint16) {
+// The ranks of the display states (flow.Flow.DisplayState) as the State
+// column shows them: every (protocol, state number) pair of the protocols
+// with states, and every (phase, protocol) pair, ordered by the name shown,
+// then by protocol number. Numbers newer than gostate (shown as STATE_n)
+// come after the named states, by number. stateRanks is indexed by
+// flow.StateProtoIndex and state number, phaseRanks by phase and protocol.
+var stateRanks, phaseRanks = func() (states [len(flow.StateProtos)][256]uint16, phases [flow.NumPhases][256]uint16) {
 	type pair struct {
-		proto, state uint8
+		proto, state uint8 // state: the state number, or the phase
+		phase        bool
 		name         string
 		known        bool
 	}
@@ -200,7 +200,12 @@ var stateRanks = func() (rank [len(flow.StateProtos)][256]uint16) {
 	for _, p := range flow.StateProtos {
 		for s := range 256 {
 			_, known := flow.StateByName(p, flow.StateName(p, uint8(s)))
-			pairs = append(pairs, pair{p, uint8(s), flow.StateName(p, uint8(s)), known})
+			pairs = append(pairs, pair{p, uint8(s), false, flow.StateName(p, uint8(s)), known})
+		}
+	}
+	for ph := range flow.NumPhases {
+		for p := range 256 {
+			pairs = append(pairs, pair{uint8(p), uint8(ph), true, ph.String(), true})
 		}
 	}
 	slices.SortFunc(pairs, func(a, b pair) int {
@@ -216,17 +221,28 @@ var stateRanks = func() (rank [len(flow.StateProtos)][256]uint16) {
 		return cmp.Or(cmp.Compare(a.state, b.state), cmp.Compare(a.proto, b.proto))
 	})
 	for r, pr := range pairs {
+		if pr.phase {
+			phases[pr.state][pr.proto] = uint16(r)
+			continue
+		}
 		i, _ := flow.StateProtoIndex(pr.proto)
-		rank[i][pr.state] = uint16(r)
+		states[i][pr.state] = uint16(r)
 	}
-	return rank
+	return states, phases
 }()
 
-// stateRank returns the rank of a protocol state; ok is false for protocols
-// without states.
-func stateRank(proto, state uint8) (rank uint16, ok bool) {
-	if i, ok := flow.StateProtoIndex(proto); ok {
-		return stateRanks[i][state], true
+// stateKey returns the primary key of the State ordering: the rank of the
+// flow's display state, and false; for ICMP, whose State column starts with
+// the type and code rather than a state, its protocol's rank and then its
+// phase, and true, so that those rows come after the others, grouped.
+func stateKey(f *flow.Flow) (rank uint16, icmp bool) {
+	if f.IsICMP() {
+		return protoRank[f.Proto]*uint16(flow.NumPhases) + uint16(f.Phase()), true
 	}
-	return 0, false
+	if f.Present&flow.HasState != 0 {
+		if i, ok := flow.StateProtoIndex(f.Proto); ok {
+			return stateRanks[i][f.State], false
+		}
+	}
+	return phaseRanks[f.Phase()][f.Proto], false
 }

@@ -15,12 +15,17 @@
 //     address.
 //   - SrcPort, DstPort: the port numerically; flows whose protocol has no
 //     ports (ICMP, GRE, ...) come after all flows with ports.
-//   - Proto: the protocol's name alphabetically (dccp, gre, icmp, icmpv6,
-//     sctp, tcp, udp, udplite), then the protocols without a name, shown as
-//     unknown(N), by number.
-//   - State: the state's name alphabetically, as the column reads (then the
-//     protocol, for names that SCTP and TCP share); flows without a state
-//     (UDP, ICMP, ...) come after all flows with one, grouped by protocol.
+//   - Proto: the protocol's name alphabetically (ah, dccp, esp, gre, icmp,
+//     icmpv6, sctp, tcp, udp, udplite, ...: flow.ProtoName), then the
+//     protocols without a name, shown as unknown(N), by number.
+//   - State: the display state (flow.Flow.DisplayState) alphabetically, as
+//     the column reads: the protocol states (ESTABLISHED, ...) and, for
+//     protocols without states, the phase (ASSURED, OFFLOAD, REPLIED,
+//     UNREPLIED) among them; then the protocol number, for names several
+//     protocols share; states newer than gostate (STATE_n) after every
+//     named one, by number. ICMP and ICMPv6 rows, whose column starts with
+//     the type and code rather than a state, come after all the others,
+//     grouped by protocol, then by phase.
 //   - TTL: seconds left, smallest first; flows without a timeout (offloaded)
 //     come last.
 //   - Bytes, Packets: the total of both directions, BIGGEST FIRST, since the
@@ -28,8 +33,8 @@
 //     first); flows without counters (accounting off) come last.
 //
 // Reverse flips the primary key only: ties still read in the default order,
-// and rows that lack the sorted field (no ports, no state, no timeout, no
-// counters) stay at the end in both directions, so reversing a port sort
+// and rows that lack the sorted field (no ports, no timeout, no counters;
+// ICMP's rows when sorting by state) stay at the end in both directions, so reversing a port sort
 // puts the highest ports, not the ICMP rows, on top.
 package sortby
 

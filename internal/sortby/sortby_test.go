@@ -50,18 +50,14 @@ func refCompare(a, b *flow.Flow, k Key, reverse bool) int {
 	return refTuple(a, b)
 }
 
-func refStateful(f *flow.Flow) bool {
-	_, stateful := flow.StateProtoIndex(f.Proto)
-	return f.Present&flow.HasState != 0 && stateful
-}
-
 // refMissing reports whether the row lacks the field k sorts on.
 func refMissing(f *flow.Flow, k Key) bool {
 	switch k {
 	case SrcPort, DstPort:
 		return !flow.ProtoHasPorts(f.Proto)
 	case State:
-		return !refStateful(f)
+		// The column starts with the type and code.
+		return f.Proto == flow.ProtoICMP || f.Proto == flow.ProtoICMPv6
 	case TTL:
 		return f.Present&flow.HasTimeout == 0
 	case Bytes, Packets:
@@ -96,8 +92,8 @@ func refPrimary(a, b *flow.Flow, k Key) int {
 	case Proto:
 		return refProto(a.Proto, b.Proto)
 	case State:
-		if !refStateful(a) {
-			return refProto(a.Proto, b.Proto)
+		if refMissing(a, k) {
+			return cmp.Or(refProto(a.Proto, b.Proto), cmp.Compare(refPhase(a), refPhase(b)))
 		}
 		return refState(a, b)
 	case TTL:
@@ -133,18 +129,43 @@ func refProto(a, b uint8) int {
 	return cmp.Compare(a, b)
 }
 
+// refDisplay is what the State column shows after ICMP's type and code: the
+// protocol state when the flow has one, else its phase, from the status
+// bits; and whether it is a name rather than a number newer than gostate.
+func refDisplay(f *flow.Flow) (name string, named bool) {
+	if _, stateful := flow.StateProtoIndex(f.Proto); stateful && f.Present&flow.HasState != 0 {
+		_, named = flow.StateByName(f.Proto, flow.StateName(f.Proto, f.State))
+		return flow.StateName(f.Proto, f.State), named
+	}
+	return []string{"UNREPLIED", "REPLIED", "ASSURED", "OFFLOAD"}[refPhase(f)], true
+}
+
+// refPhase numbers the phases as a flow goes through them: unreplied,
+// replied, assured, offloaded.
+func refPhase(f *flow.Flow) int {
+	switch {
+	case f.Status&(flow.StatusOffload|flow.StatusHWOffload) != 0:
+		return 3
+	case f.Status&flow.StatusAssured != 0:
+		return 2
+	case f.Status&flow.StatusSeenReply != 0:
+		return 1
+	}
+	return 0
+}
+
 // refState: named states by name, then by protocol; states gostate has no
 // name for (STATE_n) after them, by number.
 func refState(a, b *flow.Flow) int {
-	_, ka := flow.StateByName(a.Proto, flow.StateName(a.Proto, a.State))
-	_, kb := flow.StateByName(b.Proto, flow.StateName(b.Proto, b.State))
+	na, ka := refDisplay(a)
+	nb, kb := refDisplay(b)
 	switch {
 	case ka && !kb:
 		return -1
 	case !ka && kb:
 		return 1
 	case ka:
-		return cmp.Or(strings.Compare(a.StateName(), b.StateName()), cmp.Compare(a.Proto, b.Proto))
+		return cmp.Or(strings.Compare(na, nb), cmp.Compare(a.Proto, b.Proto))
 	}
 	return cmp.Or(cmp.Compare(a.State, b.State), cmp.Compare(a.Proto, b.Proto))
 }
@@ -169,7 +190,7 @@ var (
 	// Protocols with ports, without, with states, and some without a name
 	// whose names (unknown(N)) do not sort as their numbers do.
 	protoPool = []uint8{flow.ProtoTCP, flow.ProtoTCP, flow.ProtoTCP, flow.ProtoUDP, flow.ProtoICMP,
-		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0, 2, 100, 253}
+		flow.ProtoICMPv6, flow.ProtoGRE, flow.ProtoSCTP, flow.ProtoDCCP, flow.ProtoUDPLite, 99, 0, 50, 100, 253}
 	portPool    = []uint16{0, 1, 53, 80, 443, 1024, 40000, 65535}
 	counterPool = []uint64{0, 1, 1000, 1 << 20, 1 << 40, math.MaxUint64 / 2}
 )
@@ -195,6 +216,8 @@ func randFlow(r *rand.Rand) flow.Flow {
 	f.Reply = f.Orig.Mirror()
 	f.State = uint8(r.IntN(11)) // 10 is past every state table: STATE_10
 	f.Present = flow.Present(r.IntN(32))
+	f.Status = []flow.Status{0, flow.StatusSeenReply, flow.StatusSeenReply | flow.StatusAssured,
+		flow.StatusAssured | flow.StatusOffload, flow.StatusSeenReply | flow.StatusHWOffload, flow.StatusSrcNAT}[r.IntN(6)]
 	f.Zone = uint16(r.IntN(2))
 	f.Timeout = uint32(r.IntN(4) * 60)
 	f.OrigBytes = counterPool[r.IntN(len(counterPool))]
@@ -330,7 +353,7 @@ func TestIPv4BeforeIPv6(t *testing.T) {
 }
 
 // TestMissingFieldsLast checks that rows without the sorted field (no ports,
-// no state, no timeout, no counters) sort together, after the others, in
+// no timeout, no counters; ICMP by state) sort together, after the others, in
 // both directions.
 func TestMissingFieldsLast(t *testing.T) {
 	flows := randFlows(7, 2000)
@@ -471,9 +494,9 @@ func TestAscending(t *testing.T) {
 }
 
 // Protocols with a name sort by name, then the others by number, not by
-// their names: unknown(2) before unknown(100).
+// their names: unknown(99) before unknown(100).
 func TestProtoOrder(t *testing.T) {
-	protos := []uint8{253, 100, flow.ProtoUDP, 2, flow.ProtoTCP, flow.ProtoDCCP, 0, flow.ProtoGRE, flow.ProtoICMPv6, flow.ProtoICMP}
+	protos := []uint8{253, 100, flow.ProtoUDP, 99, flow.ProtoTCP, flow.ProtoDCCP, 0, flow.ProtoGRE, flow.ProtoICMPv6, flow.ProtoICMP, 50, 2}
 	flows := make([]flow.Flow, len(protos))
 	idx := make([]int32, len(protos))
 	for i, p := range protos {
@@ -485,9 +508,51 @@ func TestProtoOrder(t *testing.T) {
 	for _, i := range idx {
 		got = append(got, flows[i].ProtoName())
 	}
-	want := []string{"dccp", "gre", "icmp", "icmpv6", "tcp", "udp", "unknown(0)", "unknown(2)", "unknown(100)", "unknown(253)"}
+	want := []string{"dccp", "esp", "gre", "icmp", "icmpv6", "igmp", "tcp", "udp", "unknown(0)", "unknown(99)", "unknown(100)", "unknown(253)"}
 	if !slices.Equal(got, want) {
 		t.Errorf("by protocol: %v\nwant         %v", got, want)
+	}
+}
+
+// TestStateOrderReadsSorted: sorted by state, the State column reads in
+// order whatever the protocol, the phases of UDP and GRE among TCP's
+// states; ICMP rows, whose column starts with the type, come last.
+func TestStateOrderReadsSorted(t *testing.T) {
+	seen, assured := flow.StatusSeenReply, flow.StatusSeenReply|flow.StatusAssured
+	flows := []flow.Flow{
+		{Proto: flow.ProtoICMP, Status: seen},
+		{Proto: flow.ProtoUDP, Status: assured},
+		{Proto: flow.ProtoTCP, State: flow.TCPTimeWait, Present: flow.HasState, Status: assured},
+		{Proto: flow.ProtoUDP},
+		{Proto: flow.ProtoGRE, Status: seen},
+		{Proto: flow.ProtoTCP, State: flow.TCPSynSent, Present: flow.HasState},
+		{Proto: flow.ProtoUDP, Status: assured | flow.StatusOffload},
+		{Proto: flow.ProtoTCP, State: flow.TCPEstablished, Present: flow.HasState, Status: assured},
+		{Proto: flow.ProtoICMP},
+		{Proto: 50, Status: assured},
+	}
+	for i := range flows {
+		flows[i].Family = flow.FamilyIPv4
+	}
+	read := func(reverse bool) string {
+		idx := identity(len(flows))
+		sortIdx(flows, idx, State, reverse)
+		var col []string
+		for _, i := range idx {
+			f := &flows[i]
+			col = append(col, f.ProtoName()+":"+f.DisplayState())
+		}
+		return strings.Join(col, " ")
+	}
+	// Names several protocols share order by protocol number: udp (17)
+	// before esp (50).
+	want := "udp:ASSURED esp:ASSURED tcp:ESTABLISHED udp:OFFLOAD gre:REPLIED tcp:SYN_SENT tcp:TIME_WAIT udp:UNREPLIED icmp:UNREPLIED icmp:REPLIED"
+	if got := read(false); got != want {
+		t.Errorf("by state:\n got %s\nwant %s", got, want)
+	}
+	want = "udp:UNREPLIED tcp:TIME_WAIT tcp:SYN_SENT gre:REPLIED udp:OFFLOAD tcp:ESTABLISHED esp:ASSURED udp:ASSURED icmp:REPLIED icmp:UNREPLIED"
+	if got := read(true); got != want {
+		t.Errorf("by state reversed:\n got %s\nwant %s", got, want)
 	}
 }
 

@@ -2,8 +2,10 @@ package ui
 
 // The flow table's columns, shared by the one-shot text (package text) and
 // the live screen (package screen): one display order, one title, width rule,
-// cell text and cut rule per column. A view uses them in three steps:
+// cell text and cut rule per column, and one rule for which columns a view
+// wants (WantedColumns). A view uses them in three steps:
 //
+//	wanted := ui.WantedColumns(counters, &v.Totals)
 //	c := &ui.Cells{Names: names, Epoch: readAt, Now: now} // one per goroutine
 //	// 1. Measure: natural[col] = the widest of ui.Width(title) and
 //	//    c.Width(col, f) over the rows the view shows.
@@ -22,20 +24,23 @@ import (
 	"github.com/rivo/uniseg"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/view"
 )
 
 // Column identifies one column of the flow table. The constants are in
 // display order: a view shows the columns it wants in this order.
 type Column uint8
 
-// The columns. Adding one (Mark, Zone, a rate) is a constant here and an
-// entry in the columns table.
+// The columns. Adding one (a rate) is a constant here, an entry in the
+// columns table and, if it is not always wanted, a rule in WantedColumns.
 const (
 	ColSource Column = iota
 	ColDestination
 	ColProto
 	ColState
 	ColTTL
+	ColMark
+	ColZone
 	ColBytes
 	ColPackets
 	ColNAT
@@ -88,18 +93,25 @@ var columns = [NumColumns]columnInfo{
 		appendCell: func(c *Cells, b []byte, f *flow.Flow) []byte {
 			return c.appendEndpoint(b, f, f.Orig.Dst, f.Orig.DstPort)
 		}},
-	ColProto: {title: "Proto", giveWay: 4,
+	ColProto: {title: "Proto", giveWay: 6,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return append(b, f.ProtoName()...) }},
 	// A long SCTP state (SHUTDOWN_ACK_SENT) may be cut; ESTABLISHED stays.
-	ColState: {title: "State", giveWay: 6, cut: CutAtEnd, floor: len("ESTABLISHED"),
+	ColState: {title: "State", giveWay: 8, cut: CutAtEnd, floor: len("ESTABLISHED"),
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return AppendState(b, f) }},
-	ColTTL: {title: "TTL", right: true, giveWay: 5,
+	ColTTL: {title: "TTL", right: true, giveWay: 7,
 		appendCell: func(c *Cells, b []byte, f *flow.Flow) []byte {
 			if f.Present&flow.HasTimeout == 0 {
 				return append(b, '-')
 			}
 			return AppendTTL(b, c.ttl(f))
 		}},
+	// The connection mark in decimal, as conntrack -L prints it.
+	ColMark: {title: "Mark", right: true, giveWay: 3,
+		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return AppendUint(b, uint64(f.Mark)) }},
+	// The zone tells apart flows of the same tuple: it stays longer than
+	// the mark.
+	ColZone: {title: "Zone", right: true, giveWay: 4,
+		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return AppendUint(b, uint64(f.Zone)) }},
 	ColBytes: {title: "Bytes", right: true, giveWay: 2,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte {
 			if f.Present&flow.HasCounters == 0 {
@@ -116,7 +128,7 @@ var columns = [NumColumns]columnInfo{
 		}},
 	// The reply side, also in -j output: it goes before the protocol and
 	// the state when room is short.
-	ColNAT: {title: "NAT", giveWay: 3, cut: CutAtEnd, floor: len("dnat ") + addrFloor,
+	ColNAT: {title: "NAT", giveWay: 5, cut: CutAtEnd, floor: len("dnat ") + addrFloor,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return appendNAT(b, f) }},
 }
 
@@ -124,12 +136,12 @@ var columns = [NumColumns]columnInfo{
 func (c Column) Title() string { return columns[c].title }
 
 // RightAligned reports whether the column's cells line up on the right (the
-// numbers: TTL, Bytes, Packets).
+// numbers: TTL, Mark, Zone, Bytes, Packets).
 func (c Column) RightAligned() bool { return columns[c].right }
 
 // GiveWay returns the column's turn to be left out when the width is short:
-// 1 goes first (Packets, then Bytes, NAT, Proto, TTL, State); 0 means never
-// (Source and Destination are cut instead).
+// 1 goes first (Packets, then Bytes, Mark, Zone, NAT, Proto, TTL, State); 0
+// means never (Source and Destination are cut instead).
 func (c Column) GiveWay() int { return columns[c].giveWay }
 
 // CutRule returns how the column's cells are cut.
@@ -138,6 +150,30 @@ func (c Column) CutRule() CutRule { return columns[c].cut }
 // Floor returns the narrowest Fit cuts the column to before a column gives
 // way; for CutNever columns, 0.
 func (c Column) Floor() int { return columns[c].floor }
+
+// WantedColumns returns the columns a view of the rows whose totals are t
+// (view.Build's) shows before Fit fits them to a width, in display order:
+// Source, Destination, Proto, State and TTL always; Mark when a shown flow
+// has a non-zero mark; Zone when one is in a zone other than 0; Bytes and
+// Packets with counters (-C); NAT when a shown flow is NAT'd. Every view
+// asks this one rule, so a column appears on the screen exactly when it
+// does in the one-shot text.
+func WantedColumns(counters bool, t *view.Totals) []Column {
+	want := []Column{ColSource, ColDestination, ColProto, ColState, ColTTL}
+	if t.Marked > 0 {
+		want = append(want, ColMark)
+	}
+	if t.Zoned > 0 {
+		want = append(want, ColZone)
+	}
+	if counters {
+		want = append(want, ColBytes, ColPackets)
+	}
+	if t.NATed > 0 {
+		want = append(want, ColNAT)
+	}
+	return want
+}
 
 // Namer returns a host name for an address, or false when it has none (yet).
 // It is how -l shows names instead of addresses. The text writer calls it
@@ -188,14 +224,16 @@ func (c *Cells) Width(col Column, f *flow.Flow) int {
 	case ColProto:
 		return len(f.ProtoName())
 	case ColState:
-		if !f.IsICMP() {
-			return len(f.StateName())
-		}
+		return stateWidth(f)
 	case ColTTL:
 		if f.Present&flow.HasTimeout == 0 {
 			return 1
 		}
 		return ttlWidth(c.ttl(f))
+	case ColMark:
+		return decimalDigits(uint64(f.Mark))
+	case ColZone:
+		return decimalDigits(uint64(f.Zone))
 	case ColBytes, ColPackets:
 		switch {
 		case f.Present&flow.HasCounters == 0:
@@ -298,10 +336,10 @@ func (l *Layout) Total() int {
 //  1. one space between columns instead of two;
 //  2. cutting the cuttable columns (addresses, NAT, State), the widest
 //     first, down to their floors;
-//  3. leaving columns out by GiveWay (Packets, Bytes, NAT, Proto, TTL,
-//     State), each only when step 2 cannot make room for the rest; then
-//     taking back, the last left out first, those that fit again (Bytes
-//     when leaving out a wide NAT made room for it);
+//  3. leaving columns out by GiveWay (Packets, Bytes, Mark, Zone, NAT,
+//     Proto, TTL, State), each only when step 2 cannot make room for the
+//     rest; then taking back, the last left out first, those that fit
+//     again (Bytes when leaving out a wide NAT made room for it);
 //  4. cutting what is left (the addresses) below their floors.
 //
 // A line of the result is at most width wide whenever width allows one cell

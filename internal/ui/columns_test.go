@@ -12,6 +12,7 @@ import (
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/termsafe"
+	"github.com/gostate/gostate/internal/view"
 )
 
 func mkFlow(proto uint8, src, dst string, sport, dport uint16) flow.Flow {
@@ -48,14 +49,16 @@ func TestColumnTable(t *testing.T) {
 		}
 	}
 	// One display order for every view, NAT last.
-	if got, want := strings.Join(titles, " "), "Source Destination Proto State TTL Bytes Packets NAT"; got != want {
+	if got, want := strings.Join(titles, " "), "Source Destination Proto State TTL Mark Zone Bytes Packets NAT"; got != want {
 		t.Errorf("display order %q, want %q", got, want)
 	}
 	var order []string
 	for g := 1; g <= len(turns); g++ {
 		order = append(order, turns[g].Title())
 	}
-	if got, want := strings.Join(order, " "), "Packets Bytes NAT Proto TTL State"; got != want {
+	// Mark and Zone, shown only when a flow has one, go before NAT; the
+	// zone, which tells apart flows of one tuple, after the mark.
+	if got, want := strings.Join(order, " "), "Packets Bytes Mark Zone NAT Proto TTL State"; got != want {
 		t.Errorf("give-way order %q, want %q", got, want)
 	}
 	for _, col := range []Column{ColSource, ColDestination} {
@@ -72,6 +75,7 @@ func TestCells(t *testing.T) {
 	tcp.OrigPackets, tcp.ReplyPackets = 600_000, 400_000
 	tcp.Status |= flow.StatusDstNAT
 	tcp.Reply.Src, tcp.Reply.SrcPort = flow.AddrFrom(netip.MustParseAddr("203.0.113.9")), 8080
+	tcp.Mark, tcp.Zone = 0xffffffff, 7
 	other := mkFlow(253, "192.0.2.1", "192.0.2.2", 0, 0)
 	other.Present &^= flow.HasTimeout
 	c := &Cells{}
@@ -88,6 +92,10 @@ func TestCells(t *testing.T) {
 		{&tcp, ColBytes, "7.5KiB"},
 		{&tcp, ColPackets, "1.0M"},
 		{&tcp, ColNAT, "dnat 203.0.113.9:8080"},
+		{&tcp, ColMark, "4294967295"},
+		{&tcp, ColZone, "7"},
+		{&other, ColMark, "0"},
+		{&other, ColZone, "0"},
 		{&other, ColProto, flow.ProtoName(253)},
 		{&other, ColSource, "192.0.2.1"},
 		{&other, ColTTL, "-"},
@@ -155,6 +163,8 @@ func TestWidthWithoutFormatting(t *testing.T) {
 		f.Timeout = uint32(i) * 1_431_655
 		f.Present |= flow.HasCounters
 		f.OrigBytes, f.OrigPackets = uint64(i)<<(i%60), uint64(i)*uint64(i)*uint64(i)
+		f.Status = []flow.Status{0, flow.StatusSeenReply, flow.StatusAssured, flow.StatusOffload}[i%4]
+		f.Mark, f.Zone = uint32(i)*2654435761, uint16(i*i)
 		switch i % 5 {
 		case 1:
 			f.Proto, f.Present = flow.ProtoICMP, flow.HasTimeout
@@ -258,7 +268,12 @@ func TestFit(t *testing.T) {
 // cutting to the floors makes room; a column left out would not fit beside
 // those kept, nor in place of any kept column that gives way before it.
 func TestFitPriority(t *testing.T) {
-	long := natural(map[Column]int{ColSource: 45, ColDestination: 30, ColProto: 12, ColState: 17, ColTTL: 13, ColBytes: 7, ColNAT: 47})
+	long := natural(map[Column]int{ColSource: 45, ColDestination: 30, ColProto: 12, ColState: 17, ColTTL: 13, ColMark: 10, ColZone: 5,
+		ColBytes: 7, ColNAT: 47})
+	var every []Column // Mark and Zone among them
+	for col := range NumColumns {
+		every = append(every, col)
+	}
 	fits := func(cols []Column, width int) bool {
 		l := Layout{Columns: cols, Width: long, Sep: NarrowSep}
 		return l.floorTotal() <= width
@@ -267,14 +282,14 @@ func TestFitPriority(t *testing.T) {
 		return slices.DeleteFunc(slices.Clone(cols), func(x Column) bool { return x == c })
 	}
 	for width := 2; width <= 220; width++ {
-		lay := Fit(allColumns, long, width)
+		lay := Fit(every, long, width)
 		if lay.Total() > width {
 			t.Fatalf("width %d: total %d", width, lay.Total())
 		}
-		if fits(allColumns, width) && len(lay.Columns) != len(allColumns) {
+		if fits(every, width) && len(lay.Columns) != len(every) {
 			t.Errorf("width %d: %s: a column left out though cutting makes room", width, titlesOf(lay))
 		}
-		for _, c := range allColumns {
+		for _, c := range every {
 			if slices.Contains(lay.Columns, c) {
 				continue
 			}
@@ -286,6 +301,54 @@ func TestFitPriority(t *testing.T) {
 					t.Errorf("width %d: %s kept, %s left out though it fits in its place", width, k.Title(), c.Title())
 				}
 			}
+		}
+	}
+}
+
+// TestWantedColumns: one rule for every view; Mark, Zone and NAT appear
+// when a shown row has one, the counters when asked for.
+func TestWantedColumns(t *testing.T) {
+	titles := func(cols []Column) string {
+		var s []string
+		for _, c := range cols {
+			s = append(s, c.Title())
+		}
+		return strings.Join(s, " ")
+	}
+	for _, x := range []struct {
+		counters bool
+		tot      view.Totals
+		want     string
+	}{
+		{false, view.Totals{}, "Source Destination Proto State TTL"},
+		{true, view.Totals{}, "Source Destination Proto State TTL Bytes Packets"},
+		{false, view.Totals{Marked: 1}, "Source Destination Proto State TTL Mark"},
+		{false, view.Totals{Zoned: 3}, "Source Destination Proto State TTL Zone"},
+		{true, view.Totals{NATed: 1, Marked: 2, Zoned: 1}, "Source Destination Proto State TTL Mark Zone Bytes Packets NAT"},
+	} {
+		if got := titles(WantedColumns(x.counters, &x.tot)); got != x.want {
+			t.Errorf("counters %v, %+v: %q, want %q", x.counters, x.tot, got, x.want)
+		}
+	}
+}
+
+func TestDescribeFlow(t *testing.T) {
+	tcp := mkFlow(flow.ProtoTCP, "192.0.2.1", "198.51.100.2", 40000, 443)
+	zoned := tcp
+	zoned.Zone = 7
+	v6 := mkFlow(flow.ProtoUDP, "2001:db8::1", "2001:db8::2", 5353, 53)
+	ping := mkFlow(flow.ProtoICMP, "192.0.2.1", "203.0.113.5", 77, 0)
+	ping.Zone = 65535
+	esp := mkFlow(50, "192.0.2.1", "198.51.100.2", 0, 0)
+	for f, want := range map[*flow.Flow]string{
+		&tcp:   "tcp 192.0.2.1:40000 -> 198.51.100.2:443",
+		&zoned: "tcp 192.0.2.1:40000 -> 198.51.100.2:443 zone 7",
+		&v6:    "udp [2001:db8::1]:5353 -> [2001:db8::2]:53",
+		&ping:  "icmp 192.0.2.1 -> 203.0.113.5 zone 65535",
+		&esp:   "esp 192.0.2.1 -> 198.51.100.2",
+	} {
+		if got := DescribeFlow(f); got != want {
+			t.Errorf("DescribeFlow = %q, want %q", got, want)
 		}
 	}
 }

@@ -80,17 +80,46 @@ func appendEndpoint(b []byte, f *flow.Flow, addr *flow.Addr, port uint16) []byte
 	return AppendUint(b, uint64(port))
 }
 
-// AppendState appends what the state column shows: the protocol state
-// (ESTABLISHED), "type/code id" for ICMP, or nothing.
+// DescribeFlow names a flow in one line, for messages and questions about
+// it: "tcp 192.0.2.1:40000 -> 198.51.100.2:443", and " zone 7" after it when
+// the flow is in a zone other than 0, since the kernel may track the same
+// tuple in two zones.
+func DescribeFlow(f *flow.Flow) string {
+	b := append([]byte(f.ProtoName()), ' ')
+	b = AppendEndpoint(b, f, &f.Orig, true)
+	b = append(b, " -> "...)
+	b = AppendEndpoint(b, f, &f.Orig, false)
+	if f.Zone != 0 {
+		b = append(b, " zone "...)
+		b = AppendUint(b, uint64(f.Zone))
+	}
+	return string(b)
+}
+
+// AppendState appends what the state column shows: the flow's display
+// state (flow.Flow.DisplayState: ESTABLISHED, or for protocols without
+// states UNREPLIED, REPLIED, ASSURED, OFFLOAD), after "type/code id" for
+// ICMP ("8/0 77 UNREPLIED").
 func AppendState(b []byte, f *flow.Flow) []byte {
 	if f.IsICMP() {
 		b = AppendUint(b, uint64(f.Orig.ICMPType))
 		b = append(b, '/')
 		b = AppendUint(b, uint64(f.Orig.ICMPCode))
 		b = append(b, ' ')
-		return AppendUint(b, uint64(f.Orig.SrcPort))
+		b = AppendUint(b, uint64(f.Orig.SrcPort))
+		b = append(b, ' ')
 	}
-	return append(b, f.StateName()...)
+	return append(b, f.DisplayState()...)
+}
+
+// stateWidth is the length of AppendState's text.
+func stateWidth(f *flow.Flow) int {
+	n := len(f.DisplayState())
+	if f.IsICMP() {
+		n += decimalDigits(uint64(f.Orig.ICMPType)) + len("/") + decimalDigits(uint64(f.Orig.ICMPCode)) +
+			len(" ") + decimalDigits(uint64(f.Orig.SrcPort)) + len(" ")
+	}
+	return n
 }
 
 // AppendTTL appends seconds as h:mm:ss; hours are not limited to two digits.

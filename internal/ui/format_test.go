@@ -45,8 +45,16 @@ func TestAppendEndpoint(t *testing.T) {
 func TestAppendState(t *testing.T) {
 	tcp := flow.Flow{Proto: flow.ProtoTCP, State: flow.TCPSynSent2, Present: flow.HasState}
 	icmp := flow.Flow{Proto: flow.ProtoICMP, Orig: flow.Tuple{ICMPType: 8, ICMPCode: 0, SrcPort: 4242}}
-	udp := flow.Flow{Proto: flow.ProtoUDP}
-	for f, want := range map[*flow.Flow]string{&tcp: "SYN_SENT2", &icmp: "8/0 4242", &udp: ""} {
+	ping6 := flow.Flow{Proto: flow.ProtoICMPv6, Status: flow.StatusSeenReply, Orig: flow.Tuple{ICMPType: 128, SrcPort: 77}}
+	// Protocols without states show the phase: a DNS query never answered
+	// reads UNREPLIED.
+	dns := flow.Flow{Proto: flow.ProtoUDP, Status: flow.StatusConfirmed}
+	udp := flow.Flow{Proto: flow.ProtoUDP, Status: flow.StatusSeenReply}
+	assured := flow.Flow{Proto: flow.ProtoUDP, Status: flow.StatusSeenReply | flow.StatusAssured}
+	offload := flow.Flow{Proto: flow.ProtoUDP, Status: flow.StatusSeenReply | flow.StatusAssured | flow.StatusHWOffload}
+	gre := flow.Flow{Proto: flow.ProtoGRE, Status: flow.StatusSeenReply | flow.StatusAssured}
+	for f, want := range map[*flow.Flow]string{&tcp: "SYN_SENT2", &icmp: "8/0 4242 UNREPLIED", &ping6: "128/0 77 REPLIED",
+		&dns: "UNREPLIED", &udp: "REPLIED", &assured: "ASSURED", &offload: "OFFLOAD", &gre: "ASSURED"} {
 		if got := string(AppendState(nil, f)); got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}

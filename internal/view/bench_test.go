@@ -48,7 +48,7 @@ func benchFlows(n int) []flow.Flow {
 // and sort.
 func BenchmarkBuild200k(b *testing.B) {
 	tab := &flow.Table{Flows: benchFlows(200_000)}
-	src, _ := filter.ParsePrefix("198.51.0.0/20")
+	src, _ := filter.ParsePrefixes("198.51.0.0/20")
 	for _, bc := range []struct {
 		name string
 		o    Options

@@ -57,8 +57,11 @@ type Totals struct {
 	// Total is the number of rows in the table, Shown the number the filter
 	// kept, Hidden the number it hid.
 	Total, Shown, Hidden int
-	// NATed is the number of shown rows the kernel rewrote (SNAT or DNAT).
-	NATed int
+	// NATed is the number of shown rows the kernel rewrote (SNAT or DNAT),
+	// Marked the number with a non-zero connection mark, Zoned the number
+	// in a zone other than 0: whether a view wants its NAT, Mark and Zone
+	// columns (ui.WantedColumns).
+	NATed, Marked, Zoned int
 
 	protos [256]int
 	// states counts the rows of flow.StateProtos that carry a state, per
@@ -84,10 +87,16 @@ func (t *Totals) reset() { *t = Totals{} }
 func (t *Totals) add(f *flow.Flow) {
 	// Read before the counts are written: the compiler cannot tell that
 	// those writes leave the row alone, and would read the row again.
-	proto, state := f.Proto, f.State
+	proto, state, mark, zone := f.Proto, f.State, f.Mark, f.Zone
 	t.protos[proto]++
 	if f.NATed() {
 		t.NATed++
+	}
+	if mark != 0 {
+		t.Marked++
+	}
+	if zone != 0 {
+		t.Zoned++
 	}
 	if f.Present&flow.HasState == 0 {
 		return

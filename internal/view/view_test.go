@@ -24,6 +24,15 @@ func mk(proto uint8, src string, sport uint16, dst string, dport uint16, state u
 	return f
 }
 
+func ports(t *testing.T, s string) filter.Ports {
+	t.Helper()
+	p, err := filter.ParsePorts(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func table() *flow.Table {
 	return &flow.Table{Flows: []flow.Flow{
 		0: mk(flow.ProtoTCP, "192.0.2.9", 40000, "198.51.100.1", 443, flow.TCPEstablished),
@@ -49,7 +58,7 @@ func TestBuildFiltersAndSorts(t *testing.T) {
 		t.Errorf("totals %+v", v.Totals)
 	}
 
-	dport, _ := filter.ParsePort("443")
+	dport, _ := filter.ParsePorts("443")
 	Build(tab, &Options{Filter: filter.Filter{DstPort: dport}, Sort: sortby.Src, Reverse: true}, &v)
 	if want := []int32{2, 0, 6}; !slices.Equal(v.Idx, want) {
 		t.Errorf("dport 443, by src reversed: %v, want %v", v.Idx, want)
@@ -59,9 +68,10 @@ func TestBuildFiltersAndSorts(t *testing.T) {
 	}
 
 	Build(tab, &Options{Filter: filter.Filter{NoLoopback: true, NoDNS: true}, Sort: sortby.State}, &v)
-	// States by name: ESTABLISHED (tcp, then sctp), SYN_SENT, TIME_WAIT;
-	// then the stateless rows by protocol name: icmp, unknown.
-	if want := []int32{0, 5, 6, 2, 3, 7}; !slices.Equal(v.Idx, want) {
+	// States by name as the column shows them: ESTABLISHED (tcp, then
+	// sctp), SYN_SENT, TIME_WAIT, UNREPLIED (unknown(99), no reply seen);
+	// then ICMP, whose column starts with its type.
+	if want := []int32{0, 5, 6, 2, 7, 3}; !slices.Equal(v.Idx, want) {
 		t.Errorf("no loopback, no DNS, by state: %v, want %v", v.Idx, want)
 	}
 }
@@ -94,7 +104,7 @@ func TestTotals(t *testing.T) {
 	}
 
 	// A second Build starts its counts afresh.
-	Build(tab, &Options{Filter: filter.Filter{DstPort: 53}}, &v)
+	Build(tab, &Options{Filter: filter.Filter{DstPort: ports(t, "53")}}, &v)
 	if got := v.Totals.ByProto(); len(got) != 1 || got[0].Name != "udp" || got[0].N != 1 || len(v.Totals.ByState()) != 0 {
 		t.Errorf("after a second Build: %+v %+v", got, v.Totals.ByState())
 	}
@@ -125,9 +135,27 @@ func TestTotalsCountNAT(t *testing.T) {
 		t.Errorf("NATed %d, want 3", v.Totals.NATed)
 	}
 	// Only shown rows count: the filter keeps 0 and 2 of them.
-	Build(tab, &Options{Filter: filter.Filter{DstPort: 443}}, &v)
+	Build(tab, &Options{Filter: filter.Filter{DstPort: ports(t, "443")}}, &v)
 	if v.Totals.NATed != 2 {
 		t.Errorf("NATed %d with dport 443, want 2", v.Totals.NATed)
+	}
+}
+
+// TestTotalsCountMarkZone: the shown rows with a mark, and in a zone other
+// than 0, which decide whether a view has Mark and Zone columns.
+func TestTotalsCountMarkZone(t *testing.T) {
+	tab := table()
+	tab.Flows[0].Mark = 42
+	tab.Flows[1].Mark, tab.Flows[1].Zone = 1, 7
+	tab.Flows[2].Zone = 65535
+	var v View
+	Build(tab, &Options{}, &v)
+	if v.Totals.Marked != 2 || v.Totals.Zoned != 2 {
+		t.Errorf("Marked %d, Zoned %d; want 2 and 2", v.Totals.Marked, v.Totals.Zoned)
+	}
+	Build(tab, &Options{Filter: filter.Filter{DstPort: ports(t, "443")}}, &v)
+	if v.Totals.Marked != 1 || v.Totals.Zoned != 1 {
+		t.Errorf("with dport 443: Marked %d, Zoned %d; want 1 and 1", v.Totals.Marked, v.Totals.Zoned)
 	}
 }
 

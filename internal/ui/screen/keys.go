@@ -2,7 +2,6 @@ package screen
 
 import (
 	"errors"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -275,23 +274,23 @@ func (u *model) promptLabel() string {
 	cur := ""
 	switch u.promptKind {
 	case promptSrc:
-		if f.Src.IsValid() {
+		if !f.Src.Empty() {
 			cur = f.Src.String()
 		}
 		return "Source filter ADDR[/PREFIX] (empty clears" + nowIs(cur) + "): "
 	case promptDst:
-		if f.Dst.IsValid() {
+		if !f.Dst.Empty() {
 			cur = f.Dst.String()
 		}
 		return "Destination filter ADDR[/PREFIX] (empty clears" + nowIs(cur) + "): "
 	case promptSrcPort:
-		if f.SrcPort != 0 {
-			cur = strconv.Itoa(int(f.SrcPort))
+		if !f.SrcPort.Empty() {
+			cur = f.SrcPort.String()
 		}
 		return "Source port filter (empty clears" + nowIs(cur) + "): "
 	case promptDstPort:
-		if f.DstPort != 0 {
-			cur = strconv.Itoa(int(f.DstPort))
+		if !f.DstPort.Empty() {
+			cur = f.DstPort.String()
 		}
 		return "Destination port filter (empty clears" + nowIs(cur) + "): "
 	}
@@ -358,9 +357,9 @@ func (u *model) submitPrompt(s string) {
 	var err error
 	switch u.promptKind {
 	case promptSrc, promptDst:
-		var p netip.Prefix
+		var p filter.Prefixes
 		if s != "" {
-			p, err = filter.ParsePrefix(s)
+			p, err = filter.ParsePrefixes(s)
 		}
 		if err == nil {
 			if u.promptKind == promptSrc {
@@ -370,9 +369,9 @@ func (u *model) submitPrompt(s string) {
 			}
 		}
 	case promptSrcPort, promptDstPort:
-		var port uint16
+		var port filter.Ports
 		if s != "" {
-			port, err = filter.ParsePort(s)
+			port, err = filter.ParsePorts(s)
 		}
 		if err == nil {
 			if u.promptKind == promptSrcPort {

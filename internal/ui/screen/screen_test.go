@@ -686,27 +686,23 @@ func TestHealthBetweenDumps(t *testing.T) {
 	fr.set(func(t *flow.Table) {
 		t.Stats.Entries, t.Stats.CPU.Drop = 60000, 13
 	})
-	// Both the reader (its once-a-second redraw) and the health reads
-	// wait on the clock.
-	for deadline := time.Now().Add(waitLimit); ; time.Sleep(time.Millisecond) {
-		clk.mu.Lock()
-		n := len(clk.timers)
-		clk.mu.Unlock()
-		if n == 2 {
+	// The next whole read is due 1.5 s from here, the health every second:
+	// step the clock until the new figures are on screen.
+	for i := 0; ; i++ {
+		var entries int
+		h.onUI(func() { entries = h.u.f.Table.Stats.Entries })
+		if entries == 60000 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reader and the health reads never both waited on the clock")
+		if i == 5 {
+			t.Fatal("no health figures 1.25 s after a read that took 3 s")
 		}
+		h.pending()
+		clk.Advance(250 * time.Millisecond)
+		h.sync()
 	}
-	// The slow first read moved the clock on by 3 s, during which the
-	// health may have been read already: count from here.
-	stats := fr.summaryCount()
-	clk.Advance(time.Second)
-	h.waitFor("the health figures", func(u *model) bool { return u.f.Table.Stats.Entries == 60000 })
-	if fr.readCount() != reads || fr.summaryCount() != stats+1 {
-		t.Fatalf("1 s after a read that took 3 s: %d whole-table and %d health reads, want 0 and 1",
-			fr.readCount()-reads, fr.summaryCount()-stats)
+	if fr.readCount() != reads {
+		t.Fatalf("%d whole reads before the health figures came", fr.readCount()-reads)
 	}
 	h.contains("entries 60,000/65,536")
 	h.contains("drop 13 (+3)")

@@ -53,7 +53,8 @@ const benchRows = 200000
 // the rows are stored, as a sorted view's is: each row read is then a cache
 // miss, as on a real table.
 func scattered(t *flow.Table) *view.View {
-	v := &view.View{Idx: make([]int32, len(t.Flows))}
+	v := &view.View{}
+	view.Build(t, &view.Options{}, v) // for the totals of every row
 	for i := range v.Idx {
 		v.Idx[i] = int32(i * 7919 % len(t.Flows)) // 7919 is prime: a permutation
 	}

@@ -66,15 +66,18 @@ type layout struct {
 // WriteText writes the health line, the full-table warning when there is one
 // (ui.TableWarning, on the fill alone: a one-shot view has no earlier read to
 // compare the drop counters with), the column header and the rows of v, as o
-// says. A large view is measured and formatted on every core (o.Names must
-// then be safe for concurrent use); the output is the same either way. It
-// stops at the first write error (a closed pipe) and returns it.
+// says; v is view.Build's, whose totals say which columns are wanted
+// (ui.WantedColumns). A large view is measured and formatted on every core
+// (o.Names must then be safe for concurrent use); the output is the same
+// either way. It stops at the first write error (a closed pipe) and returns
+// it.
 func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 	return writeTextPlan(w, t, v, o, planFor(len(v.Idx), textBlockRows))
 }
 
 func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p plan) error {
-	lay := fit(naturalWidths(measuredColumns(o), o.Names, t.Flows, v.Idx, p.workers), o)
+	want := ui.WantedColumns(o.Counters, &v.Totals)
+	lay := fit(want, naturalWidths(want, o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
 		if msg, fix := ui.TableWarning(&t.Stats, nil); msg != "" {
@@ -103,18 +106,8 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	return w.Flush()
 }
 
-// measuredColumns are the columns o may show, in display order; NAT is
-// among them, and shown only when a row has NAT.
-func measuredColumns(o *Options) []ui.Column {
-	cols := []ui.Column{ui.ColSource, ui.ColDestination, ui.ColProto, ui.ColState, ui.ColTTL}
-	if o.Counters {
-		cols = append(cols, ui.ColBytes, ui.ColPackets)
-	}
-	return append(cols, ui.ColNAT)
-}
-
-// naturalWidths returns the widest cell of each of cols over the rows idx;
-// the NAT column's is 0 when no flow is NATed. With several workers each
+// naturalWidths returns the widest cell of each of cols over the rows idx.
+// With several workers each
 // measures a contiguous share of the rows, the caller's goroutine the last.
 func naturalWidths(cols []ui.Column, names ui.Namer, flows []flow.Flow, idx []int32, workers int) [ui.NumColumns]int {
 	// A view lists a row at most once, so a view as long as the table holds
@@ -160,16 +153,9 @@ func naturalWidths(cols []ui.Column, names ui.Namer, flows []flow.Flow, idx []in
 	return width
 }
 
-// fit chooses the columns and their widths from the cells' natural widths
-// (ui.Fit): Source, Destination, Proto, State, TTL, with -C Bytes and
-// Packets, then NAT when a shown flow has NAT.
-func fit(cells [ui.NumColumns]int, o *Options) layout {
-	var want []ui.Column
-	for _, col := range measuredColumns(o) {
-		if col != ui.ColNAT || cells[col] > 0 {
-			want = append(want, col)
-		}
-	}
+// fit chooses which of the wanted columns are shown and how wide
+// (ui.Fit), from the cells' natural widths and the titles'.
+func fit(want []ui.Column, cells [ui.NumColumns]int, o *Options) layout {
 	natural := cells
 	for _, col := range want {
 		natural[col] = max(natural[col], ui.Width([]byte(col.Title())))

@@ -52,10 +52,13 @@ func testTable() *flow.Table {
 	}
 }
 
+// allRows is a view of every row of t, in the table's order, with the
+// totals view.Build counts.
 func allRows(t *flow.Table) *view.View {
 	v := &view.View{}
+	view.Build(t, &view.Options{}, v)
 	for i := range t.Flows {
-		v.Idx = append(v.Idx, int32(i))
+		v.Idx[i] = int32(i)
 	}
 	return v
 }
@@ -73,10 +76,10 @@ func writeText(t *testing.T, tab *flow.Table, o *Options) []string {
 func TestNaturalWidths(t *testing.T) {
 	lines := writeText(t, testTable(), &Options{NoHeader: true})
 	want := []string{
-		"192.0.2.10:40000    198.51.100.20:443  tcp    ESTABLISHED  119:59:59",
-		"[2001:db8::1]:5353  [2001:db8::2]:53   udp                 119:59:59",
-		"192.0.2.13          203.0.113.7        icmp   8/0 4242     119:59:59",
-		"192.0.2.14:45000    203.0.113.9:80     tcp    ESTABLISHED  119:59:59  dnat 198.51.100.99:8080",
+		"192.0.2.10:40000    198.51.100.20:443  tcp    ESTABLISHED       119:59:59",
+		"[2001:db8::1]:5353  [2001:db8::2]:53   udp    ASSURED           119:59:59",
+		"192.0.2.13          203.0.113.7        icmp   8/0 4242 ASSURED  119:59:59",
+		"192.0.2.14:45000    203.0.113.9:80     tcp    ESTABLISHED       119:59:59  dnat 198.51.100.99:8080",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -113,8 +116,9 @@ func TestFitWidth(t *testing.T) {
 // TestDropOrder: columns give way one at a time in ui's order (Packets,
 // Bytes, NAT, Proto, TTL, State), those that fit again come back, then the
 // addresses shrink. The natural widths: Source 18, Destination 17, Proto 5,
-// State 11, TTL 9, Bytes 5, Packets 7, NAT 23; none is wider than its floor,
-// so nothing is cut first.
+// State 16 (the ICMP row's "8/0 4242 ASSURED"), TTL 9, Bytes 5, Packets 7,
+// NAT 23; State is cut to its floor (11, ESTABLISHED) before a column goes,
+// which is why each width below is the widest with that set of columns.
 func TestDropOrder(t *testing.T) {
 	tab := testTable()
 	header := func(width int) string {
@@ -124,16 +128,17 @@ func TestDropOrder(t *testing.T) {
 		width int
 		want  string
 	}{
-		{0, "Source              Destination        Proto  State              TTL  Bytes  Packets  NAT"},
+		{0, "Source              Destination        Proto  State                   TTL  Bytes  Packets  NAT"},
 		// One space between columns before any column goes.
+		{113, "Source             Destination       Proto State                  TTL Bytes Packets NAT"},
 		{102, "Source             Destination       Proto State             TTL Bytes Packets NAT"},
-		{101, "Source             Destination       Proto State             TTL Bytes NAT"},
-		{93, "Source             Destination       Proto State             TTL NAT"},
+		{101, "Source             Destination       Proto State                  TTL Bytes NAT"},
+		{93, "Source             Destination       Proto State                  TTL NAT"},
 		// Without the wide NAT column, Bytes and Packets fit again.
-		{87, "Source             Destination       Proto State             TTL Bytes Packets"},
-		{77, "Source             Destination       Proto State             TTL Bytes"},
-		{69, "Source             Destination       Proto State             TTL"},
-		{63, "Source             Destination       State             TTL"},
+		{87, "Source             Destination       Proto State                  TTL Bytes Packets"},
+		{77, "Source             Destination       Proto State                  TTL Bytes"},
+		{69, "Source             Destination       Proto State                  TTL"},
+		{63, "Source             Destination       State                  TTL"},
 		// Without TTL, Proto fits again.
 		{57, "Source             Destination       Proto State"},
 		{53, "Source             Destination       State"},
@@ -431,6 +436,10 @@ func variedTable(n int) *flow.Table {
 			f.Reply.Dst = flow.AddrFromSlice([]byte{203, 0, 113, byte(i >> 3)})
 		case 8:
 			f.Timeout = 4000000000
+		case 9:
+			f.Mark = uint32(i) * 2654435761
+		case 10:
+			f.Zone = uint16(i)
 		}
 	}
 	tab.Flows = append(tab.Flows, testTable().Flows...)
@@ -506,7 +515,10 @@ func TestNaturalWidthsOfView(t *testing.T) {
 	for name, idx := range map[string][]int32{"all": allRows(tab).Idx, "permuted": permuted, "subset": subset} {
 		var want [ui.NumColumns]int
 		c := &ui.Cells{}
-		cols := measuredColumns(&Options{Counters: true})
+		var cols []ui.Column
+		for col := range ui.NumColumns {
+			cols = append(cols, col)
+		}
 		for _, i := range idx {
 			for _, col := range cols {
 				want[col] = max(want[col], c.Width(col, &tab.Flows[i]))
