@@ -10,7 +10,6 @@ import (
 	"github.com/rivo/tview"
 
 	"github.com/gostate/gostate/internal/filter"
-	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/termsafe"
@@ -25,6 +24,9 @@ const (
 	promptDst
 	promptSrcPort
 	promptDstPort
+	promptHost
+	promptMark
+	promptZone
 	promptRate
 )
 
@@ -118,6 +120,12 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.startPrompt(promptSrcPort)
 	case 'D':
 		u.startPrompt(promptDstPort)
+	case 'H':
+		u.startPrompt(promptHost)
+	case 'm':
+		u.startPrompt(promptMark)
+	case 'z':
+		u.startPrompt(promptZone)
 	case 'R':
 		u.startPrompt(promptRate)
 	case 'i':
@@ -293,6 +301,21 @@ func (u *model) promptLabel() string {
 			cur = f.DstPort.String()
 		}
 		return "Destination port filter (empty clears" + nowIs(cur) + "): "
+	case promptHost:
+		if !f.Host.Empty() {
+			cur = f.Host.String()
+		}
+		return "Host filter ADDR[/PREFIX], any address of either direction (empty clears" + nowIs(cur) + "): "
+	case promptMark:
+		if !f.Mark.Empty() {
+			cur = f.Mark.String()
+		}
+		return "Mark filter VALUE[/MASK] (empty clears" + nowIs(cur) + "): "
+	case promptZone:
+		if !f.Zone.Empty() {
+			cur = f.Zone.String()
+		}
+		return "Zone filter (empty clears" + nowIs(cur) + "): "
 	}
 	return "Refresh interval in seconds (now " + fmtDuration(u.f.Interval) + "): "
 }
@@ -356,17 +379,36 @@ func (u *model) submitPrompt(s string) {
 	f := &o.Filter
 	var err error
 	switch u.promptKind {
-	case promptSrc, promptDst:
+	case promptSrc, promptDst, promptHost:
 		var p filter.Prefixes
 		if s != "" {
 			p, err = filter.ParsePrefixes(s)
 		}
 		if err == nil {
-			if u.promptKind == promptSrc {
+			switch u.promptKind {
+			case promptSrc:
 				f.Src = p
-			} else {
+			case promptDst:
 				f.Dst = p
+			default:
+				f.Host = p
 			}
+		}
+	case promptMark:
+		var marks filter.Marks
+		if s != "" {
+			marks, err = filter.ParseMarks(s)
+		}
+		if err == nil {
+			f.Mark = marks
+		}
+	case promptZone:
+		var zones filter.Zones
+		if s != "" {
+			zones, err = filter.ParseZones(s)
+		}
+		if err == nil {
+			f.Zone = zones
 		}
 	case promptSrcPort, promptDstPort:
 		var port filter.Ports
@@ -414,17 +456,8 @@ func (u *model) startDelete() {
 		// Keep a copy: the frame may be replaced while the question is open.
 		u.pending = *f
 		u.mode = modeConfirm
-		u.setStatus("Delete "+describeFlow(&u.pending)+"? (y/n)", false)
+		u.setStatus("Delete "+ui.DescribeFlow(&u.pending)+"? (y/n)", false)
 	}
-}
-
-// describeFlow names a flow: "tcp 192.0.2.1:40000 -> 198.51.100.2:443".
-func describeFlow(f *flow.Flow) string {
-	b := append([]byte(f.ProtoName()), ' ')
-	b = ui.AppendEndpoint(b, f, &f.Orig, true)
-	b = append(b, " -> "...)
-	b = ui.AppendEndpoint(b, f, &f.Orig, false)
-	return string(b)
 }
 
 func (u *model) confirmKey(ev *tcell.EventKey) {
@@ -434,13 +467,13 @@ func (u *model) confirmKey(ev *tcell.EventKey) {
 		return
 	}
 	f := u.pending
-	u.setStatus("deleting "+describeFlow(&f)+"…", false)
+	u.setStatus("deleting "+ui.DescribeFlow(&f)+"…", false)
 	err := u.m.Delete(f, func(err error) {
 		switch {
 		case err == nil:
-			u.setStatus("deleted "+describeFlow(&f), false)
+			u.setStatus("deleted "+ui.DescribeFlow(&f), false)
 		case errors.Is(err, monitor.ErrNotFound):
-			u.setStatus("already gone: "+describeFlow(&f), false)
+			u.setStatus("already gone: "+ui.DescribeFlow(&f), false)
 		default:
 			u.setStatus("delete failed: "+termsafe.OneLine(err.Error()), true)
 		}

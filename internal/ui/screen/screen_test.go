@@ -14,6 +14,7 @@ import (
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
+	"github.com/gostate/gostate/internal/ui"
 	"github.com/gostate/gostate/internal/view"
 )
 
@@ -138,7 +139,7 @@ func TestSelectionFollowsFlow(t *testing.T) {
 		var s string
 		h.onUI(func() {
 			if f := h.u.selected(); f != nil {
-				s = describeFlow(f)
+				s = ui.DescribeFlow(f)
 			}
 		})
 		return s
@@ -420,6 +421,7 @@ func TestHelp(t *testing.T) {
 	h.contains("o LETTER")
 	h.contains("a src  S sport  d dst")
 	h.contains("Current settings")
+	h.key(tcell.KeyPgDn, 0, 0)
 	h.contains("tcp_established 432000")
 	h.contains("nf_conntrack: table full, dropping packet")
 	h.key(tcell.KeyEscape, 0, 0)
@@ -842,4 +844,31 @@ func TestCountersOffHint(t *testing.T) {
 	h = startScreen(t, tb, nil, cfg{}, 140, 30)
 	h.key(tcell.KeyRune, 'C', 0)
 	h.lacks("counters are off")
+}
+
+// The host, mark and zone prompts filter as --host, --mark and --zone do;
+// a flow with a mark or a zone brings its column, and the delete question
+// names the zone.
+func TestHostMarkZonePrompts(t *testing.T) {
+	tb := sampleTable()
+	tb.Flows[0].Status |= flow.StatusDstNAT
+	tb.Flows[0].Reply.Src = flow.AddrFrom(mustAddr("192.0.2.99")) // the DNAT backend
+	tb.Flows[1].Mark, tb.Flows[1].Zone = 7, 3
+	h := startScreen(t, tb, &fakeDeleter{}, cfg{}, 160, 30)
+	h.contains("Mark")
+	h.contains("Zone")
+	h.typeKeys("H192.0.2.99\n")
+	h.contains("192.0.2.10:40000")
+	h.lacks("192.0.2.3:5353")
+	h.typeKeys("H\nm7\n")
+	h.contains("192.0.2.3:5353")
+	h.lacks("192.0.2.10:40000")
+	h.typeKeys("m\nz3\n")
+	h.contains("192.0.2.3:5353")
+	h.lacks("192.0.2.10:40000")
+	h.typeKeys("x")
+	h.contains("zone 3? (y/n)")
+	h.typeKeys("n")
+	h.typeKeys("z\nmfoo\n")
+	h.contains("refused")
 }

@@ -103,8 +103,8 @@ func sortColumn(k sortby.Key) ui.Column {
 	return ui.ColSource
 }
 
-// columnKeys are the orderings a click on a column's title chooses; the NAT
-// column has none.
+// columnKeys are the orderings a click on a column's title chooses; NAT,
+// Mark and Zone have none.
 var columnKeys = [ui.NumColumns]sortby.Key{ui.ColSource: sortby.Src, ui.ColDestination: sortby.Dst,
 	ui.ColProto: sortby.Proto, ui.ColState: sortby.State, ui.ColTTL: sortby.TTL,
 	ui.ColBytes: sortby.Bytes, ui.ColPackets: sortby.Packets}
@@ -112,8 +112,8 @@ var columnKeys = [ui.NumColumns]sortby.Key{ui.ColSource: sortby.Src, ui.ColDesti
 // sortByColumn sorts by a column whose title was clicked; a second click
 // reverses the order.
 func (u *model) sortByColumn(col ui.Column) {
-	if col == ui.ColNAT {
-		return
+	if col == ui.ColNAT || col == ui.ColMark || col == ui.ColZone {
+		return // no ordering
 	}
 	o := u.f.Options
 	if sortColumn(o.Sort) == col {
@@ -236,13 +236,7 @@ func (c *flowContent) layout(width, height int) {
 	if u.f.Table.Frozen {
 		c.cells.Now = time.Time{} // a saved dump's TTLs are as saved
 	}
-	want := []ui.Column{ui.ColSource, ui.ColDestination, ui.ColProto, ui.ColState, ui.ColTTL}
-	if u.counters {
-		want = append(want, ui.ColBytes, ui.ColPackets)
-	}
-	if u.f.View.Totals.NATed > 0 {
-		want = append(want, ui.ColNAT)
-	}
+	want := ui.WantedColumns(u.counters, &u.f.View.Totals)
 	var natural [ui.NumColumns]int
 	for _, col := range want {
 		natural[col] = ui.Width([]byte(c.titleText(col)))
