@@ -2,6 +2,7 @@ package screen
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -427,6 +428,22 @@ func (h *harness) waitFor(what string, cond func(u *model) bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// resize gives the terminal a new size and waits until a draw at that size
+// shows the selected row: tview takes the resize event and the test's own
+// draws in either order.
+func (h *harness) resize(w, ht int) {
+	h.t.Helper()
+	h.sim.SetSize(w, ht)
+	h.u.app.QueueEvent(tcell.NewEventResize(w, ht))
+	h.waitFor(fmt.Sprintf("a draw at %dx%d", w, ht), func(u *model) bool {
+		sw, sh := h.sim.Size()
+		_, _, tw, th := u.table.GetRect()
+		off, _ := u.table.GetOffset()
+		visible := u.f.Len() == 0 || th < 2 || (u.selRow >= off && u.selRow < off+th-1)
+		return sw == w && sh == ht && (tw == w || ht < 4) && visible
+	})
 }
 
 // refresh presses Space and waits for the new read to be on screen: ended

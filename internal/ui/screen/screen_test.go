@@ -442,9 +442,7 @@ func TestResize(t *testing.T) {
 	h.contains("dnat 192.0.2.99:8443")
 	h.contains("TTL")
 	for _, size := range [][2]int{{72, 24}, {60, 15}, {40, 10}, {10, 4}, {1, 1}, {200, 50}} {
-		h.sim.SetSize(size[0], size[1])
-		h.u.app.QueueEvent(tcell.NewEventResize(size[0], size[1]))
-		h.sync()
+		h.resize(size[0], size[1])
 		for _, l := range h.lines() {
 			if len([]rune(l)) > size[0] {
 				t.Errorf("%dx%d: line wider than the screen: %q", size[0], size[1], l)
