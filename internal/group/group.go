@@ -142,6 +142,19 @@ func (sp Spec) String() string {
 	return b.String()
 }
 
+// Narrower returns the spec that splits a group of sp further: its
+// networks (src/24, dst/16/48) as whole addresses; false when sp has no
+// network, so that its groups split no further.
+func (sp Spec) Narrower() (Spec, bool) {
+	narrowed := false
+	for i := range sp.parts[:sp.n] {
+		if p := &sp.parts[i]; (p.kind == Src || p.kind == Dst) && (p.bits4 != 32 || p.bits6 != 128) {
+			p.bits4, p.bits6, narrowed = 32, 128, true
+		}
+	}
+	return sp, narrowed
+}
+
 // IsZero reports whether the spec groups by nothing (the zero Spec).
 func (sp Spec) IsZero() bool { return sp.n == 0 }
 

@@ -226,3 +226,19 @@ func TestHashSpreads(t *testing.T) {
 		t.Errorf("50,000 distinct sources fall in %d of 131,072 slots", len(seen))
 	}
 }
+
+func TestNarrower(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		ok       bool
+	}{{"src/24", "src", true}, {"dst/16/48,dport", "dst,dport", true}, {"src", "src", false}, {"proto,state", "proto,state", false}} {
+		sp, err := Parse(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, ok := sp.Narrower()
+		if n.String() != c.want || ok != c.ok {
+			t.Errorf("%s.Narrower() = %s, %v; want %s, %v", c.in, n, ok, c.want, c.ok)
+		}
+	}
+}

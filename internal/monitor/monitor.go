@@ -396,6 +396,63 @@ func (m *Monitor) Delete(f flow.Flow, done func(err error)) error {
 	return nil
 }
 
+// DeleteResult is how a DeleteAll went so far: Deleted flows deleted, Gone
+// already gone (source.ErrNotFound), of Total; Err is the error that
+// stopped it, nil while it goes on and when it ended well.
+type DeleteResult struct {
+	Deleted, Gone, Total int
+	Err                  error
+}
+
+// deleteProgressEvery is how many flows DeleteAll deletes between two
+// progress reports: a report waits for the UI goroutine.
+const deleteProgressEvery = 1000
+
+// DeleteAll deletes flows from the kernel's table one by one (each by its
+// tuple, zone and id, as Delete does: never a flush, never a filter) on
+// another goroutine. It copies flows first, so that the caller's slice may
+// change at once. progress, when not nil, is called on the UI goroutine
+// every deleteProgressEvery flows; done once at the end, then the table is
+// read again. An error other than source.ErrNotFound stops the deletes and
+// reaches done in the result. It refuses at once, calling neither, with
+// CanDelete's error.
+func (m *Monitor) DeleteAll(flows []flow.Flow, progress, done func(DeleteResult)) error {
+	if err := m.CanDelete(); err != nil {
+		return err
+	}
+	rows := slices.Clone(flows)
+	go func() {
+		r := DeleteResult{Total: len(rows)}
+		for i := range rows {
+			select {
+			case <-m.quit:
+				return
+			default:
+			}
+			switch err := m.del.Delete(&rows[i]); {
+			case err == nil:
+				r.Deleted++
+			case errors.Is(err, source.ErrNotFound):
+				r.Gone++
+			default:
+				r.Err = err
+			}
+			if r.Err != nil {
+				break
+			}
+			if n := i + 1; progress != nil && n%deleteProgressEvery == 0 && n < len(rows) {
+				now := r
+				m.do(func() { progress(now) }, true)
+			}
+		}
+		m.do(func() {
+			done(r)
+			m.RefreshNow()
+		}, true)
+	}()
+	return nil
+}
+
 // rebuild filters, orders and totals the table anew.
 func (m *Monitor) rebuild() {
 	view.Build(&m.t.Table, &m.frame.Options, &m.v)

@@ -762,3 +762,91 @@ func TestNamespaceGoneMarksStale(t *testing.T) {
 		}
 	})
 }
+
+// DeleteAll deletes every flow given, one by one, counting those already
+// gone apart; it reports progress on the UI goroutine, stops at another
+// error, refuses read-only, and reads the table again at the end.
+func TestDeleteAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{t0: time.Now(), rows: table(2)}
+		ro, _ := session(t, src, Config{Interval: time.Hour, ReadOnly: true, Deleter: &countingDeleter{}})
+		if err := ro.DeleteAll(table(3), nil, func(DeleteResult) { t.Error("done called") }); !errors.Is(err, ErrReadOnly) {
+			t.Errorf("read-only DeleteAll: %v, want ErrReadOnly", err)
+		}
+
+		rows := table(2500)
+		d := &countingDeleter{gone: map[uint16]bool{1000: true, 1001: true, 3000: true}}
+		src2 := &fakeSource{t0: time.Now(), rows: table(2)}
+		m, l := session(t, src2, Config{Interval: time.Hour, Deleter: d})
+		time.Sleep(time.Millisecond)
+		var progress []DeleteResult
+		var got *DeleteResult
+		l.on(func() {
+			err := m.DeleteAll(rows, func(r DeleteResult) { progress = append(progress, r) },
+				func(r DeleteResult) { got = &r })
+			if err != nil {
+				t.Errorf("DeleteAll: %v", err)
+			}
+			// The flows were copied: the caller may reuse its slice.
+			clear(rows)
+		})
+		synctest.Wait()
+		time.Sleep(time.Millisecond)
+		l.on(func() {
+			if want := (DeleteResult{Deleted: 2497, Gone: 3, Total: 2500}); got == nil || *got != want {
+				t.Errorf("done with %+v, want %+v", got, want)
+			}
+			if len(progress) != 2 || progress[0].Deleted+progress[0].Gone != 1000 || progress[1].Deleted+progress[1].Gone != 2000 {
+				t.Errorf("progress %+v, want after 1,000 and 2,000", progress)
+			}
+		})
+		if d.n != 2500 || d.ports[0] != 1000 || d.ports[2499] != 3499 {
+			t.Errorf("%d deletes, want the 2,500 flows given in order", d.n)
+		}
+		if n := len(src2.calls("whole")); n != 2 {
+			t.Errorf("%d whole reads, want the first and one after the deletes", n)
+		}
+
+		d.fail = errors.New("netlink: operation not permitted")
+		got = nil
+		l.on(func() {
+			if err := m.DeleteAll(table(10), nil, func(r DeleteResult) { got = &r }); err != nil {
+				t.Errorf("DeleteAll: %v", err)
+			}
+		})
+		synctest.Wait()
+		time.Sleep(time.Millisecond)
+		l.on(func() {
+			if got == nil || got.Err != d.fail || got.Deleted != 0 || got.Total != 10 {
+				t.Errorf("done with %+v, want the first delete's error", got)
+			}
+		})
+		if d.n != 2501 {
+			t.Errorf("%d deletes, want none after the error", d.n-2500)
+		}
+	})
+}
+
+// countingDeleter deletes every flow but those whose source port is in
+// gone (already gone), or fails them all with fail.
+type countingDeleter struct {
+	mu    sync.Mutex
+	gone  map[uint16]bool
+	fail  error
+	n     int
+	ports []uint16
+}
+
+func (d *countingDeleter) Delete(f *flow.Flow) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	d.ports = append(d.ports, f.Orig.SrcPort)
+	switch {
+	case d.fail != nil:
+		return d.fail
+	case d.gone[f.Orig.SrcPort]:
+		return fmt.Errorf("netlink: %w", source.ErrNotFound)
+	}
+	return nil
+}

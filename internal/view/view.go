@@ -7,8 +7,11 @@
 package view
 
 import (
+	"strings"
+
 	"github.com/gostate/gostate/internal/filter"
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/group"
 	"github.com/gostate/gostate/internal/sortby"
 )
 
@@ -17,6 +20,34 @@ type Options struct {
 	Filter  filter.Filter
 	Sort    sortby.Key
 	Reverse bool
+	// Within keeps the rows of a group and of every group it was entered
+	// from, outermost first (a drill-down from the group view: src/24,
+	// then a source of that network); empty keeps every row. Rows it
+	// leaves out count as hidden, as the filter's do. Never changed in
+	// place: a new drill-down is a new slice, so that copies of the
+	// options keep theirs.
+	Within []group.Matcher
+}
+
+// within reports whether f is in every group of o.Within.
+func (o *Options) within(f *flow.Flow) bool {
+	for i := range o.Within {
+		if !o.Within[i].Match(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// DescribeWithin names the groups of o.Within as a breadcrumb, outermost
+// first: "src/24 192.0.2.0/24 › src 192.0.2.7 ›"; "" when there are none.
+func (o *Options) DescribeWithin() string {
+	s := ""
+	for i := range o.Within {
+		m := &o.Within[i]
+		s += m.Spec().String() + " " + m.Label() + " › "
+	}
+	return strings.TrimSuffix(s, " ")
 }
 
 // View is the rows to show of one table.
@@ -30,7 +61,8 @@ type View struct {
 	sorter sortby.Sorter
 }
 
-// Build fills v with the rows of t that o.Filter shows, sorted by o.Sort,
+// Build fills v with the rows of t that o.Filter shows and o.Within
+// keeps, sorted by o.Sort,
 // and their totals. It reuses v's memory: the view of the previous refresh
 // is overwritten. The indices stay valid for as long as t.Flows is not
 // changed.
@@ -40,7 +72,7 @@ func Build(t *flow.Table, o *Options, v *View) {
 	active := o.Filter.Active()
 	for i := range t.Flows {
 		f := &t.Flows[i]
-		if active && !o.Filter.Match(f) {
+		if active && !o.Filter.Match(f) || !o.within(f) {
 			continue
 		}
 		v.Idx = append(v.Idx, int32(i))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gostate/gostate/internal/filter"
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/group"
 	"github.com/gostate/gostate/internal/sortby"
 )
 
@@ -191,4 +192,54 @@ func TestTotalsByStateEveryProtocol(t *testing.T) {
 	if got := v.Totals.ByState(); !slices.Equal(got, want) {
 		t.Errorf("ByState() = %+v\nwant %+v", got, want)
 	}
+}
+
+// Within keeps the rows of the groups entered, the filter applying too, and
+// names them outermost first.
+func TestWithin(t *testing.T) {
+	tab := table()
+	net, err := group.Parse("src/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g group.Grouping
+	all := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	g.Build(tab.Flows, all, net)
+	in := g.Matcher(g.Find(keyOf(t, &g, "192.0.2.0/24")))
+	var v View
+	Build(tab, &Options{Within: []group.Matcher{in}}, &v)
+	if want := []int32{6, 1, 5, 3, 7, 0}; !slices.Equal(v.Idx, want) {
+		t.Errorf("within 192.0.2.0/24: %v, want %v", v.Idx, want)
+	}
+	if v.Totals.Shown != 6 || v.Totals.Hidden != 2 {
+		t.Errorf("totals %+v, want 6 shown, 2 hidden", v.Totals)
+	}
+
+	src, _ := group.Parse("src")
+	g.Build(tab.Flows, v.Idx, src)
+	o := Options{Within: []group.Matcher{in, g.Matcher(g.Find(keyOf(t, &g, "192.0.2.3")))}}
+	Build(tab, &o, &v)
+	if want := []int32{1}; !slices.Equal(v.Idx, want) {
+		t.Errorf("within 192.0.2.0/24 and 192.0.2.3: %v, want %v", v.Idx, want)
+	}
+	o.Filter.NoDNS = true
+	Build(tab, &o, &v)
+	if len(v.Idx) != 0 {
+		t.Errorf("the filter hides the DNS flow too: %v", v.Idx)
+	}
+	if got, want := o.DescribeWithin(), "src/24 192.0.2.0/24 › src 192.0.2.3 ›"; got != want {
+		t.Errorf("DescribeWithin = %q, want %q", got, want)
+	}
+}
+
+// keyOf returns the key of g's group labelled label.
+func keyOf(t *testing.T, g *group.Grouping, label string) group.Key {
+	t.Helper()
+	for i := range g.Groups {
+		if g.Label(i) == label {
+			return g.Groups[i].Key
+		}
+	}
+	t.Fatalf("no group %q", label)
+	return group.Key{}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -79,5 +80,21 @@ func BenchmarkSortKeyPress(b *testing.B) {
 				u.grid.Draw(sim)
 			}
 		})
+	}
+}
+
+// BenchmarkGroupRefresh is the UI goroutine's work when a whole read ends
+// with the group view up at 1,000,000 rows (grouped by source, 256
+// groups): group the view's rows again, keep the selected group's line,
+// and redraw.
+func BenchmarkGroupRefresh(b *testing.B) {
+	u, sim := benchScreen(b, 1_000_000, cfg{Counters: true})
+	u.onKey(tcell.NewEventKey(tcell.KeyTab, 0, 0))
+	u.selectGroup(100)
+	b.ReportAllocs()
+	for b.Loop() {
+		u.onFrame(u.f, monitor.ChangeRows)
+		u.beforeDraw(sim)
+		u.grid.Draw(sim)
 	}
 }

@@ -88,10 +88,13 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 	return x, y, w, h
 }
 
-// position says which row is selected: "row 12 of 3,456"; "" for an empty
-// view.
+// position says which row is selected: "row 12 of 3,456", "group 2 of
+// 80"; "" for an empty view.
 func (u *model) position() string {
-	if n := u.f.Len(); n > 0 && u.hasSel {
+	if n := u.groupCount(); u.gv.on && n > 0 && u.gv.hasSel {
+		return "group " + fmtCount(u.gv.selRow+1) + " of " + fmtCount(n)
+	}
+	if n := u.f.Len(); !u.gv.on && n > 0 && u.hasSel {
 		return "row " + fmtCount(u.selRow+1) + " of " + fmtCount(n)
 	}
 	return ""
@@ -349,7 +352,16 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 func (u *model) sortLine() line {
 	lab, plain := u.styleLabel(), tcell.StyleDefault
 	o := &u.f.Options
-	l7 := line{{"Sort ", lab}, {o.Sort.Name() + sortArrow(o.Sort, o.Reverse), plain}}
+	// The groups entered, as a breadcrumb: where Esc goes back to.
+	var l7 line
+	if crumb := o.DescribeWithin(); crumb != "" {
+		l7 = line{{termsafe.Sanitize(crumb) + " ", lab}}
+	}
+	if u.gv.on {
+		l7 = append(l7, seg{"Groups ", lab}, seg{u.gv.spec.String() + ", " + u.groupOrder(), plain})
+	} else {
+		l7 = append(l7, seg{"Sort ", lab}, seg{o.Sort.Name() + sortArrow(o.Sort, o.Reverse), plain})
+	}
 	if desc := o.Filter.Describe(); desc != "" {
 		l7 = append(l7, seg{"  Filters ", lab}, seg{termsafe.Sanitize(desc), u.styleWarn()})
 	}

@@ -43,6 +43,15 @@ func Keys() []KeyHelp {
 		{"F", []string{"follow the selected flow into a new order (default: a new order",
 			"starts at its top, as in top)"}},
 		{"x", []string{"delete the selected flow from the kernel's table (asks y/n)"}},
+		{"Tab", []string{"group view: who fills the table, the flows counted by a key",
+			"(biggest first; b / B: by key, r reverses), or back to the flows"}},
+		{"a KEY", []string{"group by KEY, as --group-by: src dst src/N dst/N src/N/M sport dport",
+			"proto state mark zone nat, or two joined by a comma (src,dport)"}},
+		{"Enter", []string{"in the group view: the selected group's flows (a network's:",
+			"its addresses' groups first); the header names the groups entered"}},
+		{"Esc", []string{"back one level, to the group entered, selected"}},
+		{"x (groups)", []string{"in the group view: delete the group's flows one by one",
+			"(asks, with their count)"}},
 		{"Up/Down, k/j", []string{"move one row"}},
 		{"PgUp/PgDn", []string{"one page (also Ctrl-B/Ctrl-F)"}},
 		{"Ctrl-U/Ctrl-D", []string{"half a page"}},
@@ -89,6 +98,7 @@ func (u *model) helpText() string {
 	line := func(k, v string) { b.WriteString("  " + k + strings.Repeat(" ", max(16-len(k), 1)) + v + "\n") }
 	line("sort", o.Sort.Name()+" ("+o.Sort.Letter()+"), "+dir)
 	line("filters", onOff(o.Filter.Active(), termsafe.Sanitize(o.Filter.Describe()), "none"))
+	line("groups", u.gv.spec.String()+", "+u.groupOrder()+onOff(u.gv.on, " (shown)", " (Tab shows them)"))
 	line("interval", fmtDuration(u.f.Interval))
 	line("counters", onOff(u.counters, "on", "off"))
 	line("totals", onOff(u.totals, "on", "off"))

@@ -10,6 +10,7 @@ import (
 	"github.com/rivo/tview"
 
 	"github.com/gostate/gostate/internal/filter"
+	"github.com/gostate/gostate/internal/group"
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/termsafe"
@@ -28,6 +29,7 @@ const (
 	promptMark
 	promptZone
 	promptRate
+	promptGroup
 )
 
 // msgRefreshing stays in the status line until the read it asked for arrives.
@@ -85,11 +87,29 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 	case tcell.KeyCtrlZ:
 		u.suspend()
 		return
+	case tcell.KeyTab:
+		u.setStatus("", false)
+		u.showGroups(!u.gv.on)
+		return
+	case tcell.KeyEnter:
+		if u.gv.on {
+			u.setStatus("", false)
+			u.enterGroup()
+		}
+		return
+	case tcell.KeyEscape:
+		if u.leaveGroup() {
+			u.setStatus("", false)
+		}
+		return
 	case tcell.KeyRune:
 	default:
 		return
 	}
 	u.setStatus("", false)
+	if u.gv.on && u.groupKey(ev.Rune()) {
+		return
+	}
 	o := u.f.Options
 	switch ev.Rune() {
 	case 'q':
@@ -128,6 +148,8 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.startPrompt(promptZone)
 	case 'R':
 		u.startPrompt(promptRate)
+	case 'a':
+		u.startPrompt(promptGroup)
 	case 'i':
 		o.Filter.Invert = !o.Filter.Invert
 		u.setView(o)
@@ -188,16 +210,36 @@ func sortLetters() string {
 	return b.String()
 }
 
-// pageRows is how many flows one screen of the table shows.
+// pageRows is how many rows one screen of the table shows.
 func (u *model) pageRows() int {
-	_, _, _, h := u.table.GetInnerRect()
+	_, _, _, h := u.activeTable().GetInnerRect()
 	return max(h-1, 1)
+}
+
+// activeTable is the table on screen: the groups' or the flows'.
+func (u *model) activeTable() *tview.Table {
+	if u.gv.on {
+		return u.gv.table
+	}
+	return u.table
+}
+
+// selectAt selects the i-th row of the table on screen.
+func (u *model) selectAt(i int) {
+	if u.gv.on {
+		u.selectGroup(i)
+		return
+	}
+	u.selectRow(i)
 }
 
 // moveKey moves the selection; it reports whether ev was a movement key.
 func (u *model) moveKey(ev *tcell.EventKey) bool {
 	row, page := u.selRow, u.pageRows()
 	last := u.f.Len() - 1
+	if u.gv.on {
+		row, last = u.gv.selRow, u.groupCount()-1
+	}
 	switch ev.Key() {
 	case tcell.KeyUp:
 		row--
@@ -231,7 +273,7 @@ func (u *model) moveKey(ev *tcell.EventKey) bool {
 	default:
 		return false
 	}
-	u.selectRow(row)
+	u.selectAt(row)
 	return true
 }
 
@@ -242,15 +284,19 @@ func (u *model) onMouse(ev *tcell.EventMouse, action tview.MouseAction) (*tcell.
 		return nil, action
 	}
 	x, y := ev.Position()
-	if !u.table.InRect(x, y) {
+	if !u.activeTable().InRect(x, y) {
 		return ev, action
+	}
+	row := u.selRow
+	if u.gv.on {
+		row = u.gv.selRow
 	}
 	switch action {
 	case tview.MouseScrollUp:
-		u.selectRow(u.selRow - wheelRows)
+		u.selectAt(row - wheelRows)
 		return nil, action
 	case tview.MouseScrollDown:
-		u.selectRow(u.selRow + wheelRows)
+		u.selectAt(row + wheelRows)
 		return nil, action
 	case tview.MouseLeftDoubleClick:
 		// Two quick clicks are two clicks here: on two rows, or on a
@@ -267,6 +313,12 @@ func (u *model) sortKey(ev *tcell.EventKey) {
 		return // Esc, Ctrl-G, anything else: cancelled
 	}
 	for _, k := range sortby.Keys() {
+		if k.Letter() == string(ev.Rune()) && u.gv.on {
+			// Groups have a key and a size: bytes and packets mean
+			// biggest first, every other order the key's.
+			u.sortGroups(k != sortby.Bytes && k != sortby.Packets, false)
+			return
+		}
 		if k.Letter() == string(ev.Rune()) {
 			o := u.f.Options
 			o.Sort = k
@@ -316,6 +368,9 @@ func (u *model) promptLabel() string {
 			cur = f.Zone.String()
 		}
 		return "Zone filter (empty clears" + nowIs(cur) + "): "
+	case promptGroup:
+		return "Group by (src dst src/N dport sport proto state mark zone nat, or two: src,dport; now " +
+			u.gv.spec.String() + "): "
 	}
 	return "Refresh interval in seconds (now " + fmtDuration(u.f.Interval) + "): "
 }
@@ -422,6 +477,19 @@ func (u *model) submitPrompt(s string) {
 				f.DstPort = port
 			}
 		}
+	case promptGroup:
+		if s == "" {
+			u.setStatus("grouping unchanged: "+u.gv.spec.String(), false)
+			return
+		}
+		sp, err := group.Parse(s)
+		if err != nil {
+			u.setStatus("refused: "+termsafe.OneLine(err.Error())+"; grouping unchanged", true)
+			return
+		}
+		u.setGrouping(sp)
+		u.setStatus("grouped by "+sp.String(), false)
+		return
 	case promptRate:
 		if s == "" {
 			u.setStatus("interval unchanged: "+fmtDuration(u.f.Interval), false)
@@ -463,7 +531,12 @@ func (u *model) startDelete() {
 func (u *model) confirmKey(ev *tcell.EventKey) {
 	u.mode = modeNormal
 	if ev.Key() != tcell.KeyRune || (ev.Rune() != 'y' && ev.Rune() != 'Y') {
+		u.gv.pending = u.gv.pending[:0]
 		u.setStatus("not deleted", false)
+		return
+	}
+	if len(u.gv.pending) > 0 {
+		u.deleteGroup()
 		return
 	}
 	f := u.pending
@@ -525,6 +598,6 @@ func (u *model) helpKey(ev *tcell.EventKey) {
 
 func (u *model) closeHelp() {
 	u.mode = modeNormal
-	u.pages.SwitchToPage("table")
+	u.pages.SwitchToPage(onOff(u.gv.on, "groups", "table"))
 	u.setStatus("", false)
 }

@@ -293,7 +293,7 @@ func (u *model) drawEmpty(scr tcell.Screen) {
 			"Is nf_conntrack loaded (lsmod | grep nf_conntrack)? Is this the namespace you",
 			"meant (--netns NAME for another)?"}
 	}
-	x, y, w, h := u.table.GetInnerRect()
+	x, y, w, h := u.activeTable().GetInnerRect()
 	for i, l := range text {
 		if i+2 >= h {
 			break

@@ -63,6 +63,8 @@ type model struct {
 	// follow keeps the selected flow selected in a new order (F); without
 	// it a new order starts at its top, as in top and htop.
 	follow bool
+	// gv is the group view (Tab).
+	gv groupView
 
 	mode       mode
 	promptKind promptKind
@@ -141,8 +143,12 @@ func (u *model) build() {
 	u.content = newFlowContent(u)
 	u.table = tview.NewTable().SetContent(u.content).SetFixed(1, 0).SetSelectable(true, false)
 	u.table.SetSelectionChangedFunc(u.selectionChanged)
+	u.gv.spec = defaultGroupSpec
+	u.gv.content = newGroupContent(u)
+	u.gv.table = tview.NewTable().SetContent(u.gv.content).SetFixed(1, 0).SetSelectable(true, false)
+	u.gv.table.SetSelectionChangedFunc(u.groupSelectionChanged)
 	u.help = tview.NewTextView().SetWrap(true).SetWordWrap(true).SetDynamicColors(false)
-	u.pages = tview.NewPages().AddPage("table", u.table, true, true).AddPage("help", u.help, true, false)
+	u.pages = tview.NewPages().AddPage("table", u.table, true, true).AddPage("groups", u.gv.table, true, false).AddPage("help", u.help, true, false)
 	u.grid = tview.NewGrid().SetRows(headerMinLines, 0, 1).SetColumns(0)
 	u.grid.AddItem(u.header, 0, 0, 1, 1, 0, 0, false)
 	u.grid.AddItem(u.pages, 1, 0, 1, 1, 0, 0, true)
@@ -182,8 +188,12 @@ func (u *model) onFrame(f *monitor.Frame, c monitor.Change) {
 			u.setStatus("", false)
 		}
 		u.keepLine()
+		u.regroup()
+		u.keepGroupLine()
 	case monitor.ChangeRefresh:
 		u.keepLine()
+		u.regroup()
+		u.keepGroupLine()
 	case monitor.ChangeStale:
 		u.setStatus("read failed: "+termsafe.OneLine(f.Err.Error())+" (retrying)", true)
 		u.staleShown = true
@@ -228,6 +238,12 @@ func (u *model) beforeDraw(scr tcell.Screen) bool {
 		u.table.Select(u.selRow+1, 0)
 	}
 	u.content.layout(w, h-n-1)
+	if u.gv.on {
+		if u.gv.hasSel {
+			u.gv.table.Select(u.gv.selRow+1, 0)
+		}
+		u.gv.content.layout(w, h-n-1)
+	}
 	return false
 }
 
@@ -255,6 +271,7 @@ func (u *model) colorless() bool { return u.noColor || u.mono }
 func (u *model) applyColors() {
 	sel := tcell.StyleDefault.Reverse(true)
 	u.table.SetSelectedStyle(sel)
+	u.gv.table.SetSelectedStyle(sel)
 	u.gen++
 }
 
@@ -268,6 +285,8 @@ func (u *model) setView(o view.Options) {
 	u.m.SetView(o)
 	u.gen++
 	u.reselect()
+	u.regroup()
+	u.keepGroupLine()
 }
 
 // newOrder shows the table in a new order from its top, as top and htop

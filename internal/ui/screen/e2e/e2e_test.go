@@ -368,3 +368,119 @@ func fmtCount(n int) string {
 	}
 	return s
 }
+
+// groupRows returns the group view's rows of a pane: key and entries, from
+// the line after the titles (the key's title, then Entries) to the status
+// line.
+func groupRows(pane string) [][2]string {
+	var rows [][2]string
+	in := false
+	for _, l := range strings.Split(pane, "\n") {
+		f := strings.Fields(l)
+		if !in {
+			in = len(f) > 1 && strings.HasPrefix(f[1], "Entries")
+			continue
+		}
+		if len(f) < 3 || strings.HasPrefix(l, " ") {
+			break
+		}
+		rows = append(rows, [2]string{f[0], f[1]})
+	}
+	return rows
+}
+
+// The group view on a real table: Tab opens it, a regroups, Enter goes into
+// a network and then an address, Esc walks back, and x deletes a group's
+// flows (a port's, a dozen or so), which the kernel's table loses, those and
+// no others.
+func TestGroupViewInTmux(t *testing.T) {
+	needTmux(t)
+	ns := nstest.New(t)
+	const n = 300
+	ns.Fill(t, n)
+	bin := build(t)
+	s := start(t, 120, 40, fmt.Sprintf("TERM=xterm-256color timeout --foreground 300 %s -n %s -R 0.5; echo gostate-exit=$?; sleep 60", bin, ns.Name()))
+	s.waitFor("the header", func(p string) bool { return strings.Contains(p, "entries "+fmtCount(n)+"/") })
+
+	s.keys("Tab")
+	s.waitFor("the group view", func(p string) bool { return strings.Contains(p, "Groups src, biggest first") })
+	s.keys("a", "s", "r", "c", "/", "2", "4", "Enter")
+	pane := s.waitFor("the networks", func(p string) bool {
+		return strings.Contains(p, "Groups src/24") && len(groupRows(p)) > 0
+	})
+	network := groupRows(pane)[0][0]
+	s.keys("Enter")
+	pane = s.waitFor("the network's sources", func(p string) bool {
+		return strings.Contains(p, "src/24 "+network+" › Groups src") && len(groupRows(p)) > 0
+	})
+	host := groupRows(pane)[0][0]
+	if !netip.MustParsePrefix(network).Contains(netip.MustParseAddr(host)) {
+		t.Errorf("source %s is not in %s", host, network)
+	}
+	s.keys("Enter")
+	pane = s.waitFor("the source's flows", func(p string) bool {
+		return strings.Contains(p, "src "+host+" › Sort") && len(flowRows(p)) > 0
+	})
+	for _, r := range flowRows(pane) {
+		if a := endpoint(t, r[0]).Addr(); a != netip.MustParseAddr(host) {
+			t.Errorf("the flows of %s show one from %v", host, a)
+		}
+	}
+	s.keys("Escape")
+	s.waitFor("back to the sources", func(p string) bool {
+		return strings.Contains(p, network+" › Groups src") && !strings.Contains(p, "src "+host+" ›")
+	})
+	s.keys("Escape")
+	s.waitFor("back to the networks", func(p string) bool {
+		return strings.Contains(p, "Groups src/24") && !strings.Contains(p, "›")
+	})
+
+	// Delete the flows to the busiest destination port ("tcp/443").
+	s.keys("a", "d", "p", "o", "r", "t", "Enter")
+	pane = s.waitFor("the ports", func(p string) bool {
+		return strings.Contains(p, "grouped by dport") && len(groupRows(p)) > 0
+	})
+	top := groupRows(pane)[0]
+	protoName, portText, _ := strings.Cut(top[0], "/")
+	port, err := strconv.Atoi(portText)
+	if err != nil || (protoName != "tcp" && protoName != "udp") {
+		t.Fatalf("the biggest group is %q, want a TCP or UDP port", top[0])
+	}
+	proto := uint8(6)
+	if protoName == "udp" {
+		proto = 17
+	}
+	count, err := strconv.Atoi(strings.ReplaceAll(top[1], ",", ""))
+	if err != nil {
+		t.Fatalf("entries %q: %v", top[1], err)
+	}
+	s.keys("x")
+	s.waitFor("the question", func(p string) bool {
+		return strings.Contains(p, "delete "+fmtCount(count)+" flow")
+	})
+	if !strings.Contains(s.capture(), " of dport "+top[0]+"? y/N") {
+		t.Errorf("the question does not name the group:\n%s", s.capture())
+	}
+	s.keys("y")
+	s.waitFor("the deletes", func(p string) bool { return strings.Contains(p, "deleted "+fmtCount(count)) })
+	if got := ns.Count(t); got != n-count {
+		t.Errorf("the kernel counts %d entries after deleting %d of %d, want %d", got, count, n, n-count)
+	}
+	left, err := ns.Conn(t).Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range left {
+		if o := f.TupleOrig.Proto; o.Protocol == proto && o.DestinationPort == uint16(port) {
+			t.Errorf("a flow to %s is left: %v", top[0], f)
+		}
+	}
+	if count < 2 {
+		t.Errorf("the biggest port's group has %d flows, too few to tell one delete from several", count)
+	}
+	if len(left) != n-count {
+		t.Errorf("%d flows left, want %d", len(left), n-count)
+	}
+	s.keys("q")
+	s.waitFor("a clean exit", func(p string) bool { return strings.Contains(p, "gostate-exit=0") })
+}

@@ -1,0 +1,126 @@
+package ui
+
+import "github.com/gostate/gostate/internal/group"
+
+// GroupColumn is a column of a group view (who fills the table): one row a
+// group of flows.
+type GroupColumn uint8
+
+// The group view's columns, in display order.
+const (
+	GroupKey     GroupColumn = iota // the group's key: "192.0.2.0/24", "tcp/443"
+	GroupEntries                    // its flows
+	GroupShare                      // of the flows grouped
+	GroupOfMax                      // of nf_conntrack_max, when known
+	GroupBar                        // the share as a bar
+	GroupStates                     // its display states, most flows first
+	GroupBytes                      // both directions, the flows with counters
+	GroupPackets
+	NumGroupColumns
+)
+
+var groupTitles = [NumGroupColumns]string{"", "Entries", "Share", "of max", "", "States", "Bytes", "Packets"}
+
+// Title is the column's title; the key's is the grouping's spec
+// ("src/24"), which the view knows.
+func (c GroupColumn) Title() string { return groupTitles[c] }
+
+// RightAligned reports whether the column's figures are right-aligned.
+func (c GroupColumn) RightAligned() bool {
+	switch c {
+	case GroupEntries, GroupShare, GroupOfMax, GroupBytes, GroupPackets:
+		return true
+	}
+	return false
+}
+
+// Widths the group columns take whatever their rows: a share reads at most
+// "100.0%", a bar is GroupBarCells between brackets.
+const (
+	PercentMaxWidth = len("100.0%")
+	GroupBarCells   = 10
+)
+
+// WantedGroupColumns returns the columns a group view shows: of max when
+// the limit is known (max > 0), bytes and packets with counters.
+func WantedGroupColumns(counters bool, max int) []GroupColumn {
+	cols := []GroupColumn{GroupKey, GroupEntries, GroupShare}
+	if max > 0 {
+		cols = append(cols, GroupOfMax)
+	}
+	cols = append(cols, GroupBar, GroupStates)
+	if counters {
+		cols = append(cols, GroupBytes, GroupPackets)
+	}
+	return cols
+}
+
+// GroupCells formats a group's cells as every view writes them.
+type GroupCells struct {
+	// Rows is the number of flows grouped (the shares' whole), Max the
+	// table's limit (0 when unknown).
+	Rows, Max int
+}
+
+// maxStates is how many of a group's states the States column names.
+const maxStates = 3
+
+// Append appends the text of column col of group g, whose key reads label.
+func (c *GroupCells) Append(b []byte, col GroupColumn, g *group.Group, label string) []byte {
+	switch col {
+	case GroupKey:
+		return append(b, label...)
+	case GroupEntries:
+		return AppendCount(b, uint64(g.Entries))
+	case GroupShare:
+		return AppendPercent(b, g.Entries, c.Rows)
+	case GroupOfMax:
+		return AppendPercent(b, g.Entries, c.Max)
+	case GroupBar:
+		n := 0
+		if c.Rows > 0 {
+			n = (g.Entries*GroupBarCells + c.Rows/2) / c.Rows
+		}
+		b = append(b, '[')
+		for i := range GroupBarCells {
+			if i < n {
+				b = append(b, "█"...)
+			} else {
+				b = append(b, "░"...)
+			}
+		}
+		return append(b, ']')
+	case GroupStates:
+		for i, s := range g.States() {
+			if i == maxStates {
+				return append(b, " …"...)
+			}
+			if i > 0 {
+				b = append(b, "  "...)
+			}
+			b = AppendCount(append(append(b, s.Name...), ' '), uint64(s.N))
+		}
+		return b
+	case GroupBytes, GroupPackets:
+		if g.Counted == 0 {
+			return append(b, '-') // no flow of the group has counters
+		}
+		if col == GroupBytes {
+			return AppendBytes(b, g.Bytes)
+		}
+		return AppendPackets(b, g.Packets)
+	}
+	return b
+}
+
+// AppendPercent appends n of whole as a percentage to a tenth, rounded
+// down so that only all of it reads 100%: "12.5%", "0.0%"; "-" when whole
+// is not positive.
+func AppendPercent(b []byte, n, whole int) []byte {
+	if whole <= 0 {
+		return append(b, '-')
+	}
+	t := uint64(n) * 1000 / uint64(whole)
+	b = AppendUint(b, t/10)
+	return append(b, '.', byte('0'+t%10), '%')
+}
