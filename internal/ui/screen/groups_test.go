@@ -3,6 +3,7 @@ package screen
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gdamore/tcell/v2"
@@ -262,4 +263,23 @@ func TestGroupViewAt80x24AndMono(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The help screen, and so --help (KeyList), has the group view's keys; help
+// closes back to the group view it was opened from.
+func TestGroupHelp(t *testing.T) {
+	list := KeyList("")
+	for _, k := range []string{"Tab ", "a KEY ", "Enter ", "Esc ", "x (groups) "} {
+		if !strings.Contains(list, "\n"+k) {
+			t.Errorf("the key list lacks %q:\n%s", k, list)
+		}
+	}
+	h := startScreen(t, groupTable(), nil, cfg{}, 120, 60)
+	h.key(tcell.KeyTab, 0, 0)
+	h.key(tcell.KeyRune, 'h', 0)
+	h.contains("group by KEY, as --group-by")
+	h.contains("src, biggest first▼ (shown)")
+	h.key(tcell.KeyEscape, 0, 0)
+	h.contains("group 1 of 4")
+	h.contains("203.0.113.66        10")
 }
