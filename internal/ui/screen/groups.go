@@ -57,18 +57,24 @@ type level struct {
 // defaultGroupSpec is the group view's first grouping: who opens the flows.
 var defaultGroupSpec, _ = group.Parse("src")
 
-// regroup groups the view's rows again; nothing while the group view is
-// not shown.
+// regroup groups the view's rows again.
 func (u *model) regroup() {
 	gv := &u.gv
-	if !gv.on {
-		return
-	}
 	gv.g.Build(u.f.Table.Flows, u.f.View.Idx, gv.spec)
 	if gv.byKey || gv.reverse {
 		gv.g.Sort(gv.byKey, gv.reverse)
 	}
 	u.gen++
+}
+
+// followGroups groups the view's rows again after they changed, the
+// selected group kept on its line; nothing while the group view is not
+// shown (Tab groups them when it opens).
+func (u *model) followGroups() {
+	if u.gv.on {
+		u.regroup()
+		u.keepGroupLine()
+	}
 }
 
 // groupCount is the number of groups shown.

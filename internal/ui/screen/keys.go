@@ -313,18 +313,19 @@ func (u *model) sortKey(ev *tcell.EventKey) {
 		return // Esc, Ctrl-G, anything else: cancelled
 	}
 	for _, k := range sortby.Keys() {
-		if k.Letter() == string(ev.Rune()) && u.gv.on {
+		switch {
+		case k.Letter() != string(ev.Rune()):
+			continue
+		case u.gv.on:
 			// Groups have a key and a size: bytes and packets mean
 			// biggest first, every other order the key's.
 			u.sortGroups(k != sortby.Bytes && k != sortby.Packets, false)
-			return
-		}
-		if k.Letter() == string(ev.Rune()) {
+		default:
 			o := u.f.Options
 			o.Sort = k
 			u.newOrder(o)
-			return
 		}
+		return
 	}
 	u.setStatus("no ordering has the letter "+strconv.QuoteRune(ev.Rune())+"; sort by: "+sortLetters(), true)
 }

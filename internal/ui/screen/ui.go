@@ -188,12 +188,10 @@ func (u *model) onFrame(f *monitor.Frame, c monitor.Change) {
 			u.setStatus("", false)
 		}
 		u.keepLine()
-		u.regroup()
-		u.keepGroupLine()
+		u.followGroups()
 	case monitor.ChangeRefresh:
 		u.keepLine()
-		u.regroup()
-		u.keepGroupLine()
+		u.followGroups()
 	case monitor.ChangeStale:
 		u.setStatus("read failed: "+termsafe.OneLine(f.Err.Error())+" (retrying)", true)
 		u.staleShown = true
@@ -285,8 +283,7 @@ func (u *model) setView(o view.Options) {
 	u.m.SetView(o)
 	u.gen++
 	u.reselect()
-	u.regroup()
-	u.keepGroupLine()
+	u.followGroups()
 }
 
 // newOrder shows the table in a new order from its top, as top and htop
