@@ -169,6 +169,13 @@ func TestGroupKeepsLineAcrossRefresh(t *testing.T) {
 	if got := h.rowOf("192.0.2.16 "); got != line {
 		t.Errorf("the selected group moved from screen line %d to %d", line, got)
 	}
+	// Enter shows its flows; Esc comes back to it, on its line.
+	h.key(tcell.KeyEnter, 0, 0)
+	h.contains("src 192.0.2.16 › Sort")
+	h.key(tcell.KeyEscape, 0, 0)
+	if got := h.selectedGroup(); got != "192.0.2.16" || h.rowOf("192.0.2.16 ") != line {
+		t.Errorf("Esc selected %q on line %d, want 192.0.2.16 on line %d", got, h.rowOf("192.0.2.16 "), line)
+	}
 	// Its flows gone: the selection stays on its line.
 	h.r.set(func(t *flow.Table) {
 		t.Flows = slices.DeleteFunc(t.Flows, func(f flow.Flow) bool { return f.Orig.Src[15] == 16 && f.Orig.Src[12] == 192 })
