@@ -29,8 +29,11 @@ type config struct {
 
 	single, json, stats, noHeader bool
 	counters, totals, noColor     bool
-	lookup, readOnly              bool
-	help, version                 bool
+	// rates shows each flow's bytes per second (--rates, -b rate): the
+	// one-shot view reads the table twice, the interval apart.
+	rates            bool
+	lookup, readOnly bool
+	help, version    bool
 	// nameServer is the DNS server for -l as IP:port, "" for the system's.
 	nameServer string
 	// events are the kinds -E prints; none means no event stream.
@@ -151,6 +154,7 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&cfg.lookup, "lookup", "l", false, "")
 	raw.nameServer = fs.String("nameserver", "", "")
 	fs.BoolVarP(&cfg.counters, "counters", "C", false, "")
+	fs.BoolVar(&cfg.rates, "rates", false, "")
 	fs.BoolVarP(&cfg.totals, "totals", "t", false, "")
 	fs.BoolVarP(&cfg.noColor, "no-color", "c", false, "")
 	fs.BoolVarP(&cfg.json, "json", "j", false, "")
@@ -251,6 +255,12 @@ func parseFlags(args []string) (*config, error) {
 		if err := parseEvents(fs, *raw.events, cfg); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.view.Sort == sortby.Rate {
+		cfg.rates = true
+	}
+	if cfg.rates && cfg.source.File != "" {
+		return nil, usagef("--rates and -b rate need two reads of a live table: --file reads a saved one")
 	}
 	// --stats is only ever JSON; asking for it is asking for JSON.
 	if cfg.stats {

@@ -32,6 +32,9 @@ iptstate's flags, with iptstate's letters:
                             t  ttl      seconds left before expiry
                             b  bytes    bytes, both directions, biggest first
                             P  packets  packets, both directions, biggest first
+                            T  rate     bytes per second, biggest first (the
+                                        flow's throughput, not -R's refresh
+                                        rate; implies --rates)
                           Addresses sort numerically, IPv4 before IPv6. Flows
                           without the sorted field (ports, a state, a timeout,
                           counters) come last in both directions. Ties break
@@ -64,6 +67,9 @@ iptstate's flags, with iptstate's letters:
                           only with net.netfilter.nf_conntrack_acct=1 (per
                           namespace, flows created since): when no flow has
                           counters, -C, -b b and -b P say so on stderr
+      --rates             add the Rate column: each flow's bytes per second,
+                          both directions, from its counters read twice -R
+                          apart (one-shot: two reads; plain -C reads once)
   -t, --totals            add totals per protocol and per state, and how many
                           flows the filters hid (the live screen always shows
                           them in its header; t there hides the state line)
@@ -147,16 +153,17 @@ Width: COLUMNS (or iptstate's COLS) when set, else the terminal's width, else
 each column as wide as its widest value. When the width is short, columns are
 one space apart; then long addresses and NAT values are cut, marked with "~"
 (an address inside its host part, keeping its port: [2001:db8:~34:5678]:443);
-only when that cannot make room do Packets, Bytes, Mark, Zone, NAT, Proto,
-TTL and State give way, in that order (those that fit again come back), and
+only when that cannot make room do Packets, Bytes, Rate, Mark, Zone, NAT,
+Proto, TTL and State give way, in that order (those that fit again come back), and
 last the addresses are cut further.
 
 JSON output (-j): one object per line with family, proto, protonum, src, dst,
 sport, dport, state, ttl (seconds; an offloaded flow has none, and offload
 true instead), assured, unreplied, snat, dnat, mark, zone, id, start (Unix
 seconds), reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
-orig_bytes, orig_packets, reply_bytes, reply_packets (fields a flow does not
-have are left out). state is the protocol state alone (TCP, SCTP, DCCP); the
+orig_bytes, orig_packets, reply_bytes, reply_packets, bytes_per_s and
+packets_per_s (with --rates or -b rate; both directions) (fields a flow does
+not have are left out). state is the protocol state alone (TCP, SCTP, DCCP); the
 phase the State column shows is in unreplied, assured and offload (replied:
 neither unreplied nor assured). --stats prints entries, max, fill (percent),
 max_writable (whether the limit can be set from where the table was read:

@@ -15,8 +15,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/live"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/termsafe"
@@ -85,11 +87,14 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	}
 	defer r.Close()
 	var t flow.Table
-	if cfg.stats {
+	switch {
+	case cfg.stats:
 		// The health figures need no rows: reading them costs the same
 		// whatever the table's size, while a dump grows with it.
 		err = r.ReadSummary(&t)
-	} else {
+	case cfg.rates:
+		err = readTwice(r, &t, cfg.rate)
+	default:
 		err = r.Read(&t)
 	}
 	if errors.Is(err, source.ErrHealthOnly) {
@@ -134,12 +139,30 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	return exitOK
 }
 
+// readTwice reads the table into t twice, interval apart, and gives each
+// flow of the second read its rates from the change of its counters.
+func readTwice(r source.Reader, t *flow.Table, interval time.Duration) error {
+	var first flow.Table
+	if err := r.Read(&first); err != nil {
+		return err
+	}
+	// A row's two reads are apart by the time between the reads' ends
+	// (and their starts) when both take as long.
+	firstEnd := time.Now()
+	time.Sleep(interval)
+	if err := r.Read(t); err != nil {
+		return err
+	}
+	live.Rates(first.Flows, t.Flows, time.Since(firstEnd))
+	return nil
+}
+
 // wantsCounters reports whether the command line asks for the flows' byte
-// and packet counters: to show them (-C) or to sort by them (-b b, -b P).
-// --stats reads no rows.
+// and packet counters: to show them (-C), their rates (--rates) or to sort by
+// them (-b b, -b P, -b rate). --stats reads no rows.
 func wantsCounters(cfg *config) bool {
 	k := cfg.view.Sort
-	return !cfg.stats && (cfg.counters || k == sortby.Bytes || k == sortby.Packets)
+	return !cfg.stats && (cfg.counters || cfg.rates || k == sortby.Bytes || k == sortby.Packets)
 }
 
 // healthOnly is the text view of a table whose rows may not be read
@@ -162,6 +185,7 @@ func healthOnly(r source.Reader, term terminal, stdout, stderr *os.File, rowsErr
 func textOptions(cfg *config, term terminal) *text.Options {
 	o := &text.Options{
 		Counters: cfg.counters,
+		Rates:    cfg.rates,
 		Totals:   cfg.totals,
 		NoHeader: cfg.noHeader,
 		Color:    term.isTTY && term.colors && !cfg.noColor && os.Getenv("NO_COLOR") == "",

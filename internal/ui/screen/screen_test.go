@@ -870,3 +870,14 @@ func TestHostMarkZonePrompts(t *testing.T) {
 	h.typeKeys("z\nmfoo\n")
 	h.contains("refused")
 }
+
+// A table shorter than the terminal, then a terminal shorter than the
+// table: the selected first row stays in sight (tview's table would go on
+// following its last row).
+func TestShrinkKeepsSelection(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, cfg{}, 100, 40)
+	h.sync()
+	h.resize(40, 10)
+	h.contains("192.0.2.3")
+	h.contains("row 1 of 4")
+}

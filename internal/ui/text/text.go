@@ -24,6 +24,9 @@ type Options struct {
 	// Counters adds the Bytes and Packets columns (-C): both directions
 	// together, bytes in IEC units and packets in decimal ones.
 	Counters bool
+	// Rates adds the Rate column (-b rate, --rates): bytes per second of
+	// both directions, from two reads.
+	Rates bool
 	// Totals adds totals per protocol and per state, and how many flows the
 	// filters hid (-t).
 	Totals bool
@@ -76,7 +79,7 @@ func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 }
 
 func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p plan) error {
-	want := ui.WantedColumns(o.Counters, &v.Totals)
+	want := ui.WantedColumns(o.Counters, o.Rates, &v.Totals)
 	lay := fit(want, naturalWidths(want, o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
