@@ -33,7 +33,9 @@ type Table struct {
 
 	// slots index Flows by identity, with open addressing: a slot holds a
 	// row's index+1 in its low 32 bits and its identity hash's high 32
-	// bits above; 0 is an empty slot. Kept at most half full.
+	// bits above, which also choose its home slot (so that a slot's home
+	// is known without its row: see unindex); 0 is an empty slot. Kept at
+	// most half full.
 	slots []uint64
 	// marks holds, per row, whether the read in progress has seen it
 	// (markSeen: delivered, or announced by an event since the read began)
@@ -242,23 +244,70 @@ func (t *Table) Destroy(k flow.Key) bool {
 }
 
 // Settle removes the rows marked gone, when no read is in progress (a read's
-// end removes them), and returns how many it removed; the others are
-// renumbered.
+// end removes them), and returns how many it removed. Each gone row's place
+// is taken by the last row that stays: the work grows with the rows
+// removed, not with the table (a settle a second at 200,000 rows and 10,000
+// events a second cost 50 ms when it moved and indexed every row), and only
+// the moved rows change index.
 func (t *Table) Settle() int {
 	if t.reading || t.gone == 0 {
 		return 0
 	}
-	kept := 0
-	for i := range t.Flows {
+	removed := t.gone
+	last := len(t.Flows) - 1
+	for i := 0; i <= last; i++ {
 		if t.marks[i]&markGone == 0 {
-			t.Flows[kept], t.marks[kept], t.sampled[kept] = t.Flows[i], t.marks[i], t.sampled[i]
-			kept++
+			continue
+		}
+		t.unindex(i)
+		for last > i && t.marks[last]&markGone != 0 {
+			t.unindex(last)
+			last--
+		}
+		if last > i {
+			t.move(last, i)
+		}
+		last--
+	}
+	n := last + 1
+	t.Flows, t.marks, t.sampled, t.gone = t.Flows[:n], t.marks[:n], t.sampled[:n], 0
+	return removed
+}
+
+// move puts row from in row to's place, index included.
+func (t *Table) move(from, to int) {
+	s := t.slotOf(from)
+	t.slots[s] = t.slots[s]&^0xffffffff | uint64(to+1)
+	t.Flows[to], t.marks[to], t.sampled[to] = t.Flows[from], t.marks[from], t.sampled[from]
+}
+
+// slotOf returns the index slot of row j.
+func (t *Table) slotOf(j int) uint64 {
+	mask := uint64(len(t.slots) - 1)
+	want := uint64(j + 1)
+	for s := keyHash(&t.Flows[j]) >> 32 & mask; ; s = (s + 1) & mask {
+		if uint32(t.slots[s]) == uint32(want) {
+			return s
 		}
 	}
-	removed := len(t.Flows) - kept
-	t.Flows, t.marks, t.sampled, t.gone = t.Flows[:kept], t.marks[:kept], t.sampled[:kept], 0
-	t.reindex()
-	return removed
+}
+
+// unindex removes row j from the index, shifting back the slots after it
+// that would otherwise be cut off from their home slot (deletion in linear
+// probing without tombstones).
+func (t *Table) unindex(j int) {
+	mask := uint64(len(t.slots) - 1)
+	hole := t.slotOf(j)
+	for next := (hole + 1) & mask; t.slots[next] != 0; next = (next + 1) & mask {
+		home := t.slots[next] >> 32 & mask
+		// The entry at next may fill the hole unless its home lies
+		// cyclically after the hole, up to next.
+		if (next-home)&mask >= (next-hole)&mask {
+			t.slots[hole] = t.slots[next]
+			hole = next
+		}
+	}
+	t.slots[hole] = 0
 }
 
 // Update replaces row i with f, read at the time at (a lookup of a single
@@ -357,7 +406,7 @@ func (t *Table) find(h uint64, f *flow.Flow) int {
 	}
 	mask := uint64(len(t.slots) - 1)
 	tag := h >> 32
-	for s := h & mask; ; s = (s + 1) & mask {
+	for s := tag & mask; ; s = (s + 1) & mask {
 		v := t.slots[s]
 		if v == 0 {
 			return -1
@@ -373,7 +422,7 @@ func (t *Table) find(h uint64, f *flow.Flow) int {
 // insert records row j, whose hash is h, in the index; there must be room.
 func (t *Table) insert(h uint64, j int) {
 	mask := uint64(len(t.slots) - 1)
-	s := h & mask
+	s := h >> 32 & mask
 	for t.slots[s] != 0 {
 		s = (s + 1) & mask
 	}
