@@ -27,10 +27,11 @@ type config struct {
 	source source.Options
 	rate   time.Duration
 
-	single, json, stats, noHeader bool
-	counters, totals, noColor     bool
-	lookup, readOnly              bool
-	help, version                 bool
+	single, json, stats, advise bool
+	noHeader                    bool
+	counters, totals, noColor   bool
+	lookup, readOnly            bool
+	help, version               bool
 	// nameServer is the DNS server for -l as IP:port, "" for the system's.
 	nameServer string
 	// events are the kinds -E prints; none means no event stream.
@@ -155,6 +156,7 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&cfg.noColor, "no-color", "c", false, "")
 	fs.BoolVarP(&cfg.json, "json", "j", false, "")
 	fs.BoolVar(&cfg.stats, "stats", false, "")
+	fs.BoolVar(&cfg.advise, "advise", false, "")
 	fs.BoolVar(&cfg.noHeader, "no-header", false, "")
 	raw.host = fs.StringArray("host", nil, "")
 	raw.protos = fs.StringArray("proto", nil, "")
@@ -251,6 +253,9 @@ func parseFlags(args []string) (*config, error) {
 		if err := parseEvents(fs, *raw.events, cfg); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.advise && (cfg.stats || cfg.events != 0 || cfg.view.Filter.Active()) {
+		return nil, usagef("--advise reports on the whole table: --stats, -E and the filters do not apply to it")
 	}
 	// --stats is only ever JSON; asking for it is asking for JSON.
 	if cfg.stats {

@@ -345,13 +345,20 @@ func TestBanner(t *testing.T) {
 	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
 	h := startScreen(t, tb, nil, cfg{}, 160, 30)
 	h.contains("TABLE 91.6% FULL: new connections are about to be dropped")
-	h.contains("sysctl -w net.netfilter.nf_conntrack_max=131072")
+	h.contains("sysctl -w net.netfilter.nf_conntrack_max=240000")
 
 	h.r.set(func(t *flow.Table) { t.Stats.Entries, t.Stats.CPU.Drop = 65536, 12 })
 	h.refresh()
 	h.contains("TABLE FULL: new connections are being dropped")
 	h.contains("drop 12 (+12)")
-	h.contains("sysctl -w net.netfilter.nf_conntrack_max=131072")
+	h.contains("sysctl -w net.netfilter.nf_conntrack_max=270000")
+
+	// The figure follows the session's peak, as --advise's does.
+	h.r.set(func(t *flow.Table) { t.Stats.Entries = 59000 })
+	h.refresh()
+	h.contains("peak 65,536")
+	h.contains("TABLE 90.0% FULL")
+	h.contains("sysctl -w net.netfilter.nf_conntrack_max=270000")
 
 	// A drop rise on a table that is not full is still a warning.
 	h.r.set(func(t *flow.Table) { t.Stats.Entries, t.Stats.CPU.EarlyDrop = 100, 3 })
@@ -719,7 +726,7 @@ func TestHeaderWrapsFields(t *testing.T) {
 	h := startScreen(t, tb, nil, cfg{Hostname: "fw1.example.org", Version: "v0.1.0-15-g8ab7812"}, 80, 30)
 	h.contains("source: /proc/net/nf_conntrack")
 	h.contains("TABLE 91.6% FULL: new connections are about to be dropped.")
-	h.contains("\nRaise the limit: sysctl -w net.netfilter.nf_conntrack_max=131072")
+	h.contains("\nRaise the limit: sysctl -w net.netfilter.nf_conntrack_max=240000")
 	h.order("gostate v0.1.0", "source:", "entries", "TABLE 91.6%", "Raise the limit")
 }
 
