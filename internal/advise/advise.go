@@ -51,7 +51,8 @@ type Report struct {
 	// SuggestedMax is the limit to have: Suggestion.Max when a change is
 	// needed or the verdict is unknown, else the current limit.
 	// SuggestedBuckets is the hash table's size to go with it, one bucket
-	// per entry (the kernel's default ratio).
+	// per entry (the kernel's default ratio), or the current size when the
+	// limit stays.
 	SuggestedMax, SuggestedBuckets int
 	// MemoryAtSuggested is the kernel memory of a full table at
 	// SuggestedMax (FullTableBytes); 0 when the size of an entry is
@@ -97,6 +98,10 @@ func Advise(in *Input) *Report {
 		r.SuggestedMax = s.Max
 	}
 	r.SuggestedBuckets = r.SuggestedMax
+	if r.SuggestedMax == s.Max && s.Buckets > 0 {
+		// Nothing to change: the buckets stay as they are too.
+		r.SuggestedBuckets = s.Buckets
+	}
 	r.MemoryAtSuggested = FullTableBytes(r.SuggestedMax, s.BytesPerEntry, r.SuggestedBuckets)
 	if (!r.Decided || r.ChangeNeeded) && r.Suggestion.Raise {
 		r.Sysctl, r.Persist = commands(r.SuggestedMax, r.SuggestedBuckets, s.Buckets)

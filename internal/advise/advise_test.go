@@ -174,3 +174,16 @@ func TestSuggestRounding(t *testing.T) {
 		}
 	}
 }
+
+// TestAdviseKeep: with nothing to change, the limit and the buckets stay as
+// they are, and no command is given.
+func TestAdviseKeep(t *testing.T) {
+	in := full()
+	in.Stats.Entries, in.Peak, in.Stats.Buckets = 1000, 1000, 65536
+	r := Advise(in)
+	if r.ChangeNeeded || r.SuggestedMax != 262144 || r.SuggestedBuckets != 65536 || r.Sysctl != nil ||
+		r.MemoryAtSuggested != 262144*256+65536*8 {
+		t.Errorf("change %v, max %d, buckets %d, commands %q, memory %d; want the limit and buckets kept",
+			r.ChangeNeeded, r.SuggestedMax, r.SuggestedBuckets, r.Sysctl, r.MemoryAtSuggested)
+	}
+}

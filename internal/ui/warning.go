@@ -20,7 +20,7 @@ import (
 // always an instruction, ": ", then the command that carries it out, so that
 // a narrow view can put the command on a line of its own:
 //
-//	Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=950000
+//	Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=960000
 //
 // with the limit of the sizing rule (advise.Suggest, the one --advise
 // applies) on peak, the most entries the view has seen (a one-shot view's:

@@ -248,14 +248,19 @@ func bytesSource(s *flow.Stats) string {
 	return "slabinfo object"
 }
 
+// countText writes n (n ≥ 0) with thousands separators: 262,144.
 func countText(n int) string { return string(ui.AppendCount(nil, uint64(n))) }
 
+// sizeText writes n bytes in B, KiB, MiB...
 func sizeText(n uint64) string { return string(ui.AppendBytes(nil, n)) }
 
+// tenths writes a percentage with one decimal.
 func tenths(pct float64) string { return strconv.FormatFloat(pct, 'f', 1, 64) }
 
+// hundredths writes a percentage with two decimals.
 func hundredths(pct float64) string { return strconv.FormatFloat(pct, 'f', 2, 64) }
 
+// secs writes d in seconds with one decimal: 1.0 s.
 func secs(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
 }
@@ -265,27 +270,27 @@ func secs(d time.Duration) string {
 func WriteAdviceJSON(w *bufio.Writer, r *advise.Report, source string) error {
 	s := &r.Stats
 	out := adviceJSON{
-		Entries:       s.Entries,
-		Max:           s.Max,
-		Buckets:       s.Buckets,
-		BytesPerEntry: s.BytesPerEntry,
-		Peak:          r.Peak,
-		MemTotal:      s.MemTotal,
-		MaxWritable:   tristate(s.MaxWritable),
-		InitialNetNS:  tristate(s.InitialNetNS),
-		Reasons:       r.Reasons,
-		SuggestedMax:  r.SuggestedMax,
-		Factor:        advise.Factor,
-		MemoryPercent: advise.MemoryPercent,
-		MemoryBound:   r.Suggestion.MemoryBound,
-		Bounded:       r.Suggestion.Bounded,
-		Buckets2:      r.SuggestedBuckets,
-		MemoryAt:      r.MemoryAtSuggested,
-		Sysctl:        append([]string{}, r.Sysctl...),
-		Persist:       []fileJSON{},
-		Where:         r.Where,
-		Unknown:       append([]string{}, r.Unknown...),
-		Source:        source,
+		Entries:          s.Entries,
+		Max:              s.Max,
+		Buckets:          s.Buckets,
+		BytesPerEntry:    s.BytesPerEntry,
+		Peak:             r.Peak,
+		MemTotal:         s.MemTotal,
+		MaxWritable:      tristate(s.MaxWritable),
+		InitialNetNS:     tristate(s.InitialNetNS),
+		Reasons:          r.Reasons,
+		SuggestedMax:     r.SuggestedMax,
+		Factor:           advise.Factor,
+		MemoryPercent:    advise.MemoryPercent,
+		MemoryBound:      r.Suggestion.MemoryBound,
+		Bounded:          r.Suggestion.Bounded,
+		SuggestedBuckets: r.SuggestedBuckets,
+		MemoryAt:         r.MemoryAtSuggested,
+		Sysctl:           append([]string{}, r.Sysctl...),
+		Persist:          []fileJSON{},
+		Where:            r.Where,
+		Unknown:          append([]string{}, r.Unknown...),
+		Source:           source,
 	}
 	if s.Max > 0 {
 		fill := percent(s.FillPercent())
@@ -310,13 +315,14 @@ func WriteAdviceJSON(w *bufio.Writer, r *advise.Report, source string) error {
 	}
 	if r.States != nil {
 		out.Rows = &r.Rows
-		out.States = []stateJSON{}
+		states := []stateJSON{}
+		out.States = &states
 		for _, st := range r.States {
 			sj := stateJSON{Proto: st.Proto, State: st.State, Entries: st.Entries, Share: percent(st.Share), Sysctl: st.TimeoutSysctl}
 			if st.Timeout >= 0 {
 				sj.Timeout = &st.Timeout
 			}
-			out.States = append(out.States, sj)
+			states = append(states, sj)
 		}
 	}
 	if r.IdleKnown {
@@ -356,40 +362,42 @@ func counterJSON(have bool, c *flow.CPUStats) *dropsJSON {
 // early_drop and chaintoolong, each as far as the source reported it; share is a
 // percentage of the rows read, with two decimals, timeout in seconds.
 type adviceJSON struct {
-	Entries             int         `json:"entries"`
-	Max                 int         `json:"max,omitempty"`
-	Fill                *percent    `json:"fill,omitempty"`
-	Buckets             int         `json:"buckets,omitempty"`
-	BytesPerEntry       int         `json:"bytes_per_entry,omitempty"`
-	BytesPerEntrySource string      `json:"bytes_per_entry_source,omitempty"`
-	MemoryBytes         *uint64     `json:"memory_bytes,omitempty"`
-	Peak                int         `json:"peak"`
-	WatchedSeconds      *float64    `json:"watched_seconds,omitempty"`
-	Boot                *dropsJSON  `json:"counters,omitempty"`
-	Grown               *dropsJSON  `json:"grown_while_watched,omitempty"`
-	MemTotal            uint64      `json:"mem_total,omitempty"`
-	MaxWritable         *bool       `json:"max_writable,omitempty"`
-	InitialNetNS        *bool       `json:"initial_netns,omitempty"`
-	ChangeNeeded        *bool       `json:"change_needed,omitempty"`
-	Reasons             []string    `json:"reasons"`
-	SuggestedMax        int         `json:"suggested_max"`
-	Factor              int         `json:"suggested_factor"`
-	MemoryPercent       int         `json:"memory_percent_bound"`
-	MemoryBound         int         `json:"memory_bound_max,omitempty"`
-	Bounded             bool        `json:"bounded_by_memory"`
-	Buckets2            int         `json:"suggested_buckets"`
-	MemoryAt            uint64      `json:"memory_bytes_at_suggested_max,omitempty"`
-	Sysctl              []string    `json:"sysctl"`
-	Persist             []fileJSON  `json:"persist"`
-	Where               string      `json:"where,omitempty"`
-	Rows                *int        `json:"rows,omitempty"`
-	States              []stateJSON `json:"states,omitempty"`
-	EstablishedTimeout  int         `json:"established_timeout,omitempty"`
-	Idle                *int        `json:"established_idle_over_1h,omitempty"`
-	Unknown             []string    `json:"unknown"`
-	Source              string      `json:"source"`
+	Entries             int          `json:"entries"`
+	Max                 int          `json:"max,omitempty"`
+	Fill                *percent     `json:"fill,omitempty"`
+	Buckets             int          `json:"buckets,omitempty"`
+	BytesPerEntry       int          `json:"bytes_per_entry,omitempty"`
+	BytesPerEntrySource string       `json:"bytes_per_entry_source,omitempty"`
+	MemoryBytes         *uint64      `json:"memory_bytes,omitempty"`
+	Peak                int          `json:"peak"`
+	WatchedSeconds      *float64     `json:"watched_seconds,omitempty"`
+	Boot                *dropsJSON   `json:"counters,omitempty"`
+	Grown               *dropsJSON   `json:"grown_while_watched,omitempty"`
+	MemTotal            uint64       `json:"mem_total,omitempty"`
+	MaxWritable         *bool        `json:"max_writable,omitempty"`
+	InitialNetNS        *bool        `json:"initial_netns,omitempty"`
+	ChangeNeeded        *bool        `json:"change_needed,omitempty"`
+	Reasons             []string     `json:"reasons"`
+	SuggestedMax        int          `json:"suggested_max"`
+	Factor              int          `json:"suggested_factor"`
+	MemoryPercent       int          `json:"memory_percent_bound"`
+	MemoryBound         int          `json:"memory_bound_max,omitempty"`
+	Bounded             bool         `json:"bounded_by_memory"`
+	SuggestedBuckets    int          `json:"suggested_buckets"`
+	MemoryAt            uint64       `json:"memory_bytes_at_suggested_max,omitempty"`
+	Sysctl              []string     `json:"sysctl"`
+	Persist             []fileJSON   `json:"persist"`
+	Where               string       `json:"where,omitempty"`
+	Rows                *int         `json:"rows,omitempty"`
+	States              *[]stateJSON `json:"states,omitempty"`
+	EstablishedTimeout  int          `json:"established_timeout,omitempty"`
+	Idle                *int         `json:"established_idle_over_1h,omitempty"`
+	Unknown             []string     `json:"unknown"`
+	Source              string       `json:"source"`
 }
 
+// dropsJSON are the counters that say the table refused or evicted
+// connections, and chaintoolong; a nil field is a counter not reported.
 type dropsJSON struct {
 	Drop         *uint64 `json:"drop,omitempty"`
 	InsertFailed *uint64 `json:"insert_failed,omitempty"`
@@ -397,11 +405,13 @@ type dropsJSON struct {
 	ChainTooLong *uint64 `json:"chaintoolong,omitempty"`
 }
 
+// fileJSON is a configuration file to write (advise.File).
 type fileJSON struct {
 	Path    string `json:"path"`
 	Content string `json:"content"`
 }
 
+// stateJSON is one advise.State; timeout is left out when unknown.
 type stateJSON struct {
 	Proto   string  `json:"proto"`
 	State   string  `json:"state"`
