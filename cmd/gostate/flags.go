@@ -27,8 +27,9 @@ type config struct {
 	source source.Options
 	rate   time.Duration
 
-	single, json, stats, noHeader bool
-	counters, totals, noColor     bool
+	single, json, stats, advise bool
+	noHeader                    bool
+	counters, totals, noColor   bool
 	// rates shows each flow's bytes per second (--rates, -b rate): the
 	// one-shot view reads the table twice, the interval apart.
 	rates            bool
@@ -159,6 +160,7 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&cfg.noColor, "no-color", "c", false, "")
 	fs.BoolVarP(&cfg.json, "json", "j", false, "")
 	fs.BoolVar(&cfg.stats, "stats", false, "")
+	fs.BoolVar(&cfg.advise, "advise", false, "")
 	fs.BoolVar(&cfg.noHeader, "no-header", false, "")
 	raw.host = fs.StringArray("host", nil, "")
 	raw.protos = fs.StringArray("proto", nil, "")
@@ -261,6 +263,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.rates && cfg.source.File != "" {
 		return nil, usagef("--rates and -b rate need two reads of a live table: --file reads a saved one")
+	}
+	if cfg.advise && (cfg.stats || cfg.events != 0 || cfg.view.Filter.Active()) {
+		return nil, usagef("--advise reports on the whole table: --stats, -E and the filters do not apply to it")
 	}
 	// --stats is only ever JSON; asking for it is asking for JSON.
 	if cfg.stats {

@@ -110,6 +110,19 @@ gostate's own flags:
       --stats             print the table's health as one JSON object; any
                           user may (without CAP_NET_ADMIN or root, from /proc,
                           with a warning that the rows need them)
+      --advise            print a sizing report and exit: is the table full
+                          (the peak against nf_conntrack_max, and drop,
+                          insert_failed or early_drop growing while watched
+                          for one -R interval; their totals alone decide
+                          nothing), the limit to set (4 x the peak,
+                          rounded up, a full table within 5% of RAM) with
+                          its buckets, the sysctl commands and the files that
+                          keep them after a reboot (gostate changes nothing
+                          itself), and where the entries are: per protocol
+                          and state, their share and timeout, and TCP
+                          ESTABLISHED flows idle over an hour. -j: one JSON
+                          object. Without CAP_NET_ADMIN or root: the health
+                          alone, saying what it could not read
       --source KIND       auto (netlink, falling back to /proc/net/nf_conntrack,
                           then /proc/net/ip_conntrack), netlink or proc
   -n, --netns NAME|PATH   read another network namespace's table: a name under

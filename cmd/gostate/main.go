@@ -64,6 +64,9 @@ func run(args []string, stdout, stderr *os.File) int {
 		return runEvents(cfg, stdout, stderr)
 	}
 	term := probeTerminal(stdout)
+	if cfg.advise {
+		return runAdvise(cfg, term, stdout, stderr)
+	}
 	if !cfg.single && !cfg.json && term.interactive() {
 		return runScreen(cfg, stderr)
 	}

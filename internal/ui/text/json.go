@@ -194,7 +194,7 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 		Warnings:               make([]string, 0, len(t.Warnings)+1),
 		Timeouts:               make(map[string]int, len(t.Timeouts)),
 	}
-	if msg, fix := ui.TableWarning(s, nil); msg != "" {
+	if msg, fix := ui.TableWarning(s, s.Entries, nil); msg != "" {
 		out.Warnings = append(out.Warnings, msg+"  "+fix)
 	}
 	out.Warnings = append(out.Warnings, t.Warnings...)

@@ -83,7 +83,7 @@ func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p p
 	lay := fit(want, naturalWidths(want, o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
-		if msg, fix := ui.TableWarning(&t.Stats, nil); msg != "" {
+		if msg, fix := ui.TableWarning(&t.Stats, t.Stats.Entries, nil); msg != "" {
 			writeWarning(w, msg, fix, o.Width)
 		}
 		if o.Totals {

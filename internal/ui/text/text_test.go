@@ -175,7 +175,7 @@ func TestTableWarning(t *testing.T) {
 	tab.Stats = flow.Stats{Entries: 240000, Max: 262144, HaveCPU: true}
 	const (
 		msg = "TABLE 91.6% FULL: new connections are about to be dropped."
-		fix = "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288"
+		fix = "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=960000"
 	)
 	lines := writeText(t, tab, &Options{Sort: "src"})
 	if !strings.HasPrefix(lines[0], "entries 240,000/262,144  fill 91.6%") || lines[1] != msg+"  "+fix || !strings.HasPrefix(lines[2], "Source") {
@@ -189,7 +189,7 @@ func TestTableWarning(t *testing.T) {
 	// Narrow: the command starts a line of its own, whole; the rest wraps
 	// between words.
 	lines = writeText(t, tab, &Options{Width: 60, Sort: "src"})
-	if i := slices.Index(lines, msg); i < 0 || lines[i+1] != "Raise the limit:" || lines[i+2] != "sysctl -w net.netfilter.nf_conntrack_max=524288" {
+	if i := slices.Index(lines, msg); i < 0 || lines[i+1] != "Raise the limit:" || lines[i+2] != "sysctl -w net.netfilter.nf_conntrack_max=960000" {
 		t.Errorf("width 60:\n%s", strings.Join(lines, "\n"))
 	}
 	tab.Stats.MaxWritable, tab.Stats.InitialNetNS = flow.TriNo, flow.TriNo
@@ -199,7 +199,7 @@ func TestTableWarning(t *testing.T) {
 		"dropped.",
 		"Raise the limit on the host (nf_conntrack_max is",
 		"global; read-only in this namespace):",
-		"sysctl -w net.netfilter.nf_conntrack_max=524288",
+		"sysctl -w net.netfilter.nf_conntrack_max=960000",
 	}
 	if i := slices.Index(lines, want[0]); i < 0 || !slices.Equal(lines[i:i+len(want)], want) {
 		t.Errorf("width 50, inside a namespace:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -319,7 +319,7 @@ func TestStatsJSONWarning(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"TABLE 91.6% FULL: new connections are about to be dropped.  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288", "a source's remark"}
+	want := []string{"TABLE 91.6% FULL: new connections are about to be dropped.  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=960000", "a source's remark"}
 	if !slices.Equal(st.Warnings, want) {
 		t.Errorf("warnings %q, want %q", st.Warnings, want)
 	}
