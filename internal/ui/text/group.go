@@ -19,7 +19,7 @@ const (
 	barCells   = 10
 	barWidth   = barCells + 2
 	// minKeyWidth is as narrow as a narrow terminal cuts the key column:
-	// enough to tell most networks apart ("192.0.2.~/24").
+	// enough to tell most addresses and networks apart ("198.51.100.~").
 	minKeyWidth = 12
 	// maxStates is how many states a row names before "+N more".
 	maxStates = 3
@@ -38,8 +38,9 @@ type groupLayout struct {
 // per group of g, in g's order, at most top of them (0: as many as fit
 // o.Height, defaultTop):
 //
-//	src          Entries  Share  of max                States
-//	203.0.113.66   5,000  62.5%    1.9%  [######----]  SYN_RECV 5,000
+//	src           Entries   Share  of max                States
+//	203.0.113.66    5,000   62.5%    1.9%  [######----]  SYN_RECV 5,000
+//	3,041 groups, 8,000 flows shown (top 20 of 3,041 groups)
 //
 // Share is of the rows grouped (the view's), "of max" of nf_conntrack_max
 // (only when the limit is known), the bar draws the share; the states are
@@ -47,9 +48,9 @@ type groupLayout struct {
 // "+N more"; with o.Counters, Bytes and Packets add up the group's
 // counters. A last line counts the groups and the flows, and says when the
 // rows were cut at top. o.Width limits every line (0: none); the bar, the
-// counters and then the key's width give way first. With o.Color, a group of one
-// protocol (a key of proto, sport or dport) is coloured as its flows are;
-// o.NoHeader writes the rows alone.
+// counters and then the key's width give way first. With o.Color, a group
+// of one protocol (a key of proto, sport or dport) is coloured as its flows
+// are; o.NoHeader writes the rows alone.
 func WriteGroups(w *bufio.Writer, t *flow.Table, g *group.Grouping, o *Options, top int) error {
 	// The health line and the banner come first, measured in lines, so
 	// that the default number of groups fills the rest of the terminal.
