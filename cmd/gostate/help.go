@@ -100,6 +100,16 @@ gostate's own flags:
                           (no MASK: every bit); decimal or 0x hexadecimal
       --zone N            only flows in conntrack zone N (0-65535)
       --no-header         print the rows only (with -t, the totals follow them)
+      --group-by KEY      print groups of flows instead of flows, biggest
+                          first, to see who fills the table (one view, as -1):
+                          KEY is src, dst, sport, dport, proto, state, mark,
+                          zone or nat (the translated address), or two joined
+                          by a comma (src,dport); src/N and dst/N group by
+                          network (IPv4 /N, IPv6 /64), src/N/M with IPv6 /M.
+                          Filters apply first; any -b orders groups by key
+                          instead, -r reverses
+      --top N             --group-by: the N biggest groups (default: what fits
+                          the terminal, 20 without one; with -j all)
   -j, --json              print JSON Lines: one object per flow, in order
   -E, --events[=KINDS]    print the table's changes as the kernel announces
                           them, one line each, until interrupted: KINDS is
@@ -201,6 +211,17 @@ kernel's nf_conntrack object, from /proc/slabinfo, readable by root) or
 (counters, timestamps, NAT) are allocated apart and not counted. Without
 the privilege to read the rows, the health comes from the world-readable
 /proc files, source "/proc (health only)".
+
+Who fills the table? gostate -1 --group-by src counts the flows by source,
+gostate -1 --state syn_recv --group-by src/24 finds a SYN flood's networks.
+After the health line (and from 90% full the warning, with the top source
+and its share of the whole table: IPv6 sources by /64), one row per group:
+the key, Entries, Share (percent of the flows shown), "of max" (percent of
+nf_conntrack_max, when known), Bytes and Packets with -C, a bar of the
+share and the commonest states with their counts; then the count of groups
+and flows. With -j, one object per group: group (the KEY), key, entries,
+share, of_max (when the limit is known), states{name: count} and with -C
+bytes and packets.
 
 Event output (-E): one line per change, as it happens:
   [NEW]  2026-11-25T12:14:15.123Z  192.0.2.1:4000  192.0.2.9:53  udp  -  0:00:30

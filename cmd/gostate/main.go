@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/group"
 	"github.com/gostate/gostate/internal/live"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
@@ -67,7 +68,8 @@ func run(args []string, stdout, stderr *os.File) int {
 	if cfg.advise {
 		return runAdvise(cfg, term, stdout, stderr)
 	}
-	if !cfg.single && !cfg.json && term.interactive() {
+	// Groups are one view (the live screen has no grouping of its own).
+	if !cfg.single && !cfg.json && cfg.groupBy.IsZero() && term.interactive() {
 		return runScreen(cfg, stderr)
 	}
 	return runOnce(cfg, term, stdout, stderr)
@@ -124,9 +126,12 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	} else {
 		var v view.View
 		view.Build(&t, &cfg.view, &v)
-		if cfg.json {
+		switch {
+		case !cfg.groupBy.IsZero():
+			err = writeGroups(w, cfg, term, &t, &v)
+		case cfg.json:
 			err = text.WriteJSON(w, &t, v.Idx)
-		} else {
+		default:
 			o := textOptions(cfg, term)
 			if cfg.lookup {
 				var done func()
@@ -158,6 +163,29 @@ func readTwice(r source.Reader, t *flow.Table, interval time.Duration) error {
 	}
 	live.Rates(first.Flows, t.Flows, time.Since(firstEnd))
 	return nil
+}
+
+// writeGroups writes the view v grouped by --group-by (the filters applied
+// first: the groups are of the rows shown), biggest first or, with -b, by
+// key; -r reverses either.
+func writeGroups(w *bufio.Writer, cfg *config, term terminal, t *flow.Table, v *view.View) error {
+	var g group.Grouping
+	g.Build(t.Flows, v.Idx, cfg.groupBy)
+	if cfg.byKey || cfg.view.Reverse {
+		g.Sort(cfg.byKey, cfg.view.Reverse)
+	}
+	if cfg.json {
+		return text.WriteGroupsJSON(w, t, &g, cfg.counters, cfg.top)
+	}
+	o := textOptions(cfg, term)
+	o.Sort = "entries"
+	if cfg.byKey {
+		o.Sort = "key"
+	}
+	if cfg.view.Reverse {
+		o.Sort += " reversed"
+	}
+	return text.WriteGroups(w, t, &g, o, cfg.top)
 }
 
 // wantsCounters reports whether the command line asks for the flows' byte
@@ -193,6 +221,7 @@ func textOptions(cfg *config, term terminal) *text.Options {
 		NoHeader: cfg.noHeader,
 		Color:    term.isTTY && term.colors && !cfg.noColor && os.Getenv("NO_COLOR") == "",
 		Width:    term.width,
+		Height:   term.height,
 		Sort:     cfg.view.Sort.Name(),
 	}
 	if cfg.view.Reverse {

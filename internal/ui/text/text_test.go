@@ -169,7 +169,7 @@ func TestHealthLine(t *testing.T) {
 
 // TestTableWarning: from 90 % full the one-shot text says so after the
 // health line, with the command that raises the limit, as the live screen
-// does; not with --no-header.
+// does, and who fills the table (ui.TopSource); not with --no-header.
 func TestTableWarning(t *testing.T) {
 	tab := testTable()
 	tab.Stats = flow.Stats{Entries: 240000, Max: 262144, HaveCPU: true}
@@ -178,11 +178,12 @@ func TestTableWarning(t *testing.T) {
 		fix = "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=960000"
 	)
 	lines := writeText(t, tab, &Options{Sort: "src"})
-	if !strings.HasPrefix(lines[0], "entries 240,000/262,144  fill 91.6%") || lines[1] != msg+"  "+fix || !strings.HasPrefix(lines[2], "Source") {
-		t.Errorf("want the health line, the warning, the titles; got\n%s", strings.Join(lines[:3], "\n"))
+	if !strings.HasPrefix(lines[0], "entries 240,000/262,144  fill 91.6%") || lines[1] != msg+"  "+fix ||
+		lines[2] != "top source 192.0.2.10: 25% of entries (ESTABLISHED 100%)" || !strings.HasPrefix(lines[3], "Source") {
+		t.Errorf("want the health line, the warning, the top source, the titles; got\n%s", strings.Join(lines[:4], "\n"))
 	}
 	for _, l := range writeText(t, tab, &Options{NoHeader: true}) {
-		if strings.Contains(l, "FULL") {
+		if strings.Contains(l, "FULL") || strings.Contains(l, "top source") {
 			t.Errorf("--no-header prints the warning: %q", l)
 		}
 	}
