@@ -209,10 +209,18 @@ func AppendBytes(b []byte, n uint64) []byte { return appendScaled(b, n, iec) }
 // (PacketsMaxWidth).
 func AppendPackets(b []byte, n uint64) []byte { return appendScaled(b, n, decimal) }
 
-// The widest texts of AppendBytes ("1023KiB") and AppendPackets ("999K").
+// AppendRate appends bytes per second as AppendBytes writes bytes, with
+// "/s": "0B/s", "1.2MiB/s". At most 9 characters (RateMaxWidth).
+func AppendRate(b []byte, perSecond float32) []byte {
+	return append(AppendBytes(b, uint64(max(perSecond, 0)+0.5)), "/s"...)
+}
+
+// The widest texts of AppendBytes ("1023KiB"), AppendPackets ("999K") and
+// AppendRate ("1023KiB/s").
 const (
 	BytesMaxWidth   = 7
 	PacketsMaxWidth = 4
+	RateMaxWidth    = BytesMaxWidth + len("/s")
 )
 
 func appendScaled(b []byte, n uint64, u *units) []byte {

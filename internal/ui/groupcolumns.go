@@ -34,12 +34,8 @@ func (c GroupColumn) RightAligned() bool {
 	return false
 }
 
-// Widths the group columns take whatever their rows: a share reads at most
-// "100.0%", a bar is GroupBarCells between brackets.
-const (
-	PercentMaxWidth = len("100.0%")
-	GroupBarCells   = 10
-)
+// GroupBarCells is the width of a group's bar, between its brackets.
+const GroupBarCells = 10
 
 // WantedGroupColumns returns the columns a group view shows: of max when
 // the limit is known (max > 0), bytes and packets with counters.
