@@ -3,7 +3,9 @@ package ui
 import "github.com/gostate/gostate/internal/group"
 
 // GroupColumn is a column of a group view (who fills the table): one row a
-// group of flows.
+// group of flows. The live screen's group view and the one-shot --group-by
+// text (internal/ui/text) show the same columns in the same order, written
+// by the same rules.
 type GroupColumn uint8
 
 // The group view's columns, in display order.
@@ -12,14 +14,14 @@ const (
 	GroupEntries                    // its flows
 	GroupShare                      // of the flows grouped
 	GroupOfMax                      // of nf_conntrack_max, when known
-	GroupBar                        // the share as a bar
-	GroupStates                     // its display states, most flows first
 	GroupBytes                      // both directions, the flows with counters
 	GroupPackets
+	GroupBar    // the share as a bar
+	GroupStates // its display states, most flows first
 	NumGroupColumns
 )
 
-var groupTitles = [NumGroupColumns]string{"", "Entries", "Share", "of max", "", "States", "Bytes", "Packets"}
+var groupTitles = [NumGroupColumns]string{"", "Entries", "Share", "of max", "Bytes", "Packets", "", "States"}
 
 // Title is the column's title; the key's is the grouping's spec
 // ("src/24"), which the view knows.
@@ -44,11 +46,10 @@ func WantedGroupColumns(counters bool, max int) []GroupColumn {
 	if max > 0 {
 		cols = append(cols, GroupOfMax)
 	}
-	cols = append(cols, GroupBar, GroupStates)
 	if counters {
 		cols = append(cols, GroupBytes, GroupPackets)
 	}
-	return cols
+	return append(cols, GroupBar, GroupStates)
 }
 
 // GroupCells formats a group's cells as every view writes them.
@@ -58,7 +59,8 @@ type GroupCells struct {
 	Rows, Max int
 }
 
-// maxStates is how many of a group's states the States column names.
+// maxStates is how many of a group's states the States column names
+// before "+N more".
 const maxStates = 3
 
 // Append appends the text of column col of group g, whose key reads label.
@@ -75,7 +77,7 @@ func (c *GroupCells) Append(b []byte, col GroupColumn, g *group.Group, label str
 	case GroupBar:
 		n := 0
 		if c.Rows > 0 {
-			n = (g.Entries*GroupBarCells + c.Rows/2) / c.Rows
+			n = min((2*g.Entries*GroupBarCells+c.Rows)/(2*c.Rows), GroupBarCells)
 		}
 		b = append(b, '[')
 		for i := range GroupBarCells {
@@ -87,20 +89,19 @@ func (c *GroupCells) Append(b []byte, col GroupColumn, g *group.Group, label str
 		}
 		return append(b, ']')
 	case GroupStates:
-		for i, s := range g.States() {
-			if i == maxStates {
-				return append(b, " …"...)
-			}
+		states := g.States()
+		for i, s := range states[:min(len(states), maxStates)] {
 			if i > 0 {
 				b = append(b, "  "...)
 			}
 			b = AppendCount(append(append(b, s.Name...), ' '), uint64(s.N))
 		}
+		if more := len(states) - maxStates; more > 0 {
+			b = AppendCount(append(b, "  +"...), uint64(more))
+			b = append(b, " more"...)
+		}
 		return b
 	case GroupBytes, GroupPackets:
-		if g.Counted == 0 {
-			return append(b, '-') // no flow of the group has counters
-		}
 		if col == GroupBytes {
 			return AppendBytes(b, g.Bytes)
 		}
@@ -109,14 +110,17 @@ func (c *GroupCells) Append(b []byte, col GroupColumn, g *group.Group, label str
 	return b
 }
 
-// AppendPercent appends n of whole as a percentage to a tenth, rounded
-// down so that only all of it reads 100%: "12.5%", "0.0%"; "-" when whole
-// is not positive.
+// AppendPercent appends n of whole as a percentage to the nearest tenth,
+// never 100.0% while part is missing: "62.5%", "0.0%"; "-" when whole is
+// not positive.
 func AppendPercent(b []byte, n, whole int) []byte {
 	if whole <= 0 {
 		return append(b, '-')
 	}
-	t := uint64(n) * 1000 / uint64(whole)
-	b = AppendUint(b, t/10)
+	t := (2000*n + whole) / (2 * whole)
+	if n < whole {
+		t = min(t, 999)
+	}
+	b = AppendUint(b, uint64(t/10))
 	return append(b, '.', byte('0'+t%10), '%')
 }

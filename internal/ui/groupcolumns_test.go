@@ -13,7 +13,7 @@ func TestAppendPercent(t *testing.T) {
 	for _, c := range []struct {
 		n, whole int
 		want     string
-	}{{1, 8, "12.5%"}, {2, 17, "11.7%"}, {999, 1000, "99.9%"}, {5, 5, "100.0%"}, {0, 3, "0.0%"}, {1, 0, "-"}} {
+	}{{1, 8, "12.5%"}, {2, 17, "11.8%"}, {9999, 10000, "99.9%"}, {5, 5, "100.0%"}, {0, 3, "0.0%"}, {1, 0, "-"}} {
 		if got := string(AppendPercent(nil, c.n, c.whole)); got != c.want {
 			t.Errorf("AppendPercent(%d, %d) = %q, want %q", c.n, c.whole, got, c.want)
 		}
@@ -44,7 +44,7 @@ func TestGroupCells(t *testing.T) {
 	c := GroupCells{Rows: 10, Max: 1000}
 	for col, want := range map[GroupColumn]string{
 		GroupKey: "192.0.2.1", GroupEntries: "5", GroupShare: "50.0%", GroupOfMax: "0.5%",
-		GroupBar: "[█████░░░░░]", GroupStates: "ESTABLISHED 2  CLOSE 1  SYN_RECV 1 …",
+		GroupBar: "[█████░░░░░]", GroupStates: "ESTABLISHED 2  CLOSE 1  SYN_RECV 1  +1 more",
 		GroupBytes: "1.5KiB", GroupPackets: "1.2K",
 	} {
 		if got := string(c.Append(nil, col, &g.Groups[0], g.Label(0))); got != want {

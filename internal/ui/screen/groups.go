@@ -308,15 +308,19 @@ func (c *groupContent) fillTitles() {
 	}
 }
 
-// fillRow formats one group's cells into the cache slot. Only the selected
-// row is drawn reversed: the rows are plain, so that a mono terminal shows
-// the selection and nothing else reversed.
+// fillRow formats one group's cells into the cache slot. A group of one
+// protocol (a key of proto, sport or dport) is coloured as its flows are;
+// without colours the rows are plain and only the selected one is
+// reversed, as in the flow list.
 func (c *groupContent) fillRow(slot, row int) {
 	u := c.u
 	c.slotRow[slot], c.slotGen[slot] = row, u.gen
 	g := &u.gv.g.Groups[row-1]
 	label := tview.Escape(u.gv.g.Label(row - 1))
 	st := tcell.StyleDefault
+	if p, ok := u.gv.g.Proto(row - 1); ok {
+		st = u.content.protoStyle(p)
+	}
 	for k, col := range c.cols {
 		c.buf = c.cut(c.cells.Append(c.buf[:0], col, g, label), col, k)
 		cell := &c.cache[slot][col]
@@ -344,9 +348,13 @@ func (c *groupContent) align(col ui.GroupColumn) int {
 	return tview.AlignLeft
 }
 
-// groupRoomMin is the least a key or the states are cut to before the bar
-// gives way, then the states, then of max.
-const groupRoomMin = 12
+// The least the key and the states are cut to while a column can give way
+// instead, as the one-shot --group-by text cuts them: most addresses and
+// networks stay apart ("198.51.100.…"), and one state with its count.
+const (
+	groupKeyFloor    = 12
+	groupStatesFloor = len("ESTABLISHED 1,000")
+)
 
 // layout chooses the group columns and their widths for a screen width
 // cells wide, measuring the groups that can be on screen.
@@ -384,23 +392,26 @@ func (c *groupContent) layout(width, height int) {
 	if total() > width {
 		sep = ui.NarrowSep
 	}
-	// Cut the states, then the key, to groupRoomMin; then leave out the
-	// bar, the states and of max, in turn, until the rest fits; then cut
-	// the key further.
-	for _, col := range []ui.GroupColumn{ui.GroupStates, ui.GroupKey} {
+	// As the one-shot text does: the bar gives way first, then the
+	// counters; then the key and the states are cut to their floors; then
+	// of max gives way and the key is cut further.
+	drop := func(out ...ui.GroupColumn) {
+		if total() > width {
+			cols = slices.DeleteFunc(slices.Clone(cols), func(col ui.GroupColumn) bool { return slices.Contains(out, col) })
+		}
+	}
+	cut := func(col ui.GroupColumn, floor int) {
 		if over := total() - width; over > 0 {
-			natural[col] = max(natural[col]-over, min(natural[col], groupRoomMin))
+			natural[col] = max(natural[col]-over, min(natural[col], floor))
 		}
 	}
-	for _, out := range []ui.GroupColumn{ui.GroupBar, ui.GroupStates, ui.GroupOfMax} {
-		if total() <= width {
-			break
-		}
-		cols = slices.DeleteFunc(slices.Clone(cols), func(col ui.GroupColumn) bool { return col == out })
-	}
-	if over := total() - width; over > 0 {
-		natural[ui.GroupKey] = max(natural[ui.GroupKey]-over, 1)
-	}
+	drop(ui.GroupBar)
+	drop(ui.GroupBytes, ui.GroupPackets)
+	cut(ui.GroupKey, groupKeyFloor)
+	cut(ui.GroupStates, groupStatesFloor)
+	drop(ui.GroupOfMax)
+	cut(ui.GroupKey, 1)
+	cut(ui.GroupStates, 1)
 	if !slices.Equal(cols, c.cols) || natural != c.width || sep != c.sep {
 		c.cols, c.width, c.sep = cols, natural, sep
 		u.gen++ // every cell is cut anew

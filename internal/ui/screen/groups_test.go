@@ -54,6 +54,7 @@ func TestGroupViewTabAndRegroup(t *testing.T) {
 	h.contains("Groups src, biggest first")
 	h.order("Entries▼", "203.0.113.66        10  58.8%", "192.0.2.7            4  23.5%", "192.0.2.8", "198.51.100.1")
 	h.contains("ESTABLISHED 2  SYN_RECV 2")
+	h.contains("[██████░░░░]")
 	h.contains("group 1 of 4")
 	h.key(tcell.KeyTab, 0, 0)
 	h.contains("Source▲")
@@ -237,36 +238,47 @@ func TestGroupDelete(t *testing.T) {
 	}
 }
 
-// At 80×24 every line fits, with counters; the rows are drawn plain, only
-// the selected one reversed, so that a terminal without colours shows it.
+// At 80×24 every line fits, with counters; a long key gives way as the
+// one-shot text's does (the bar, then the counters, then the key is cut).
+// The rows are drawn plain, only the selected one reversed, so that a
+// terminal without colours shows it.
 func TestGroupViewAt80x24AndMono(t *testing.T) {
 	tb := groupTable()
-	long := mkFlow(flow.ProtoTCP, "2001:db8:1234:5678:9abc:def0:1234:5678", 44321, "2001:db8::2", 443)
-	long.Present |= flow.HasCounters
-	long.OrigPackets, long.OrigBytes, long.ReplyPackets, long.ReplyBytes = 1490, 3<<20-900, 10, 900
-	tb.Flows = append(tb.Flows, long)
-	for _, colours := range []bool{true, false} {
-		h := startScreen(t, tb, nil, cfg{Counters: true, NoColor: !colours}, 80, 24)
+	tb.Flows[0].Present |= flow.HasCounters
+	tb.Flows[0].OrigPackets, tb.Flows[0].OrigBytes, tb.Flows[0].ReplyPackets, tb.Flows[0].ReplyBytes = 1490, 3<<20-900, 10, 900
+	long := tb
+	long.Flows = append(slices.Clone(tb.Flows), mkFlow(flow.ProtoTCP, "2001:db8:1234:5678:9abc:def0:1234:5678", 44321, "2001:db8::2", 443))
+	for _, c := range []struct {
+		name    string
+		table   flow.Table
+		colours bool
+		want    []string
+	}{
+		{"counters", tb, true, []string{"Bytes", "3.0MiB", "1.5K"}},
+		{"mono", tb, false, []string{"3.0MiB", "ESTABLISHED 2  SYN_RECV 2"}},
+		{"long key", long, true, []string{"2001:db8:1234:5678:9abc:def0:12…", "ESTABLISHED 10"}},
+	} {
+		h := startScreen(t, c.table, nil, cfg{Counters: true, NoColor: !c.colours}, 80, 24)
 		h.key(tcell.KeyTab, 0, 0)
-		h.contains("Entries▼")
-		h.contains("3.0MiB")
-		h.contains("1.5K")
+		for _, s := range c.want {
+			h.contains(s)
+		}
 		for _, l := range h.lines() {
 			if w := uniseg.StringWidth(l); w > 80 {
-				t.Errorf("colours %v: a line %d cells wide: %q", colours, w, l)
+				t.Errorf("%s: a line %d cells wide: %q", c.name, w, l)
 			}
 		}
 		var cells []tcell.SimCell
 		var w int
 		h.onUI(func() {
-			c, cw, _ := h.sim.GetContents()
-			cells, w = slices.Clone(c), cw
+			cl, cw, _ := h.sim.GetContents()
+			cells, w = slices.Clone(cl), cw
 		})
-		for _, s := range []string{"203.0.113.66", "192.0.2.7", "2001:db8:1234"} {
+		for _, s := range []string{"203.0.113.66", "192.0.2.7", "198.51.100.1"} {
 			y := h.rowOf(s)
 			_, _, a := cells[y*w].Style.Decompose()
 			if reversed, sel := a&tcell.AttrReverse != 0, s == "203.0.113.66"; reversed != sel {
-				t.Errorf("colours %v: row %q reversed %v, want %v", colours, s, reversed, sel)
+				t.Errorf("%s: row %q reversed %v, want %v", c.name, s, reversed, sel)
 			}
 		}
 	}
