@@ -302,3 +302,35 @@ func TestGroupHelp(t *testing.T) {
 	h.contains("group 1 of 4")
 	h.contains("203.0.113.66        10")
 }
+
+// A group of one protocol is coloured as its flows are; c turns it off.
+func TestGroupProtocolColours(t *testing.T) {
+	h := startScreen(t, sampleTable(), nil, cfg{}, 120, 30)
+	h.typeKeys("aproto\n")
+	fg := func(s string) tcell.Color {
+		var cells []tcell.SimCell
+		var w int
+		h.onUI(func() {
+			c, cw, _ := h.sim.GetContents()
+			cells, w = slices.Clone(c), cw
+		})
+		// The group's row, not the header's totals that name it too.
+		y := slices.IndexFunc(h.lines(), func(l string) bool { return strings.HasPrefix(l, s) })
+		if y < 0 {
+			t.Fatalf("no row starts with %q; screen:\n%s", s, h.text())
+		}
+		c, _, _ := cells[y*w].Style.Decompose()
+		return c
+	}
+	if c := fg("udp "); c != tcell.ColorYellow {
+		t.Errorf("the udp group's colour %v, want yellow", c)
+	}
+	h.typeKeys("c")
+	if c := fg("udp "); c != tcell.ColorDefault {
+		t.Errorf("the udp group's colour %v after c, want none", c)
+	}
+	h.typeKeys("asrc\n")
+	if c := fg("192.0.2.3 "); c != tcell.ColorDefault {
+		t.Errorf("a source's group is coloured %v", c)
+	}
+}
