@@ -47,6 +47,9 @@ func main() {
 // run is gostate without the process around it: it returns the exit status.
 func run(args []string, stdout, stderr *os.File) int {
 	cfg, err := parseFlags(args)
+	if err != nil && wantsCheck(args) {
+		return checkUsage(stdout, err)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gostate: %s (see gostate --help)\n", termsafe.OneLine(err.Error()))
 		return exitUsage
@@ -58,6 +61,12 @@ func run(args []string, stdout, stderr *os.File) int {
 		return writeOutput(stdout, stderr, "gostate "+versionString()+" ("+runtime.Version()+")\n")
 	}
 
+	if cfg.checking {
+		return runCheck(cfg, stdout)
+	}
+	if cfg.listen != "" {
+		return runListen(cfg, stderr)
+	}
 	if cfg.events != 0 {
 		return runEvents(cfg, stdout, stderr)
 	}
