@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -239,5 +240,103 @@ func promtoolCheckMetrics(t *testing.T, scrape []byte) {
 	cmd.Stdin = strings.NewReader(string(scrape))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// scrapeEntries returns gostate_conntrack_entries by netns label from the
+// exporter at addr.
+func scrapeEntries(t *testing.T, c *http.Client, addr string) map[string]string {
+	t.Helper()
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]string)
+	re := regexp.MustCompile(`(?m)^gostate_conntrack_entries\{netns="([^"]*)"\} (\S+)$`)
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		got[m[1]] = m[2]
+	}
+	return got
+}
+
+// TestKernelExporterNamespaces exports two namespaces at once (-n A,B) from
+// a gostate listening inside the first: each namespace's entries under its
+// netns label; once the second is deleted (ip netns del) it leaves the
+// export, saying so, and the first stays.
+func TestKernelExporterNamespaces(t *testing.T) {
+	home := nstest.New(t)
+	home.Fill(t, 50)
+	other := "gostate-test-gone-" + strconv.Itoa(os.Getpid())
+	if err := netns.Create(other); err != nil {
+		t.Fatal(err)
+	}
+	deleted := false
+	t.Cleanup(func() {
+		if !deleted {
+			netns.Remove(other)
+		}
+	})
+	if r, err := netns.Fill(netns.Path(other), 20, netns.FillOptions{}); err != nil || r.Created != 20 {
+		t.Fatalf("fill %s: %v, %+v", other, err, r)
+	}
+	bin, err := exec.LookPath("gostate")
+	if err != nil {
+		t.Fatalf("gostate is not on PATH (TestMain sets it up): %v", err)
+	}
+	const addr = "127.0.0.1:9464"
+	cmd := home.Command(bin, "--listen", addr, "-R", "0.2", "-n", home.Name()+","+other)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("gostate after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	}
+	defer stop()
+	hc := nsClient(home)
+	wait := func(what string, ok func(map[string]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var got map[string]string
+			if resp, err := hc.Get("http://" + addr + "/"); err == nil {
+				resp.Body.Close()
+				if got = scrapeEntries(t, hc, addr); ok(got) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: entries %v after 30 s", what, got)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	wait("both namespaces", func(m map[string]string) bool {
+		return len(m) == 2 && m[home.Name()] == "50" && m[other] == "20"
+	})
+	if err := netns.Remove(other); err != nil {
+		t.Fatal(err)
+	}
+	deleted = true
+	wait("the deleted namespace gone", func(m map[string]string) bool {
+		return len(m) == 1 && m[home.Name()] == "50"
+	})
+	stop()
+	if want := "gostate: netns " + other + " was deleted (ip netns del): no longer exported\n"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q, want the line %q", stderr.String(), want)
 	}
 }
