@@ -108,12 +108,7 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	for _, w := range t.Warnings {
-		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
-	}
-	if t.Skipped > 0 {
-		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
-	}
+	reportReadNotes(stderr, &t)
 	if wantsCounters(cfg) {
 		if hint := ui.CountersOffHint(&t); hint != "" {
 			fmt.Fprintf(stderr, "gostate: %s\n", hint)
@@ -186,6 +181,17 @@ func writeGroups(w *bufio.Writer, cfg *config, term terminal, t *flow.Table, v *
 		o.Sort += " reversed"
 	}
 	return text.WriteGroups(w, t, &g, o, cfg.top)
+}
+
+// reportReadNotes says on standard error what the read of t warned about
+// and how many lines of a saved dump it skipped.
+func reportReadNotes(stderr io.Writer, t *flow.Table) {
+	for _, w := range t.Warnings {
+		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
+	}
+	if t.Skipped > 0 {
+		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
+	}
 }
 
 // wantsCounters reports whether the command line asks for the flows' byte
