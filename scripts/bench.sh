@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-process benchmark of gostate beside conntrack -L and iptstate, on the
-# same private network namespace of N synthetic entries, in one run.
+# same private network namespace of N synthetic entries, in one run; the
+# grouped one-shot (-1 --group-by src) beside the flow view (-1 -b d).
 #
 #   N=200000 RUNS=5 LIVE_SECONDS=60 scripts/bench.sh
 #
@@ -70,6 +71,7 @@ for _ in $(seq "$RUNS"); do
 	measure conntrack "${inns[@]}" conntrack -L
 	measure gostate-text "${inns[@]}" "$GOSTATE" -1 -b d
 	measure gostate-json "${inns[@]}" "$GOSTATE" -1 -b d --json
+	measure gostate-group "${inns[@]}" "$GOSTATE" -1 --group-by src
 	measure iptstate "${inns[@]}" env COLS=$COLS_WIDTH iptstate -1 -b d
 done
 
@@ -80,13 +82,14 @@ cpu() { awk '{print $2+$3}' "$WORK/$1" | median; }
 echo
 echo "One-shot, $N entries, median of $RUNS runs (machine: $(nproc) cores, $(uname -r))"
 printf '%-14s %8s %8s %10s\n' reader wall_s cpu_s peak_MiB
-for r in conntrack gostate-text gostate-json iptstate; do
+for r in conntrack gostate-text gostate-json gostate-group iptstate; do
 	printf '%-14s %8s %8s %10.1f\n' "$r" "$(col $r 1)" "$(cpu $r)" "$(echo "$(col $r 4) / 1024" | bc -l)"
 done
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
-ct=$(col conntrack 1); gt=$(col gostate-text 1); gj=$(col gostate-json 1); ip=$(col iptstate 1)
+ct=$(col conntrack 1); gt=$(col gostate-text 1); gj=$(col gostate-json 1); gg=$(col gostate-group 1); ip=$(col iptstate 1)
 echo "ratios: gostate-text/conntrack wall $(ratio "$gt" "$ct") (target <= 1.0);" \
 	"gostate-json/conntrack wall $(ratio "$gj" "$ct") (target <= 1.5);" \
+	"gostate-group/gostate-text wall $(ratio "$gg" "$gt") (--group-by src beside -b d);" \
 	"iptstate/gostate-text wall $(ratio "$ip" "$gt") (target >= 5)"
 
 [ "$LIVE_SECONDS" -gt 0 ] || exit 0

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gostate/gostate/internal/check"
 	"github.com/gostate/gostate/internal/filter"
+	"github.com/gostate/gostate/internal/group"
 	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
@@ -28,10 +29,14 @@ type config struct {
 	source source.Options
 	rate   time.Duration
 
-	single, json, stats, noHeader bool
-	counters, totals, noColor     bool
-	lookup, readOnly              bool
-	help, version                 bool
+	single, json, stats, advise bool
+	noHeader                    bool
+	counters, totals, noColor   bool
+	// rates shows each flow's bytes per second (--rates, -b rate): the
+	// one-shot view reads the table twice, the interval apart.
+	rates            bool
+	lookup, readOnly bool
+	help, version    bool
 	// nameServer is the DNS server for -l as IP:port, "" for the system's.
 	nameServer string
 	// events are the kinds -E prints; none means no event stream.
@@ -43,6 +48,14 @@ type config struct {
 	// checking is --check; check holds its settings.
 	checking bool
 	check    checkFlags
+	// groupBy is --group-by's key: the zero Spec means rows, not groups.
+	groupBy group.Spec
+	// byKey is true when -b was given with --group-by: groups are then in
+	// the order of their keys rather than biggest first.
+	byKey bool
+	// top is --top: how many groups to show; 0 means the default (what
+	// fits the terminal in text, all in JSON).
+	top int
 }
 
 // usageError is a mistake on the command line: reported in one line with a
@@ -133,7 +146,8 @@ func flagError(err error) error {
 // rawFlags holds the flags that parseFlags still has to check and convert.
 // The filters may be given more than once: each holds every value given.
 type rawFlags struct {
-	sort, rate, kind, nameServer, events, listen, topBy *string
+	sort, rate, kind, nameServer, events, groupBy, listen, topBy *string
+	top                                                          *int
 
 	netns *[]string
 
@@ -161,10 +175,12 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&cfg.lookup, "lookup", "l", false, "")
 	raw.nameServer = fs.String("nameserver", "", "")
 	fs.BoolVarP(&cfg.counters, "counters", "C", false, "")
+	fs.BoolVar(&cfg.rates, "rates", false, "")
 	fs.BoolVarP(&cfg.totals, "totals", "t", false, "")
 	fs.BoolVarP(&cfg.noColor, "no-color", "c", false, "")
 	fs.BoolVarP(&cfg.json, "json", "j", false, "")
 	fs.BoolVar(&cfg.stats, "stats", false, "")
+	fs.BoolVar(&cfg.advise, "advise", false, "")
 	fs.BoolVar(&cfg.noHeader, "no-header", false, "")
 	raw.host = fs.StringArray("host", nil, "")
 	raw.protos = fs.StringArray("proto", nil, "")
@@ -175,6 +191,8 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	raw.netns = fs.StringArrayP("netns", "n", nil, "")
 	fs.StringVar(&cfg.source.File, "file", "", "")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "")
+	raw.groupBy = fs.String("group-by", "", "")
+	raw.top = fs.Int("top", 0, "")
 	raw.events = fs.StringP("events", "E", "", "")
 	fs.Lookup("events").NoOptDefVal = "all"
 	raw.listen = fs.String("listen", "", "")
@@ -294,11 +312,54 @@ func parseFlags(args []string) (*config, error) {
 			return nil, err
 		}
 	}
+	if cfg.view.Sort == sortby.Rate {
+		cfg.rates = true
+	}
+	if cfg.rates && cfg.source.File != "" {
+		return nil, usagef("--rates and -b rate need two reads of a live table: --file reads a saved one")
+	}
+	if cfg.advise && (cfg.stats || cfg.events != 0 || cfg.view.Filter.Active()) {
+		return nil, usagef("--advise reports on the whole table: --stats, -E and the filters do not apply to it")
+	}
+	if err := parseGroupBy(fs, raw, cfg); err != nil {
+		return nil, err
+	}
 	// --stats is only ever JSON; asking for it is asking for JSON.
 	if cfg.stats {
 		cfg.json = true
 	}
 	return cfg, nil
+}
+
+// parseGroupBy reads --group-by and --top. Grouping is a one-shot view of
+// the rows: --stats reads none and -E has no table to group, so either with
+// --group-by is a usage error, as is --top without --group-by. Any -b given
+// orders the groups by their key (the default: biggest first).
+func parseGroupBy(fs *pflag.FlagSet, raw *rawFlags, cfg *config) error {
+	if fs.Changed("top") {
+		if !fs.Changed("group-by") {
+			return usagef("--top limits --group-by's groups: give --group-by KEY")
+		}
+		if *raw.top < 1 {
+			return usagef("invalid --top %q: want a number of groups, 1 or more", strconv.Itoa(*raw.top))
+		}
+		cfg.top = *raw.top
+	}
+	if !fs.Changed("group-by") {
+		return nil
+	}
+	var err error
+	if cfg.groupBy, err = group.Parse(*raw.groupBy); err != nil {
+		return usagef("invalid --group-by %q: want %s", *raw.groupBy, group.ValidKeys)
+	}
+	switch {
+	case cfg.stats:
+		return usagef("--group-by groups rows: --stats reads none")
+	case fs.Changed("events"):
+		return usagef("--group-by groups a table: -E prints its changes")
+	}
+	cfg.byKey = fs.Changed("sort")
+	return nil
 }
 
 // listFlag reads a filter flag given as values, once per occurrence: each is

@@ -32,6 +32,9 @@ iptstate's flags, with iptstate's letters:
                             t  ttl      seconds left before expiry
                             b  bytes    bytes, both directions, biggest first
                             P  packets  packets, both directions, biggest first
+                            T  rate     bytes per second, biggest first (the
+                                        flow's throughput, not -R's refresh
+                                        rate; implies --rates)
                           Addresses sort numerically, IPv4 before IPv6. Flows
                           without the sorted field (ports, a state, a timeout,
                           counters) come last in both directions. Ties break
@@ -64,6 +67,9 @@ iptstate's flags, with iptstate's letters:
                           only with net.netfilter.nf_conntrack_acct=1 (per
                           namespace, flows created since): when no flow has
                           counters, -C, -b b and -b P say so on stderr
+      --rates             add the Rate column: each flow's bytes per second,
+                          both directions, from its counters read twice -R
+                          apart (one-shot: two reads; plain -C reads once)
   -t, --totals            add totals per protocol and per state, and how many
                           flows the filters hid (the live screen always shows
                           them in its header; t there hides the state line)
@@ -94,6 +100,16 @@ gostate's own flags:
                           (no MASK: every bit); decimal or 0x hexadecimal
       --zone N            only flows in conntrack zone N (0-65535)
       --no-header         print the rows only (with -t, the totals follow them)
+      --group-by KEY      print groups of flows instead of flows, biggest
+                          first, to see who fills the table (one view, as -1):
+                          KEY is src, dst, sport, dport, proto, state, mark,
+                          zone or nat (the translated address), or two joined
+                          by a comma (src,dport); src/N and dst/N group by
+                          network (IPv4 /N, IPv6 /64), src/N/M with IPv6 /M.
+                          Filters apply first; any -b orders groups by key
+                          instead, -r reverses
+      --top N             --group-by: the N biggest groups (default: what fits
+                          the terminal, 20 without one; with -j all)
   -j, --json              print JSON Lines: one object per flow, in order
   -E, --events[=KINDS]    print the table's changes as the kernel announces
                           them, one line each, until interrupted: KINDS is
@@ -104,6 +120,19 @@ gostate's own flags:
       --stats             print the table's health as one JSON object; any
                           user may (without CAP_NET_ADMIN or root, from /proc,
                           with a warning that the rows need them)
+      --advise            print a sizing report and exit: is the table full
+                          (the peak against nf_conntrack_max, and drop,
+                          insert_failed or early_drop growing while watched
+                          for one -R interval; their totals alone decide
+                          nothing), the limit to set (4 x the peak,
+                          rounded up, a full table within 5% of RAM) with
+                          its buckets, the sysctl commands and the files that
+                          keep them after a reboot (gostate changes nothing
+                          itself), and where the entries are: per protocol
+                          and state, their share and timeout, and TCP
+                          ESTABLISHED flows idle over an hour. -j: one JSON
+                          object. Without CAP_NET_ADMIN or root: the health
+                          alone, saying what it could not read
       --source KIND       auto (netlink, falling back to /proc/net/nf_conntrack,
                           then /proc/net/ip_conntrack), netlink or proc
   -n, --netns NAME|PATH   read another network namespace's table: a name under
@@ -129,9 +158,8 @@ gostate's own flags:
                           most 100) as gostate_conntrack_top_source_entries:
                           series that come and go as sources do
       --top-sources-by KEY
-                          --listen: group the top sources by KEY: src (the
-                          default), src/24, dst, dport, ... (src/N/M: IPv4
-                          /N, IPv6 /M)
+                          --listen: group the top sources by KEY, a key of
+                          --group-by: src (the default), src/24, dst, dport
       --node-compat       --listen: also export node_exporter's
                           node_nf_conntrack_entries, _entries_limit and
                           _stat_* (gauges, as node_exporter types them)
@@ -182,16 +210,17 @@ Width: COLUMNS (or iptstate's COLS) when set, else the terminal's width, else
 each column as wide as its widest value. When the width is short, columns are
 one space apart; then long addresses and NAT values are cut, marked with "~"
 (an address inside its host part, keeping its port: [2001:db8:~34:5678]:443);
-only when that cannot make room do Packets, Bytes, Mark, Zone, NAT, Proto,
-TTL and State give way, in that order (those that fit again come back), and
+only when that cannot make room do Packets, Bytes, Rate, Mark, Zone, NAT,
+Proto, TTL and State give way, in that order (those that fit again come back), and
 last the addresses are cut further.
 
 JSON output (-j): one object per line with family, proto, protonum, src, dst,
 sport, dport, state, ttl (seconds; an offloaded flow has none, and offload
 true instead), assured, unreplied, snat, dnat, mark, zone, id, start (Unix
 seconds), reply{src,dst,sport,dport}, icmp{type,code,id}, gre{srckey,dstkey},
-orig_bytes, orig_packets, reply_bytes, reply_packets (fields a flow does not
-have are left out). state is the protocol state alone (TCP, SCTP, DCCP); the
+orig_bytes, orig_packets, reply_bytes, reply_packets, bytes_per_s and
+packets_per_s (with --rates or -b rate; both directions) (fields a flow does
+not have are left out). state is the protocol state alone (TCP, SCTP, DCCP); the
 phase the State column shows is in unreplied, assured and offload (replied:
 neither unreplied nor assured). --stats prints entries, max, fill (percent),
 max_writable (whether the limit can be set from where the table was read:
@@ -216,6 +245,17 @@ kernel's nf_conntrack object, from /proc/slabinfo, readable by root) or
 (counters, timestamps, NAT) are allocated apart and not counted. Without
 the privilege to read the rows, the health comes from the world-readable
 /proc files, source "/proc (health only)".
+
+Who fills the table? gostate -1 --group-by src counts the flows by source,
+gostate -1 --state syn_recv --group-by src/24 finds a SYN flood's networks.
+After the health line (and from 90% full the warning, with the top source
+and its share of the whole table: IPv6 sources by /64), one row per group:
+the key, Entries, Share (percent of the flows shown), "of max" (percent of
+nf_conntrack_max, when known), Bytes and Packets with -C, a bar of the
+share and the commonest states with their counts; then the count of groups
+and flows. With -j, one object per group: group (the KEY), key, entries,
+share, of_max (when the limit is known), states{name: count} and with -C
+bytes and packets.
 
 Event output (-E): one line per change, as it happens:
   [NEW]  2026-11-25T12:14:15.123Z  192.0.2.1:4000  192.0.2.9:53  udp  -  0:00:30

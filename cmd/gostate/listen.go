@@ -38,10 +38,10 @@ const defaultExportRate = 5 * time.Second
 // exports the whole table of the live kernel: the other outputs, a view's
 // order and filters, the live screen's settings.
 var notWithListen = []string{
-	"single", "json", "stats", "events", "sort", "reverse", "totals", "no-header", "counters",
-	"no-color", "lookup", "nameserver", "read-only", "file", "src-filter", "dst-filter",
-	"srcpt-filter", "dstpt-filter", "invert-filters", "no-loopback", "no-dns", "host",
-	"proto", "state", "mark", "zone",
+	"single", "json", "stats", "advise", "events", "sort", "reverse", "totals", "no-header",
+	"counters", "rates", "no-color", "lookup", "nameserver", "read-only", "file", "group-by",
+	"top", "src-filter", "dst-filter", "srcpt-filter", "dstpt-filter", "invert-filters",
+	"no-loopback", "no-dns", "host", "proto", "state", "mark", "zone",
 }
 
 // exportOnly are the flags that only the exporter takes.

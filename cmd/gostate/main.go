@@ -15,8 +15,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/group"
+	"github.com/gostate/gostate/internal/live"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/termsafe"
@@ -71,7 +74,11 @@ func run(args []string, stdout, stderr *os.File) int {
 		return runEvents(cfg, stdout, stderr)
 	}
 	term := probeTerminal(stdout)
-	if !cfg.single && !cfg.json && term.interactive() {
+	if cfg.advise {
+		return runAdvise(cfg, term, stdout, stderr)
+	}
+	// Groups are one view (the live screen has no grouping of its own).
+	if !cfg.single && !cfg.json && cfg.groupBy.IsZero() && term.interactive() {
 		return runScreen(cfg, stderr)
 	}
 	return runOnce(cfg, term, stdout, stderr)
@@ -94,11 +101,14 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	}
 	defer r.Close()
 	var t flow.Table
-	if cfg.stats {
+	switch {
+	case cfg.stats:
 		// The health figures need no rows: reading them costs the same
 		// whatever the table's size, while a dump grows with it.
 		err = r.ReadSummary(&t)
-	} else {
+	case cfg.rates:
+		err = readTwice(r, &t, cfg.rate)
+	default:
 		err = r.Read(&t)
 	}
 	if errors.Is(err, source.ErrHealthOnly) {
@@ -107,12 +117,7 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	for _, w := range t.Warnings {
-		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
-	}
-	if t.Skipped > 0 {
-		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
-	}
+	reportReadNotes(stderr, &t)
 	if wantsCounters(cfg) {
 		if hint := ui.CountersOffHint(&t); hint != "" {
 			fmt.Fprintf(stderr, "gostate: %s\n", hint)
@@ -125,9 +130,12 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	} else {
 		var v view.View
 		view.Build(&t, &cfg.view, &v)
-		if cfg.json {
+		switch {
+		case !cfg.groupBy.IsZero():
+			err = writeGroups(w, cfg, term, &t, &v)
+		case cfg.json:
 			err = text.WriteJSON(w, &t, v.Idx)
-		} else {
+		default:
 			o := textOptions(cfg, term)
 			if cfg.lookup {
 				var done func()
@@ -143,12 +151,64 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	return exitOK
 }
 
+// readTwice reads the table into t twice, interval apart, and gives each
+// flow of the second read its rates from the change of its counters.
+func readTwice(r source.Reader, t *flow.Table, interval time.Duration) error {
+	var first flow.Table
+	if err := r.Read(&first); err != nil {
+		return err
+	}
+	// A row's two reads are apart by the time between the reads' ends
+	// (and their starts) when both take as long.
+	firstEnd := time.Now()
+	time.Sleep(interval)
+	if err := r.Read(t); err != nil {
+		return err
+	}
+	live.Rates(first.Flows, t.Flows, time.Since(firstEnd))
+	return nil
+}
+
+// writeGroups writes the view v grouped by --group-by (the filters applied
+// first: the groups are of the rows shown), biggest first or, with -b, by
+// key; -r reverses either.
+func writeGroups(w *bufio.Writer, cfg *config, term terminal, t *flow.Table, v *view.View) error {
+	var g group.Grouping
+	g.Build(t.Flows, v.Idx, cfg.groupBy)
+	if cfg.byKey || cfg.view.Reverse {
+		g.Sort(cfg.byKey, cfg.view.Reverse)
+	}
+	if cfg.json {
+		return text.WriteGroupsJSON(w, t, &g, cfg.counters, cfg.top)
+	}
+	o := textOptions(cfg, term)
+	o.Sort = "entries"
+	if cfg.byKey {
+		o.Sort = "key"
+	}
+	if cfg.view.Reverse {
+		o.Sort += " reversed"
+	}
+	return text.WriteGroups(w, t, &g, o, cfg.top)
+}
+
+// reportReadNotes says on standard error what the read of t warned about
+// and how many lines of a saved dump it skipped.
+func reportReadNotes(stderr io.Writer, t *flow.Table) {
+	for _, w := range t.Warnings {
+		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
+	}
+	if t.Skipped > 0 {
+		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
+	}
+}
+
 // wantsCounters reports whether the command line asks for the flows' byte
-// and packet counters: to show them (-C) or to sort by them (-b b, -b P).
-// --stats reads no rows.
+// and packet counters: to show them (-C), their rates (--rates) or to sort by
+// them (-b b, -b P, -b rate). --stats reads no rows.
 func wantsCounters(cfg *config) bool {
 	k := cfg.view.Sort
-	return !cfg.stats && (cfg.counters || k == sortby.Bytes || k == sortby.Packets)
+	return !cfg.stats && (cfg.counters || cfg.rates || k == sortby.Bytes || k == sortby.Packets)
 }
 
 // healthOnly is the text view of a table whose rows may not be read
@@ -171,10 +231,12 @@ func healthOnly(r source.Reader, term terminal, stdout, stderr *os.File, rowsErr
 func textOptions(cfg *config, term terminal) *text.Options {
 	o := &text.Options{
 		Counters: cfg.counters,
+		Rates:    cfg.rates,
 		Totals:   cfg.totals,
 		NoHeader: cfg.noHeader,
 		Color:    term.isTTY && term.colors && !cfg.noColor && os.Getenv("NO_COLOR") == "",
 		Width:    term.width,
+		Height:   term.height,
 		Sort:     cfg.view.Sort.Name(),
 	}
 	if cfg.view.Reverse {

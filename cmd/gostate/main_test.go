@@ -44,7 +44,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			// The transcripts describe a pipe with no terminal and no width:
 			// nothing from the developer's shell may leak in.
-			for _, name := range []string{"COLUMNS", "COLS", "NO_COLOR"} {
+			for _, name := range []string{"COLUMNS", "COLS", "LINES", "NO_COLOR"} {
 				env.Setenv(name, "")
 			}
 			env.Setenv("TERM", "xterm")
@@ -88,7 +88,7 @@ func gostateCmd(t *testing.T, args ...string) *exec.Cmd {
 		t.Fatalf("gostate is not on PATH (TestMain sets it up): %v", err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "COLUMNS=", "COLS=", "NO_COLOR=")
+	cmd.Env = append(os.Environ(), "COLUMNS=", "COLS=", "LINES=", "NO_COLOR=")
 	return cmd
 }
 

@@ -20,6 +20,10 @@ type terminal struct {
 	// width is the number of columns a line may take: COLUMNS (or iptstate's
 	// COLS) when set, else the terminal's width, else 0 (no limit).
 	width int
+	// height is the number of lines the terminal shows: LINES when set,
+	// else the terminal's height; 0 when standard output is not a
+	// terminal, whatever LINES says.
+	height int
 }
 
 // interactive reports whether the live screen can run.
@@ -38,9 +42,15 @@ func probeTerminal(out *os.File) terminal {
 		t.known = err == nil
 	}
 	t.width = envWidth()
-	if t.width == 0 && t.isTTY {
-		if cols, _, err := term.GetSize(fd); err == nil && cols > 0 {
-			t.width = cols
+	if t.isTTY {
+		t.height = envNumber("LINES")
+		if cols, rows, err := term.GetSize(fd); err == nil {
+			if t.width == 0 && cols > 0 {
+				t.width = cols
+			}
+			if t.height == 0 && rows > 0 {
+				t.height = rows
+			}
 		}
 	}
 	return t
@@ -49,10 +59,17 @@ func probeTerminal(out *os.File) terminal {
 // envWidth reads COLUMNS, or COLS as iptstate does; unset or not a positive
 // number means no width.
 func envWidth() int {
-	for _, name := range []string{"COLUMNS", "COLS"} {
-		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-			return n
-		}
+	if n := envNumber("COLUMNS"); n > 0 {
+		return n
+	}
+	return envNumber("COLS")
+}
+
+// envNumber reads a positive number from the environment variable name; 0
+// when unset or anything else.
+func envNumber(name string) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
 	}
 	return 0
 }

@@ -150,3 +150,25 @@ func TestTerminalWidth(t *testing.T) {
 		}
 	}
 }
+
+// TestTerminalGroups: on a terminal --group-by prints one view, without
+// -1, of as many groups as fit its height (LINES wins over it), coloured
+// by protocol when the key has one.
+func TestTerminalGroups(t *testing.T) {
+	dump := writeDump(t, 40) // 40 sources
+	for _, c := range []struct {
+		env  string
+		rows int
+	}{{"LINES=", 20}, {"LINES=10", 6}} {
+		out, _ := runOnTTY(t, 120, []string{"TERM=xterm", c.env}, "--group-by", "src", "--file", dump)
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		// The health line, the title, the rows, the last line.
+		if len(lines) != c.rows+3 || !strings.HasSuffix(lines[len(lines)-1], "(top "+strconv.Itoa(c.rows)+" of 40 groups)") {
+			t.Errorf("24 lines, %s: want %d groups, got\n%s", c.env, c.rows, out)
+		}
+	}
+	out, _ := runOnTTY(t, 120, []string{"TERM=xterm"}, "-1", "--group-by", "proto", "--file", dump)
+	if !strings.Contains(out, "\x1b[32mtcp ") {
+		t.Errorf("tcp's group not green: %q", out)
+	}
+}

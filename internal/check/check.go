@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/numfmt"
 )
 
 // Status is a plugin's result, whose number is its exit status.
@@ -117,10 +118,10 @@ func Evaluate(st *flow.Stats, th Thresholds, prev *Counters, now time.Time) Resu
 	case fill >= th.Warn:
 		status = Warning
 	}
-	shown, drops := cur, fmt.Sprintf("drops %s", thousands(cur.lost()))
+	shown, drops := cur, fmt.Sprintf("drops %s", string(numfmt.AppendCount(nil, cur.lost())))
 	if prev != nil {
 		shown = cur.since(*prev)
-		drops = fmt.Sprintf("drops %s since the last check", thousands(shown.lost()))
+		drops = fmt.Sprintf("drops %s since the last check", string(numfmt.AppendCount(nil, shown.lost())))
 		if shown.lost() > 0 && status == OK {
 			status = Warning
 		}
@@ -128,7 +129,7 @@ func Evaluate(st *flow.Stats, th Thresholds, prev *Counters, now time.Time) Resu
 	warnAt := int(float64(st.Max) * th.Warn / 100)
 	critAt := int(float64(st.Max) * th.Crit / 100)
 	line := fmt.Sprintf("CONNTRACK %s - %.1f%% full (%s / %s), %s | entries=%d;%d;%d;0;%d fill=%.1f%%;%s;%s drop=%dc insert_failed=%dc early_drop=%dc",
-		status, fill, thousands(uint64(st.Entries)), thousands(uint64(st.Max)), drops,
+		status, fill, numfmt.Count(st.Entries), numfmt.Count(st.Max), drops,
 		st.Entries, warnAt, critAt, st.Max, fill, fmtFloat(th.Warn), fmtFloat(th.Crit),
 		cur.Drop, cur.InsertFailed, cur.EarlyDrop)
 	return Result{status, line}
@@ -179,20 +180,6 @@ func SaveState(path string, c Counters) error {
 		os.Remove(tmp.Name())
 	}
 	return err
-}
-
-// thousands spells n with commas between groups of three digits, as the
-// plugin's text shows counts (20,000 / 262,144).
-func thousands(n uint64) string {
-	s := strconv.FormatUint(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // fmtFloat writes a threshold as given: 80, 92.5.

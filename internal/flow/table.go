@@ -73,6 +73,10 @@ type Stats struct {
 	// TriUnknown for a saved dump, or when no namespace known to be the
 	// initial one could be compared with the reader's.
 	InitialNetNS Tristate
+	// MemTotal is the machine's RAM in bytes (MemTotal of /proc/meminfo),
+	// which bounds the limit gostate suggests (internal/advise); 0 when
+	// unknown, as for a saved dump, which may come from another machine.
+	MemTotal uint64
 }
 
 // Tristate is a yes-or-no fact that may not be known; the zero value is

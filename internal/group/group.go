@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -299,7 +300,7 @@ type Group struct {
 	// Entries is the number of rows in the group.
 	Entries int
 	// Bytes and Packets add up both directions of its rows that have
-	// counters; Counted is how many have.
+	// counters, stopping at the largest uint64; Counted is how many have.
 	Bytes, Packets uint64
 	Counted        int
 
@@ -396,8 +397,8 @@ func (g *Grouping) add(f *flow.Flow) {
 	gr := &g.Groups[gi]
 	gr.Entries++
 	if f.Present&flow.HasCounters != 0 {
-		gr.Bytes += f.Bytes()
-		gr.Packets += f.Packets()
+		gr.Bytes = addSaturating(gr.Bytes, f.Bytes())
+		gr.Packets = addSaturating(gr.Packets, f.Packets())
 		gr.Counted++
 	}
 	st := displayState(f)
@@ -413,6 +414,16 @@ func (g *Grouping) add(f *flow.Flow) {
 		return
 	}
 	g.countState(gi, st)
+}
+
+// addSaturating adds two counters, stopping at the largest: a sum that
+// wrapped would show a group of huge counters as a small one.
+func addSaturating(a, b uint64) uint64 {
+	sum, carry := bits.Add64(a, b, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return sum
 }
 
 // displayState encodes f's display state: its protocol's turn in
@@ -600,6 +611,19 @@ func compareKeys(a, b *Key) int {
 
 // Label names group i.
 func (g *Grouping) Label(i int) string { return g.Spec.Label(&g.Groups[i].Key) }
+
+// Proto returns the protocol of group i when the key's first part names
+// one (sport, dport, proto): what a view colours the group's row by.
+func (g *Grouping) Proto(i int) (uint8, bool) {
+	if g.Spec.n == 0 {
+		return 0, false
+	}
+	switch g.Spec.parts[0].kind {
+	case Sport, Dport, Proto:
+		return g.Groups[i].Key[0], true
+	}
+	return 0, false
+}
 
 // Find returns the index of the group with key k, or -1.
 func (g *Grouping) Find(k Key) int {

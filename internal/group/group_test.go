@@ -1,6 +1,7 @@
 package group
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -224,5 +225,37 @@ func TestHashSpreads(t *testing.T) {
 	}
 	if len(seen) < 30000 {
 		t.Errorf("50,000 distinct sources fall in %d of 131,072 slots", len(seen))
+	}
+}
+
+// Counters that pass the largest uint64 stop there rather than wrap to a
+// small sum.
+func TestCountersSaturate(t *testing.T) {
+	rows := []flow.Flow{mk(flow.ProtoUDP, "192.0.2.1", 1, "198.51.100.1", 53), mk(flow.ProtoUDP, "192.0.2.1", 2, "198.51.100.1", 53)}
+	for i := range rows {
+		rows[i].Present |= flow.HasCounters
+		rows[i].OrigBytes, rows[i].OrigPackets = math.MaxUint64-1, math.MaxUint64/2+1
+	}
+	sp, _ := Parse("src")
+	var g Grouping
+	g.Build(rows, all(len(rows)), sp)
+	if gr := g.Groups[0]; gr.Bytes != math.MaxUint64 || gr.Packets != math.MaxUint64 || gr.Counted != 2 {
+		t.Errorf("bytes %d, packets %d, counted %d; want both %d, 2", gr.Bytes, gr.Packets, gr.Counted, uint64(math.MaxUint64))
+	}
+}
+
+// Proto names the protocol of a key that has one, and only then.
+func TestProto(t *testing.T) {
+	rows := []flow.Flow{mk(flow.ProtoUDP, "192.0.2.1", 1, "198.51.100.1", 53)}
+	for _, c := range []struct {
+		spec string
+		ok   bool
+	}{{"dport", true}, {"sport,src", true}, {"proto", true}, {"src,dport", false}, {"state", false}} {
+		sp, _ := Parse(c.spec)
+		var g Grouping
+		g.Build(rows, all(1), sp)
+		if p, ok := g.Proto(0); ok != c.ok || ok && p != flow.ProtoUDP {
+			t.Errorf("%s: Proto = %d, %v; want udp, %v", c.spec, p, ok, c.ok)
+		}
 	}
 }

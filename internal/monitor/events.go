@@ -152,5 +152,5 @@ func (m *Monitor) settle() bool {
 // before DESTROY): with events, whole reads come on the usual schedule for
 // it instead of every reconcileEvery.
 func NeedsWholeReads(k sortby.Key) bool {
-	return k == sortby.TTL || k == sortby.Bytes || k == sortby.Packets
+	return k == sortby.TTL || k == sortby.Bytes || k == sortby.Packets || k == sortby.Rate
 }

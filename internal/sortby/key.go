@@ -3,6 +3,7 @@ package sortby
 import (
 	"cmp"
 	"encoding/binary"
+	"math"
 	"slices"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -71,6 +72,14 @@ func encode(b *keyBuf, f *flow.Flow, k Key, reverse bool) int {
 		// reverse inverts it back.
 		n = putMissing(b, missing)
 		flipFrom, n = n, put64(b, n, ^total)
+	case Rate:
+		// A rate is never negative: its float bits order as numbers.
+		rate, missing := math.Float32bits(f.ByteRate), f.Present&flow.HasRate == 0
+		if missing {
+			rate = 0
+		}
+		n = putMissing(b, missing)
+		flipFrom, n = n, put32(b, n, ^rate)
 	default: // Src, and any invalid key
 		k = Src
 		n = putAddr(b, n, f.Family, &f.Orig.Src)

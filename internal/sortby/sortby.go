@@ -31,6 +31,9 @@
 //   - Bytes, Packets: the total of both directions, BIGGEST FIRST, since the
 //     heavy flows are what an admin looks for (iptstate sorts these smallest
 //     first); flows without counters (accounting off) come last.
+//   - Rate: bytes per second of both directions between two reads of the
+//     flow's counters (its throughput; not iptstate's -R refresh rate),
+//     biggest first; flows without a rate come last.
 //
 // Reverse flips the primary key only: ties still read in the default order,
 // and rows that lack the sorted field (no ports, no timeout, no counters;
@@ -64,6 +67,7 @@ const (
 	TTL                // t: seconds before expiry
 	Bytes              // b: bytes of both directions
 	Packets            // P: packets of both directions
+	Rate               // T: bytes per second (throughput)
 	numKeys
 )
 
@@ -77,11 +81,12 @@ var keyText = [numKeys]struct{ letter, name string }{
 	TTL:     {"t", "ttl"},
 	Bytes:   {"b", "bytes"},
 	Packets: {"P", "packets"},
+	Rate:    {"T", "rate"},
 }
 
 // Parse reads a -b argument: an iptstate letter (case matters: S and s,
 // D and d, P and p differ) or a word (src, sport, dst, dport, proto, state,
-// ttl, bytes, packets; any case). The error lists the valid keys.
+// ttl, bytes, packets, rate; any case). The error lists the valid keys.
 func Parse(s string) (Key, error) {
 	for k := range numKeys {
 		if s == keyText[k].letter {
@@ -141,18 +146,18 @@ func (k Key) String() string { return k.Name() }
 
 // Ascending reports whether sorting by k, reversed or not, puts the smaller
 // values first, for screens that mark the direction of the sorted column
-// (▲ when true, ▼ when false). Bytes and Packets order biggest first, so
-// they are ascending only when reversed; every other key is ascending
+// (▲ when true, ▼ when false). Bytes, Packets and Rate order biggest
+// first, so they are ascending only when reversed; every other key is ascending
 // unless reversed. Rows that lack the field stay last either way.
 func (k Key) Ascending(reverse bool) bool {
-	descending := k == Bytes || k == Packets
+	descending := k == Bytes || k == Packets || k == Rate
 	return descending == reverse
 }
 
-// Next returns the key after k in b's cycle, wrapping from Packets to Src.
+// Next returns the key after k in b's cycle, wrapping from Rate to Src.
 func (k Key) Next() Key { return (k%numKeys + 1) % numKeys }
 
-// Prev returns the key before k in b's cycle, wrapping from Src to Packets.
+// Prev returns the key before k in b's cycle, wrapping from Src to Rate.
 func (k Key) Prev() Key { return (k%numKeys + numKeys - 1) % numKeys }
 
 // Sorter sorts indices into a table and keeps its scratch buffer between
@@ -179,7 +184,7 @@ type job struct {
 
 // entry is one row as the sort sees it: a 16-byte window of its complete key
 // (see encode) as two big-endian words, and its index. Sorting these 24-byte
-// entries puts nearly every row in place without touching the 136-byte rows
+// entries puts nearly every row in place without touching the 144-byte rows
 // again.
 type entry struct {
 	k0, k1 uint64

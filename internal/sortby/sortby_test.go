@@ -62,6 +62,8 @@ func refMissing(f *flow.Flow, k Key) bool {
 		return f.Present&flow.HasTimeout == 0
 	case Bytes, Packets:
 		return f.Present&flow.HasCounters == 0
+	case Rate:
+		return f.Present&flow.HasRate == 0
 	}
 	return false
 }
@@ -111,6 +113,11 @@ func refPrimary(a, b *flow.Flow, k Key) int {
 			return 0
 		}
 		return cmp.Compare(refTotal(b.OrigPackets, b.ReplyPackets), refTotal(a.OrigPackets, a.ReplyPackets))
+	case Rate:
+		if refMissing(a, k) {
+			return 0
+		}
+		return cmp.Compare(b.ByteRate, a.ByteRate)
 	}
 	panic("unknown key")
 }
@@ -215,7 +222,8 @@ func randFlow(r *rand.Rand) flow.Flow {
 	f.Orig.ICMPType, f.Orig.ICMPCode = uint8(r.IntN(2)*8), uint8(r.IntN(2))
 	f.Reply = f.Orig.Mirror()
 	f.State = uint8(r.IntN(11)) // 10 is past every state table: STATE_10
-	f.Present = flow.Present(r.IntN(32))
+	f.Present = flow.Present(r.IntN(64))
+	f.ByteRate = []float32{0, 0.5, 1, 1e3, 2.5e9}[r.IntN(5)]
 	f.Status = []flow.Status{0, flow.StatusSeenReply, flow.StatusSeenReply | flow.StatusAssured,
 		flow.StatusAssured | flow.StatusOffload, flow.StatusSeenReply | flow.StatusHWOffload, flow.StatusSrcNAT}[r.IntN(6)]
 	f.Zone = uint16(r.IntN(2))
@@ -420,12 +428,12 @@ func TestParse(t *testing.T) {
 			}
 		}
 	}
-	for s, want := range map[string]Key{"S": SrcPort, "s": State, "D": DstPort, "d": Dst, "P": Packets, "p": Proto, "b": Bytes, "t": TTL, "a": Src} {
+	for s, want := range map[string]Key{"S": SrcPort, "s": State, "D": DstPort, "d": Dst, "P": Packets, "p": Proto, "b": Bytes, "t": TTL, "a": Src, "T": Rate} {
 		if got, err := Parse(s); err != nil || got != want {
 			t.Errorf("Parse(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"", "x", "B", "source", " d", "T"} {
+	for _, s := range []string{"", "x", "B", "source", " d", "R"} {
 		_, err := Parse(s)
 		if err == nil {
 			t.Errorf("Parse(%q) succeeded, want an error", s)
@@ -440,7 +448,7 @@ func TestParse(t *testing.T) {
 func TestNames(t *testing.T) {
 	want := []struct{ letter, name string }{
 		{"a", "src"}, {"S", "sport"}, {"d", "dst"}, {"D", "dport"}, {"p", "proto"},
-		{"s", "state"}, {"t", "ttl"}, {"b", "bytes"}, {"P", "packets"},
+		{"s", "state"}, {"t", "ttl"}, {"b", "bytes"}, {"P", "packets"}, {"T", "rate"},
 	}
 	keys := Keys()
 	if len(keys) != len(want) || keys[0] != Src {
@@ -480,6 +488,10 @@ func TestAscending(t *testing.T) {
 			small.OrigBytes, big.OrigBytes = 1, 2
 		case Packets:
 			small.OrigPackets, big.OrigPackets = 1, 2
+		case Rate:
+			small.Present |= flow.HasRate
+			big.Present |= flow.HasRate
+			small.ByteRate, big.ByteRate = 1, 2
 		}
 		for _, reverse := range []bool{false, true} {
 			flows := []flow.Flow{small, big}
@@ -566,8 +578,8 @@ func TestNextPrevCycle(t *testing.T) {
 			t.Errorf("%v.Prev() = %v, want %v", k, got, want)
 		}
 	}
-	if Packets.Next() != Src || Src.Prev() != Packets {
-		t.Error("the cycle does not wrap between Packets and Src")
+	if Rate.Next() != Src || Src.Prev() != Rate {
+		t.Error("the cycle does not wrap between Rate and Src")
 	}
 }
 

@@ -101,9 +101,9 @@ func readCPU(root string, st *flow.Stats, cpu *cpuTotals) {
 
 // readProcOnly reads into st the figures no other source gives: buckets,
 // bytes per entry, whether the max can be set (MaxWritable, when st.Max is
-// known) and whether the namespace is the initial one. Each is read on its
-// own, and what cannot be read is left unknown (bytes per entry: the
-// estimate).
+// known), whether the namespace is the initial one and the machine's RAM.
+// Each is read on its own, and what cannot be read is left unknown (bytes
+// per entry: the estimate).
 func readProcOnly(root string, st *flow.Stats) {
 	if n, _, err := readFirstInt(root, bucketsPaths); err == nil {
 		st.Buckets = n
@@ -112,6 +112,10 @@ func readProcOnly(root string, st *flow.Stats) {
 		st.MaxWritable = maxWritable(root)
 	}
 	st.InitialNetNS = initialNetNS(root, unix.Stat)
+	if f, err := os.Open(filepath.Join(root, "meminfo")); err == nil {
+		st.MemTotal, _ = ParseMemTotal(f)
+		f.Close()
+	}
 	st.BytesPerEntry, st.BytesPerEntryEstimated = EstimatedBytesPerEntry, true
 	if f, err := os.Open(filepath.Join(root, "slabinfo")); err == nil {
 		size, err := ParseSlabinfo(f)

@@ -23,7 +23,7 @@ func TestReadHealth(t *testing.T) {
 		want flow.Stats
 	}{
 		{"../../testdata/proc-6.18", flow.Stats{
-			Entries: 28, Max: 262144, Buckets: 262144, BytesPerEntry: 256, HaveCPU: true,
+			Entries: 28, Max: 262144, Buckets: 262144, BytesPerEntry: 256, HaveCPU: true, MemTotal: 8039204 << 10,
 			CPU: flow.CPUStats{Insert: 24, Has: flow.AllCounters},
 		}},
 		// No slabinfo, legacy paths, no thread-self.

@@ -5,7 +5,7 @@ package ui
 // cell text and cut rule per column, and one rule for which columns a view
 // wants (WantedColumns). A view uses them in three steps:
 //
-//	wanted := ui.WantedColumns(counters, &v.Totals)
+//	wanted := ui.WantedColumns(counters, rates, &v.Totals)
 //	c := &ui.Cells{Names: names, Epoch: readAt, Now: now} // one per goroutine
 //	// 1. Measure: natural[col] = the widest of ui.Width(title) and
 //	//    c.Width(col, f) over the rows the view shows.
@@ -43,6 +43,7 @@ const (
 	ColZone
 	ColBytes
 	ColPackets
+	ColRate
 	ColNAT
 	NumColumns
 )
@@ -93,12 +94,12 @@ var columns = [NumColumns]columnInfo{
 		appendCell: func(c *Cells, b []byte, f *flow.Flow) []byte {
 			return c.appendEndpoint(b, f, f.Orig.Dst, f.Orig.DstPort)
 		}},
-	ColProto: {title: "Proto", giveWay: 6,
+	ColProto: {title: "Proto", giveWay: 7,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return append(b, f.ProtoName()...) }},
 	// A long SCTP state (SHUTDOWN_ACK_SENT) may be cut; ESTABLISHED stays.
-	ColState: {title: "State", giveWay: 8, cut: CutAtEnd, floor: len("ESTABLISHED"),
+	ColState: {title: "State", giveWay: 9, cut: CutAtEnd, floor: len("ESTABLISHED"),
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return AppendState(b, f) }},
-	ColTTL: {title: "TTL", right: true, giveWay: 7,
+	ColTTL: {title: "TTL", right: true, giveWay: 8,
 		appendCell: func(c *Cells, b []byte, f *flow.Flow) []byte {
 			if f.Present&flow.HasTimeout == 0 {
 				return append(b, '-')
@@ -106,11 +107,11 @@ var columns = [NumColumns]columnInfo{
 			return AppendTTL(b, c.ttl(f))
 		}},
 	// The connection mark in decimal, as conntrack -L prints it.
-	ColMark: {title: "Mark", right: true, giveWay: 3,
+	ColMark: {title: "Mark", right: true, giveWay: 4,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return AppendUint(b, uint64(f.Mark)) }},
 	// The zone tells apart flows of the same tuple: it stays longer than
 	// the mark.
-	ColZone: {title: "Zone", right: true, giveWay: 4,
+	ColZone: {title: "Zone", right: true, giveWay: 5,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return AppendUint(b, uint64(f.Zone)) }},
 	ColBytes: {title: "Bytes", right: true, giveWay: 2,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte {
@@ -126,9 +127,18 @@ var columns = [NumColumns]columnInfo{
 			}
 			return AppendPackets(b, f.Packets())
 		}},
+	// Bytes per second, both directions: what -b rate sorts by. It stays
+	// longer than the counters it comes from.
+	ColRate: {title: "Rate", right: true, giveWay: 3,
+		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte {
+			if f.Present&flow.HasRate == 0 {
+				return append(b, '-')
+			}
+			return AppendRate(b, f.ByteRate)
+		}},
 	// The reply side, also in -j output: it goes before the protocol and
 	// the state when room is short.
-	ColNAT: {title: "NAT", giveWay: 5, cut: CutAtEnd, floor: len("dnat ") + addrFloor,
+	ColNAT: {title: "NAT", giveWay: 6, cut: CutAtEnd, floor: len("dnat ") + addrFloor,
 		appendCell: func(_ *Cells, b []byte, f *flow.Flow) []byte { return appendNAT(b, f) }},
 }
 
@@ -140,7 +150,8 @@ func (c Column) Title() string { return columns[c].title }
 func (c Column) RightAligned() bool { return columns[c].right }
 
 // GiveWay returns the column's turn to be left out when the width is short:
-// 1 goes first (Packets, then Bytes, Mark, Zone, NAT, Proto, TTL, State); 0
+// 1 goes first (Packets, then Bytes, Rate, Mark, Zone, NAT, Proto, TTL,
+// State); 0
 // means never (Source and Destination are cut instead).
 func (c Column) GiveWay() int { return columns[c].giveWay }
 
@@ -155,10 +166,11 @@ func (c Column) Floor() int { return columns[c].floor }
 // (view.Build's) shows before Fit fits them to a width, in display order:
 // Source, Destination, Proto, State and TTL always; Mark when a shown flow
 // has a non-zero mark; Zone when one is in a zone other than 0; Bytes and
-// Packets with counters (-C); NAT when a shown flow is NAT'd. Every view
-// asks this one rule, so a column appears on the screen exactly when it
-// does in the one-shot text.
-func WantedColumns(counters bool, t *view.Totals) []Column {
+// Packets with counters (-C); Rate with rates (-b rate, --rates; the screen's
+// counters); NAT when a shown flow is NAT'd. Every view asks this one rule,
+// so a column appears on the screen exactly when it does in the one-shot
+// text.
+func WantedColumns(counters, rates bool, t *view.Totals) []Column {
 	want := []Column{ColSource, ColDestination, ColProto, ColState, ColTTL}
 	if t.Marked > 0 {
 		want = append(want, ColMark)
@@ -168,6 +180,9 @@ func WantedColumns(counters bool, t *view.Totals) []Column {
 	}
 	if counters {
 		want = append(want, ColBytes, ColPackets)
+	}
+	if rates {
+		want = append(want, ColRate)
 	}
 	if t.NATed > 0 {
 		want = append(want, ColNAT)
@@ -242,6 +257,11 @@ func (c *Cells) Width(col Column, f *flow.Flow) int {
 			return BytesMaxWidth
 		}
 		return PacketsMaxWidth
+	case ColRate:
+		if f.Present&flow.HasRate == 0 {
+			return 1
+		}
+		return RateMaxWidth
 	case ColNAT:
 		if !f.NATed() {
 			return 0

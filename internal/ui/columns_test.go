@@ -49,7 +49,7 @@ func TestColumnTable(t *testing.T) {
 		}
 	}
 	// One display order for every view, NAT last.
-	if got, want := strings.Join(titles, " "), "Source Destination Proto State TTL Mark Zone Bytes Packets NAT"; got != want {
+	if got, want := strings.Join(titles, " "), "Source Destination Proto State TTL Mark Zone Bytes Packets Rate NAT"; got != want {
 		t.Errorf("display order %q, want %q", got, want)
 	}
 	var order []string
@@ -58,7 +58,7 @@ func TestColumnTable(t *testing.T) {
 	}
 	// Mark and Zone, shown only when a flow has one, go before NAT; the
 	// zone, which tells apart flows of one tuple, after the mark.
-	if got, want := strings.Join(order, " "), "Packets Bytes Mark Zone NAT Proto TTL State"; got != want {
+	if got, want := strings.Join(order, " "), "Packets Bytes Rate Mark Zone NAT Proto TTL State"; got != want {
 		t.Errorf("give-way order %q, want %q", got, want)
 	}
 	for _, col := range []Column{ColSource, ColDestination} {
@@ -316,17 +316,18 @@ func TestWantedColumns(t *testing.T) {
 		return strings.Join(s, " ")
 	}
 	for _, x := range []struct {
-		counters bool
-		tot      view.Totals
-		want     string
+		counters, rates bool
+		tot             view.Totals
+		want            string
 	}{
-		{false, view.Totals{}, "Source Destination Proto State TTL"},
-		{true, view.Totals{}, "Source Destination Proto State TTL Bytes Packets"},
-		{false, view.Totals{Marked: 1}, "Source Destination Proto State TTL Mark"},
-		{false, view.Totals{Zoned: 3}, "Source Destination Proto State TTL Zone"},
-		{true, view.Totals{NATed: 1, Marked: 2, Zoned: 1}, "Source Destination Proto State TTL Mark Zone Bytes Packets NAT"},
+		{false, false, view.Totals{}, "Source Destination Proto State TTL"},
+		{true, false, view.Totals{}, "Source Destination Proto State TTL Bytes Packets"},
+		{false, true, view.Totals{}, "Source Destination Proto State TTL Rate"},
+		{false, false, view.Totals{Marked: 1}, "Source Destination Proto State TTL Mark"},
+		{false, false, view.Totals{Zoned: 3}, "Source Destination Proto State TTL Zone"},
+		{true, true, view.Totals{NATed: 1, Marked: 2, Zoned: 1}, "Source Destination Proto State TTL Mark Zone Bytes Packets Rate NAT"},
 	} {
-		if got := titles(WantedColumns(x.counters, &x.tot)); got != x.want {
+		if got := titles(WantedColumns(x.counters, x.rates, &x.tot)); got != x.want {
 			t.Errorf("counters %v, %+v: %q, want %q", x.counters, x.tot, got, x.want)
 		}
 	}

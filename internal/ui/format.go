@@ -8,6 +8,7 @@
 package ui
 
 import (
+	"github.com/gostate/gostate/internal/numfmt"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -159,20 +160,9 @@ func decimalDigits(n uint64) int {
 	return d
 }
 
-// AppendCount appends n in decimal with thousands separators: 262,144.
-func AppendCount(b []byte, n uint64) []byte {
-	d := decimalDigits(n)
-	start := len(b)
-	b = AppendUint(b, n)
-	// Commas are inserted from the right, moving the digits after each.
-	for i := d - 3; i > 0; i -= 3 {
-		at := start + i
-		b = append(b, 0)
-		copy(b[at+1:], b[at:])
-		b[at] = ','
-	}
-	return b
-}
+// AppendCount appends n in decimal with thousands separators: 262,144
+// (numfmt.AppendCount, the one rule for counts).
+func AppendCount(b []byte, n uint64) []byte { return numfmt.AppendCount(b, n) }
 
 // units is a system of units for AppendBytes and AppendPackets: pow[k] is
 // base^k, names[k] the name of unit k (names[0] that of single items).
@@ -209,10 +199,18 @@ func AppendBytes(b []byte, n uint64) []byte { return appendScaled(b, n, iec) }
 // (PacketsMaxWidth).
 func AppendPackets(b []byte, n uint64) []byte { return appendScaled(b, n, decimal) }
 
-// The widest texts of AppendBytes ("1023KiB") and AppendPackets ("999K").
+// AppendRate appends bytes per second as AppendBytes writes bytes, with
+// "/s": "0B/s", "1.2MiB/s". At most 9 characters (RateMaxWidth).
+func AppendRate(b []byte, perSecond float32) []byte {
+	return append(AppendBytes(b, uint64(max(perSecond, 0)+0.5)), "/s"...)
+}
+
+// The widest texts of AppendBytes ("1023KiB"), AppendPackets ("999K") and
+// AppendRate ("1023KiB/s").
 const (
 	BytesMaxWidth   = 7
 	PacketsMaxWidth = 4
+	RateMaxWidth    = BytesMaxWidth + len("/s")
 )
 
 func appendScaled(b []byte, n uint64, u *units) []byte {

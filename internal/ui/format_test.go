@@ -329,3 +329,15 @@ func TestWidth(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendRate(t *testing.T) {
+	for _, c := range []struct {
+		in   float32
+		want string
+	}{{0, "0B/s"}, {0.4, "0B/s"}, {812, "812B/s"}, {1 << 20, "1.0MiB/s"}, {1047552, "1023KiB/s"}, {-1, "0B/s"}} {
+		got := string(AppendRate(nil, c.in))
+		if got != c.want || len(got) > RateMaxWidth {
+			t.Errorf("AppendRate(%v) = %q, want %q (at most %d)", c.in, got, c.want, RateMaxWidth)
+		}
+	}
+}

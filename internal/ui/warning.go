@@ -3,6 +3,7 @@ package ui
 import (
 	"strconv"
 
+	"github.com/gostate/gostate/internal/advise"
 	"github.com/gostate/gostate/internal/flow"
 )
 
@@ -19,12 +20,16 @@ import (
 // always an instruction, ": ", then the command that carries it out, so that
 // a narrow view can put the command on a line of its own:
 //
-//	Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288
+//	Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=960000
 //
-// with the limit SuggestMax gives. When the limit cannot be set from where
+// with the limit of the sizing rule (advise.Suggest, the one --advise
+// applies) on peak, the most entries the view has seen (a one-shot view's:
+// the entries). When the limit cannot be set from where
 // the table was read (Stats.MaxWritable), the instruction says where or by
-// whom it can (raiseLimit).
-func TableWarning(s *flow.Stats, delta *flow.CPUStats) (msg, fix string) {
+// whom it can (raiseLimit). When the rule finds no room above the limit
+// within its memory bound, the instruction is to shorten the timeouts
+// instead, and the command the advisor that shows them.
+func TableWarning(s *flow.Stats, peak int, delta *flow.CPUStats) (msg, fix string) {
 	grew := delta != nil && (delta.Drop > 0 || delta.InsertFailed > 0 || delta.EarlyDrop > 0)
 	tenths := FillTenths(s)
 	switch {
@@ -35,7 +40,12 @@ func TableWarning(s *flow.Stats, delta *flow.CPUStats) (msg, fix string) {
 	default:
 		return "", ""
 	}
-	return msg, raiseLimit(s) + ": sysctl -w net.netfilter.nf_conntrack_max=" + strconv.Itoa(SuggestMax(s.Entries, s.Max))
+	g := advise.Suggest(s, peak, grew)
+	if !g.Raise {
+		return msg, "Shorten the timeouts that hold the most entries (a full table at a higher limit would pass " +
+			strconv.Itoa(advise.MemoryPercent) + "% of RAM): gostate --advise"
+	}
+	return msg, raiseLimit(s) + ": sysctl -w net.netfilter.nf_conntrack_max=" + strconv.Itoa(g.Max)
 }
 
 // raiseLimit is TableWarning's instruction. The kernel has one limit for all
@@ -56,20 +66,6 @@ func raiseLimit(s *flow.Stats) string {
 	// Read-only, for want of privileges or because this is not the
 	// initial namespace: which, gostate could not tell.
 	return "Raise the limit as root on the host (nf_conntrack_max is read-only here)"
-}
-
-// SuggestMax returns the nf_conntrack_max that TableWarning suggests for a
-// table of entries entries whose limit is limit (0 when unknown): the next
-// power of two at least twice the larger of the two, and at least 2. Every
-// view's suggestion comes from here, so a better sizing rule replaces this
-// one alone.
-func SuggestMax(entries, limit int) int {
-	n := 2 * max(entries, limit, 1)
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return p
 }
 
 // CountersOffHint returns what to tell a user who asked for the byte and

@@ -2,7 +2,7 @@
 // shows: the rows the filter keeps, in the chosen order, and their totals.
 //
 // A view is a slice of indices into Table.Flows, so filtering and sorting
-// never copy the 136-byte rows, and a View reused between refreshes keeps
+// never copy the 144-byte rows, and a View reused between refreshes keeps
 // its memory: building it again allocates nothing.
 package view
 

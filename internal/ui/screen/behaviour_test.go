@@ -321,3 +321,33 @@ func TestNoPadding(t *testing.T) {
 		}
 	}
 }
+
+// With counters shown, a flow's Rate appears once its counters were read
+// twice, and o T puts the busiest flow on top.
+func TestRateColumn(t *testing.T) {
+	tb := sampleTable()
+	for i := range tb.Flows {
+		tb.Flows[i].Present |= flow.HasCounters
+		tb.Flows[i].OrigBytes, tb.Flows[i].OrigPackets = 1000, 10
+	}
+	h := startScreen(t, tb, nil, cfg{Counters: true}, 120, 30)
+	h.contains("Rate")
+	// The UDP flow (192.0.2.3) sends 2 MiB in 2 s.
+	h.r.set(func(tb *flow.Table) {
+		for i := range tb.Flows {
+			if tb.Flows[i].Proto == flow.ProtoUDP {
+				tb.Flows[i].OrigBytes += 2 << 20
+				tb.Flows[i].OrigPackets += 1500
+			}
+		}
+	})
+	h.clk.Advance(2 * time.Second)
+	h.refresh()
+	h.contains("1.0MiB/s")
+	h.typeKeys("oT")
+	row := h.lines()[h.rowOf("Rate")+1]
+	if !strings.Contains(row, "192.0.2.3:5353") || !strings.Contains(row, "1.0MiB/s") {
+		t.Errorf("sorted by rate, the first row is %q; want the UDP flow at 1.0MiB/s", row)
+	}
+	h.contains("0B/s")
+}

@@ -86,7 +86,6 @@ type fakeReader struct {
 	// noSummary makes the health unreadable on its own, so that the screen
 	// reads the whole table before it comes up.
 	noSummary bool
-	summaries int
 	// hold, when set, holds every whole read until it is closed; held is
 	// set once one waits.
 	hold chan struct{}
@@ -139,7 +138,6 @@ func (r *fakeReader) ReadBatches(t *flow.Table, batch int, each func([]flow.Flow
 func (r *fakeReader) ReadSummary(t *flow.Table) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.summaries++
 	switch {
 	case r.err != nil:
 		return r.err
@@ -199,12 +197,6 @@ func (r *fakeReader) refreshCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.refreshes
-}
-
-func (r *fakeReader) summaryCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.summaries
 }
 
 // fakeDeleter records deletes and answers with err.

@@ -313,7 +313,7 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 	// The banner: the table is (about to be) full; every view words it so
 	// (ui.TableWarning). Two fields, so that a narrow screen shows the
 	// command on a line of its own rather than cutting it off.
-	if msg, fix := ui.TableWarning(s, delta); msg != "" {
+	if msg, fix := ui.TableWarning(s, f.Peak, delta); msg != "" {
 		ls = append(ls, hline{line{{msg, u.styleAlert()}, {"  " + fix, u.styleAlert()}}, prioBanner})
 	}
 

@@ -33,7 +33,7 @@ func Keys() []KeyHelp {
 		{"f", []string{"hide / show loopback flows (127.0.0.0/8, ::1)"}},
 		{"L", []string{"hide / show DNS flows (port 53)"}},
 		{"l", []string{"host names instead of addresses (also hides DNS flows)"}},
-		{"C", []string{"bytes and packets columns"}},
+		{"C", []string{"bytes, packets and rate (bytes/s, both directions) columns"}},
 		{"t", []string{"per-state totals line"}},
 		{"c", []string{"colours on / off (tcp green, udp yellow, icmp red)"}},
 		{"R", []string{"refresh interval in seconds (" + intervalLimits() + ")"}},

@@ -99,6 +99,8 @@ func sortColumn(k sortby.Key) ui.Column {
 		return ui.ColBytes
 	case sortby.Packets:
 		return ui.ColPackets
+	case sortby.Rate:
+		return ui.ColRate
 	}
 	return ui.ColSource
 }
@@ -107,7 +109,7 @@ func sortColumn(k sortby.Key) ui.Column {
 // Mark and Zone have none.
 var columnKeys = [ui.NumColumns]sortby.Key{ui.ColSource: sortby.Src, ui.ColDestination: sortby.Dst,
 	ui.ColProto: sortby.Proto, ui.ColState: sortby.State, ui.ColTTL: sortby.TTL,
-	ui.ColBytes: sortby.Bytes, ui.ColPackets: sortby.Packets}
+	ui.ColBytes: sortby.Bytes, ui.ColPackets: sortby.Packets, ui.ColRate: sortby.Rate}
 
 // sortByColumn sorts by a column whose title was clicked; a second click
 // reverses the order.
@@ -236,7 +238,7 @@ func (c *flowContent) layout(width, height int) {
 	if u.f.Table.Frozen {
 		c.cells.Now = time.Time{} // a saved dump's TTLs are as saved
 	}
-	want := ui.WantedColumns(u.counters, &u.f.View.Totals)
+	want := ui.WantedColumns(u.counters, u.counters || u.f.Options.Sort == sortby.Rate, &u.f.View.Totals)
 	var natural [ui.NumColumns]int
 	for _, col := range want {
 		natural[col] = ui.Width([]byte(c.titleText(col)))

@@ -222,6 +222,11 @@ func (u *model) beforeDraw(scr tcell.Screen) bool {
 		n = max(maxN, 1)
 	}
 	u.grid.SetRows(n, 0, 1)
+	// Once every row fits, tview's table starts following its last row
+	// and goes on after the terminal shrinks, scrolling the selection out
+	// of sight (TestResize): the screen keeps its own offset instead.
+	row, col := u.table.GetOffset()
+	u.table.SetOffset(row, col)
 	if u.hasSel {
 		// Keep the selection on screen whatever the size: tview would
 		// otherwise scroll it away when the table shrinks.

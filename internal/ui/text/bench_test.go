@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/group"
 	"github.com/gostate/gostate/internal/view"
 )
 
@@ -100,4 +101,32 @@ func BenchmarkWriteJSON(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchRows, "ns/row")
+}
+
+// BenchmarkWriteGroups is the one-shot --group-by src over 200,000 rows:
+// the grouping and the writer, of the default 20 groups and of all of
+// them.
+func BenchmarkWriteGroups(b *testing.B) {
+	tab := bigTable(benchRows)
+	v := scattered(tab)
+	spec, err := group.Parse("src")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(io.Discard, 256<<10)
+	var g group.Grouping
+	for _, c := range []struct {
+		name string
+		top  int
+	}{{"top20", 0}, {"all", benchRows}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				g.Build(tab.Flows, v.Idx, spec)
+				if err := WriteGroups(w, tab, &g, &Options{Counters: true, Sort: "entries"}, c.top); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -114,6 +114,11 @@ func appendFlowFields(b []byte, f *flow.Flow) []byte {
 		b = appendUintField(b, "reply_bytes", f.ReplyBytes)
 		b = appendUintField(b, "reply_packets", f.ReplyPackets)
 	}
+	if f.Present&flow.HasRate != 0 {
+		// Whole units: a rate of 0.4 B/s is no more exact than 0.
+		b = appendUintField(b, "bytes_per_s", uint64(f.ByteRate+0.5))
+		b = appendUintField(b, "packets_per_s", uint64(f.PacketRate+0.5))
+	}
 	return b
 }
 
@@ -189,7 +194,7 @@ func WriteStatsJSON(w *bufio.Writer, t *flow.Table) error {
 		Warnings:               make([]string, 0, len(t.Warnings)+1),
 		Timeouts:               make(map[string]int, len(t.Timeouts)),
 	}
-	if msg, fix := ui.TableWarning(s, nil); msg != "" {
+	if msg, fix := ui.TableWarning(s, s.Entries, nil); msg != "" {
 		out.Warnings = append(out.Warnings, msg+"  "+fix)
 	}
 	out.Warnings = append(out.Warnings, t.Warnings...)

@@ -24,6 +24,9 @@ type Options struct {
 	// Counters adds the Bytes and Packets columns (-C): both directions
 	// together, bytes in IEC units and packets in decimal ones.
 	Counters bool
+	// Rates adds the Rate column (-b rate, --rates): bytes per second of
+	// both directions, from two reads.
+	Rates bool
 	// Totals adds totals per protocol and per state, and how many flows the
 	// filters hid (-t).
 	Totals bool
@@ -35,6 +38,9 @@ type Options struct {
 	// Width is the number of columns no line may exceed; 0 means no limit, and
 	// every column then takes its natural width (its widest value).
 	Width int
+	// Height is the number of lines the terminal shows, 0 when not a
+	// terminal: WriteGroups shows as many groups as fit (defaultTop).
+	Height int
 	// Sort and Filter describe the view for the health line ("dst reversed",
 	// "src 192.0.2.0/24"); empty Filter means none.
 	Sort, Filter string
@@ -65,8 +71,9 @@ type layout struct {
 
 // WriteText writes the health line, the full-table warning when there is one
 // (ui.TableWarning, on the fill alone: a one-shot view has no earlier read to
-// compare the drop counters with), the column header and the rows of v, as o
-// says; v is view.Build's, whose totals say which columns are wanted
+// compare the drop counters with) with who fills the table under it
+// (ui.TopSource), the column header and the rows of v, as o says; v is
+// view.Build's, whose totals say which columns are wanted
 // (ui.WantedColumns). A large view is measured and formatted on every core
 // (o.Names must then be safe for concurrent use); the output is the same
 // either way. It stops at the first write error (a closed pipe) and returns
@@ -76,13 +83,11 @@ func WriteText(w *bufio.Writer, t *flow.Table, v *view.View, o *Options) error {
 }
 
 func writeTextPlan(w *bufio.Writer, t *flow.Table, v *view.View, o *Options, p plan) error {
-	want := ui.WantedColumns(o.Counters, &v.Totals)
+	want := ui.WantedColumns(o.Counters, o.Rates, &v.Totals)
 	lay := fit(want, naturalWidths(want, o.Names, t.Flows, v.Idx, p.workers), o)
 	if !o.NoHeader {
 		writeSegments(w, healthSegments(t, o), o.Width)
-		if msg, fix := ui.TableWarning(&t.Stats, nil); msg != "" {
-			writeWarning(w, msg, fix, o.Width)
-		}
+		writeBanner(w, t, o.Width)
 		if o.Totals {
 			writeTotals(w, &v.Totals, o.Width)
 		}

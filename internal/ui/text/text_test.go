@@ -169,27 +169,28 @@ func TestHealthLine(t *testing.T) {
 
 // TestTableWarning: from 90 % full the one-shot text says so after the
 // health line, with the command that raises the limit, as the live screen
-// does; not with --no-header.
+// does, and who fills the table (ui.TopSource); not with --no-header.
 func TestTableWarning(t *testing.T) {
 	tab := testTable()
 	tab.Stats = flow.Stats{Entries: 240000, Max: 262144, HaveCPU: true}
 	const (
 		msg = "TABLE 91.6% FULL: new connections are about to be dropped."
-		fix = "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288"
+		fix = "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=960000"
 	)
 	lines := writeText(t, tab, &Options{Sort: "src"})
-	if !strings.HasPrefix(lines[0], "entries 240,000/262,144  fill 91.6%") || lines[1] != msg+"  "+fix || !strings.HasPrefix(lines[2], "Source") {
-		t.Errorf("want the health line, the warning, the titles; got\n%s", strings.Join(lines[:3], "\n"))
+	if !strings.HasPrefix(lines[0], "entries 240,000/262,144  fill 91.6%") || lines[1] != msg+"  "+fix ||
+		lines[2] != "top source 192.0.2.10: 25% of entries (ESTABLISHED 100%)" || !strings.HasPrefix(lines[3], "Source") {
+		t.Errorf("want the health line, the warning, the top source, the titles; got\n%s", strings.Join(lines[:4], "\n"))
 	}
 	for _, l := range writeText(t, tab, &Options{NoHeader: true}) {
-		if strings.Contains(l, "FULL") {
+		if strings.Contains(l, "FULL") || strings.Contains(l, "top source") {
 			t.Errorf("--no-header prints the warning: %q", l)
 		}
 	}
 	// Narrow: the command starts a line of its own, whole; the rest wraps
 	// between words.
 	lines = writeText(t, tab, &Options{Width: 60, Sort: "src"})
-	if i := slices.Index(lines, msg); i < 0 || lines[i+1] != "Raise the limit:" || lines[i+2] != "sysctl -w net.netfilter.nf_conntrack_max=524288" {
+	if i := slices.Index(lines, msg); i < 0 || lines[i+1] != "Raise the limit:" || lines[i+2] != "sysctl -w net.netfilter.nf_conntrack_max=960000" {
 		t.Errorf("width 60:\n%s", strings.Join(lines, "\n"))
 	}
 	tab.Stats.MaxWritable, tab.Stats.InitialNetNS = flow.TriNo, flow.TriNo
@@ -199,7 +200,7 @@ func TestTableWarning(t *testing.T) {
 		"dropped.",
 		"Raise the limit on the host (nf_conntrack_max is",
 		"global; read-only in this namespace):",
-		"sysctl -w net.netfilter.nf_conntrack_max=524288",
+		"sysctl -w net.netfilter.nf_conntrack_max=960000",
 	}
 	if i := slices.Index(lines, want[0]); i < 0 || !slices.Equal(lines[i:i+len(want)], want) {
 		t.Errorf("width 50, inside a namespace:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -319,7 +320,7 @@ func TestStatsJSONWarning(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"TABLE 91.6% FULL: new connections are about to be dropped.  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=524288", "a source's remark"}
+	want := []string{"TABLE 91.6% FULL: new connections are about to be dropped.  Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=960000", "a source's remark"}
 	if !slices.Equal(st.Warnings, want) {
 		t.Errorf("warnings %q, want %q", st.Warnings, want)
 	}
