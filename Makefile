@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: build run test deps lint fuzz bench bench-1m soak demo clean
+.PHONY: build run test deps lint fuzz bench bench-1m soak demo deb clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gostate
@@ -69,6 +69,20 @@ soak: build
 # Opens gostate on a private namespace filled with N synthetic entries.
 demo: build
 	N=$(N) ./scripts/demo.sh
+
+# The Debian package, bin/gostate_VERSION_ARCH.deb: the binary (static, no
+# cgo), a man page and a bash completion made from its --help, the
+# exporter's systemd unit and the alert rules as an example. nfpm (pinned in
+# scripts/mkdeb/go.mod, a module of its own so that its dependencies stay
+# out of gostate's) builds it. VERSION is the tag at HEAD without its v,
+# else 0.0~gitYYYYMMDD.SHORTSHA (the commit's date and hash): dpkg wants a
+# digit first, and ~ sorts every snapshot before a first release.
+deb:
+	mkdir -p bin
+	cd scripts/mkdeb && $(GO) test . && $(GO) build -o ../../bin/mkdeb .
+	DEBVERSION=$$(bin/mkdeb -print-version -root .) && \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$$DEBVERSION" -o bin/deb/gostate ./cmd/gostate && \
+		bin/mkdeb -bin bin/deb/gostate -root . -out bin -version "$$DEBVERSION"
 
 clean:
 	rm -rf bin

@@ -37,6 +37,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gostate/gostate/internal/numfmt"
 	"io"
 	"os"
 	"os/signal"
@@ -136,14 +137,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	msg := fmt.Sprintf("ctfill: inserted %s entries into %s in %.2f s (%s entries/s)",
-		thousands(r.Created), name, r.Elapsed.Seconds(), thousands(int(r.Rate())))
+		numfmt.Count(r.Created), name, r.Elapsed.Seconds(), numfmt.Count(int(r.Rate())))
 	if r.Existing > 0 {
-		msg += fmt.Sprintf("; %s were already there", thousands(r.Existing))
+		msg += fmt.Sprintf("; %s were already there", numfmt.Count(r.Existing))
 	}
 	fmt.Fprintln(stderr, msg)
 	if r.Full {
 		fmt.Fprintf(stderr, "ctfill: the table is full (nf_conntrack_max is %s): the kernel refused the rest after %s of %s entries; stopped\n",
-			readMax(), thousands(r.Created+r.Existing), thousands(*count))
+			readMax(), numfmt.Count(r.Created+r.Existing), numfmt.Count(*count))
 		if *churn > 0 {
 			return fail(errors.New("not churning a full table: its creates would fail"))
 		}
@@ -175,7 +176,7 @@ func runChurn(name, path string, count, rate int, d time.Duration, o netns.Churn
 		until = "for " + d.String()
 	}
 	fmt.Fprintf(stderr, "ctfill: churning %s %s: %s new and %s gone entries a second, keeping %s\n",
-		name, until, thousands(rate), thousands(rate), thousands(count))
+		name, until, numfmt.Count(rate), numfmt.Count(rate), numfmt.Count(count))
 
 	o.Rate, o.Window = rate, count
 	var last netns.ChurnResult
@@ -185,16 +186,16 @@ func runChurn(name, path string, count, rate int, d time.Duration, o netns.Churn
 		}
 		secs := (p.Elapsed - last.Elapsed).Seconds()
 		fmt.Fprintf(stderr, "ctfill: churn at %.0f s: %s new/s, %s gone/s over the last %.0f s; %s\n",
-			p.Elapsed.Seconds(), thousands(int(float64(p.Created-last.Created)/secs+0.5)),
-			thousands(int(float64(p.Deleted-last.Deleted)/secs+0.5)), secs, tableSize(path))
+			p.Elapsed.Seconds(), numfmt.Count(int(float64(p.Created-last.Created)/secs+0.5)),
+			numfmt.Count(int(float64(p.Deleted-last.Deleted)/secs+0.5)), secs, tableSize(path))
 		last = p
 	}
 	r, err := netns.Churn(ctx, path, o)
 	msg := fmt.Sprintf("ctfill: churned %s for %.1f s: %s created and %s deleted (%s new/s, %s gone/s); %s",
-		name, r.Elapsed.Seconds(), thousands(r.Created), thousands(r.Deleted),
-		thousands(int(r.NewRate()+0.5)), thousands(int(r.GoneRate()+0.5)), tableSize(path))
+		name, r.Elapsed.Seconds(), numfmt.Count(r.Created), numfmt.Count(r.Deleted),
+		numfmt.Count(int(r.NewRate()+0.5)), numfmt.Count(int(r.GoneRate()+0.5)), tableSize(path))
 	if r.Existing > 0 || r.Missing > 0 {
-		msg += fmt.Sprintf("; %s to create were already there, %s to delete already gone", thousands(r.Existing), thousands(r.Missing))
+		msg += fmt.Sprintf("; %s to create were already there, %s to delete already gone", numfmt.Count(r.Existing), numfmt.Count(r.Missing))
 	}
 	fmt.Fprintln(stderr, msg)
 	if err == nil && r.Full {
@@ -209,7 +210,7 @@ func tableSize(path string) string {
 	if err != nil {
 		return "the table's size is unknown"
 	}
-	return "the table holds " + thousands(n) + " entries"
+	return "the table holds " + numfmt.Count(n) + " entries"
 }
 
 // notOwnNamespace refuses the namespace ctfill runs in and the init
@@ -258,20 +259,7 @@ func readMax() string {
 	if err != nil {
 		return "unknown"
 	}
-	return thousands(n)
-}
-
-// thousands formats a count with commas between groups of three digits.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return numfmt.Count(n)
 }
 
 func randomSuffix() string {

@@ -140,14 +140,6 @@ func TestCreate(t *testing.T) {
 	}
 }
 
-func TestThousands(t *testing.T) {
-	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 200000: "200,000", 1234567: "1,234,567"} {
-		if got := thousands(n); got != want {
-			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // ctfill is a tool, not a test: it must not link package testing (which
 // internal/nstest imports) nor anything built on it.
 func TestDoesNotLinkTesting(t *testing.T) {

@@ -3,14 +3,12 @@ package main
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
 	"github.com/gostate/gostate/internal/advise"
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/source"
-	"github.com/gostate/gostate/internal/termsafe"
 	"github.com/gostate/gostate/internal/ui/text"
 )
 
@@ -49,12 +47,7 @@ func runAdvise(cfg *config, term terminal, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	for _, w := range t.Warnings {
-		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
-	}
-	if t.Skipped > 0 {
-		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
-	}
+	reportReadNotes(stderr, &t)
 	in.Stats, in.Rows, in.Timeouts = t.Stats, t.Flows, t.Timeouts
 	in.Peak = max(first.Stats.Entries, t.Stats.Entries)
 	if !t.Frozen && first.Stats.HaveCPU && t.Stats.HaveCPU {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gostate/gostate/internal/check"
 	"github.com/gostate/gostate/internal/filter"
 	"github.com/gostate/gostate/internal/group"
 	"github.com/gostate/gostate/internal/monitor"
@@ -40,6 +41,13 @@ type config struct {
 	nameServer string
 	// events are the kinds -E prints; none means no event stream.
 	events source.EventKind
+	// listen is --listen's address, "" without an exporter; the rest of
+	// the exporter's flags are in export.
+	listen string
+	export exportFlags
+	// checking is --check; check holds its settings.
+	checking bool
+	check    checkFlags
 	// groupBy is --group-by's key: the zero Spec means rows, not groups.
 	groupBy group.Spec
 	// byKey is true when -b was given with --group-by: groups are then in
@@ -138,8 +146,10 @@ func flagError(err error) error {
 // rawFlags holds the flags that parseFlags still has to check and convert.
 // The filters may be given more than once: each holds every value given.
 type rawFlags struct {
-	sort, rate, kind, nameServer, events, groupBy *string
-	top                                           *int
+	sort, rate, kind, nameServer, events, groupBy, listen, topBy *string
+	top                                                          *int
+
+	netns *[]string
 
 	srcFilter, dstFilter, host, srcPort, dstPort, protos, states, marks, zones *[]string
 }
@@ -178,13 +188,21 @@ func defineFlags(cfg *config) (*pflag.FlagSet, *rawFlags) {
 	raw.marks = fs.StringArray("mark", nil, "")
 	raw.zones = fs.StringArray("zone", nil, "")
 	raw.kind = fs.String("source", string(source.KindAuto), "")
-	fs.StringVarP(&cfg.source.NetNS, "netns", "n", "", "")
+	raw.netns = fs.StringArrayP("netns", "n", nil, "")
 	fs.StringVar(&cfg.source.File, "file", "", "")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "")
 	raw.groupBy = fs.String("group-by", "", "")
 	raw.top = fs.Int("top", 0, "")
 	raw.events = fs.StringP("events", "E", "", "")
 	fs.Lookup("events").NoOptDefVal = "all"
+	raw.listen = fs.String("listen", "", "")
+	fs.IntVar(&cfg.export.top, "top-sources", 0, "")
+	raw.topBy = fs.String("top-sources-by", "src", "")
+	fs.BoolVar(&cfg.export.nodeCompat, "node-compat", false, "")
+	fs.BoolVar(&cfg.checking, "check", false, "")
+	fs.Float64Var(&cfg.check.th.Warn, "warn", check.DefaultWarn, "")
+	fs.Float64Var(&cfg.check.th.Crit, "crit", check.DefaultCrit, "")
+	fs.StringVar(&cfg.check.state, "check-state", "", "")
 	fs.BoolVarP(&cfg.help, "help", "h", false, "")
 	fs.BoolVarP(&cfg.version, "version", "v", false, "")
 	return fs, raw
@@ -262,8 +280,32 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.source.File != "" && (fs.Changed("netns") || fs.Changed("source")) {
 		return nil, usagef("--file reads a saved dump: --netns and --source do not apply to it")
 	}
-	if fs.Changed("netns") && cfg.source.NetNS == "" {
-		return nil, usagef("invalid -n/--netns \"\": name a namespace under /var/run/netns or a path")
+	for _, ns := range *raw.netns {
+		if ns == "" {
+			return nil, usagef("invalid -n/--netns \"\": name a namespace under /var/run/netns or a path")
+		}
+	}
+	if cfg.checking {
+		if err := parseCheck(fs, cfg); err != nil {
+			return nil, err
+		}
+	} else if err := notWithoutCheck(fs); err != nil {
+		return nil, err
+	}
+	if fs.Changed("listen") {
+		if err := parseExport(fs, raw, cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := notWithoutListen(fs); err != nil {
+			return nil, err
+		}
+		if len(*raw.netns) > 1 {
+			return nil, usagef("-n/--netns given %d times: only --listen watches more than one namespace", len(*raw.netns))
+		}
+		if len(*raw.netns) == 1 {
+			cfg.source.NetNS = (*raw.netns)[0]
+		}
 	}
 	if fs.Changed("events") {
 		if err := parseEvents(fs, *raw.events, cfg); err != nil {

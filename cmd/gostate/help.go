@@ -137,11 +137,45 @@ gostate's own flags:
                           then /proc/net/ip_conntrack), netlink or proc
   -n, --netns NAME|PATH   read another network namespace's table: a name under
                           /var/run/netns or a path such as /proc/PID/ns/net
+                          (with --listen: repeated or comma-separated, each
+                          namespace's series labelled netns; entering
+                          another namespace needs CAP_SYS_ADMIN as well)
       --file PATH         read a saved dump instead of the kernel: the text of
                           /proc/net/nf_conntrack or of conntrack -L (- is
                           stdin), refused when 16 MiB pass without an entry or
                           past 16,777,216 entries (/dev/zero, an endless pipe)
       --read-only         live screen: never delete entries (x is refused)
+      --listen ADDR       export the table to Prometheus instead: serve
+                          /metrics over HTTP on ADDR, with no screen, until
+                          SIGTERM or SIGINT (status 0); PORT alone listens on
+                          127.0.0.1:PORT, :PORT on every address (only when
+                          written so), HOST:PORT or [IPv6]:PORT on that
+                          address. The table is read every -R seconds (5
+                          unless given; longer when a read takes longer) and
+                          a scrape serves the last read; without CAP_NET_ADMIN
+                          only the health is exported. Read-only
+      --top-sources N     --listen: also export the N biggest sources (at
+                          most 100) as gostate_conntrack_top_source_entries:
+                          series that come and go as sources do
+      --top-sources-by KEY
+                          --listen: group the top sources by KEY, a key of
+                          --group-by: src (the default), src/24, dst, dport
+      --node-compat       --listen: also export node_exporter's
+                          node_nf_conntrack_entries, _entries_limit and
+                          _stat_* (gauges, as node_exporter types them)
+      --check             judge the table's health as a monitoring plugin
+                          (Nagios, Icinga): one line on standard output,
+                          CONNTRACK OK - 7.6% full (20,000 / 262,144), drops 0
+                          | entries=20000;209715;235929;0;262144 fill=7.6%;80;90
+                          drop=0c insert_failed=0c early_drop=0c
+                          and exit status 0 OK, 1 WARNING, 2 CRITICAL, 3
+                          UNKNOWN (every failure, a usage error too); drops
+                          are drop + insert_failed + early_drop. Needs no
+                          privilege (the health is world-readable)
+      --warn PCT          --check: WARNING from PCT percent of the limit (80)
+      --crit PCT          --check: CRITICAL from PCT percent of the limit (90)
+      --check-state FILE  --check: keep the counters in FILE, and report
+                          WARNING when flows were lost since the last check
       --nameserver ADDR   ask this DNS server for -l lookups, e.g. when the
                           system's resolver is slow or down: an IP address
                           (port 53) or IP:port, [IPv6]:port for IPv6
@@ -240,7 +274,8 @@ on. SIGINT, SIGTERM or a closed pipe end it, with status 0.
 
 Live screen keys (h or ? shows them there, with the current settings):
 {{keys}}
-Exit status: 0 success; 1 usage error; 2 the table cannot be read, -E cannot
-listen, or the output cannot be written (standard output closed or full; a
-reader that goes away, as head does, is not an error: 0).
+Exit status: 0 success; 1 usage error; 2 the table cannot be read, -E or
+--listen cannot start, or the output cannot be written (standard output
+closed or full; a reader that goes away, as head does, is not an error: 0).
+--check has the plugin statuses above instead.
 `

@@ -50,6 +50,9 @@ func main() {
 // run is gostate without the process around it: it returns the exit status.
 func run(args []string, stdout, stderr *os.File) int {
 	cfg, err := parseFlags(args)
+	if err != nil && wantsCheck(args) {
+		return checkUsage(stdout, err)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gostate: %s (see gostate --help)\n", termsafe.OneLine(err.Error()))
 		return exitUsage
@@ -61,6 +64,12 @@ func run(args []string, stdout, stderr *os.File) int {
 		return writeOutput(stdout, stderr, "gostate "+versionString()+" ("+runtime.Version()+")\n")
 	}
 
+	if cfg.checking {
+		return runCheck(cfg, stdout)
+	}
+	if cfg.listen != "" {
+		return runListen(cfg, stderr)
+	}
 	if cfg.events != 0 {
 		return runEvents(cfg, stdout, stderr)
 	}
@@ -108,12 +117,7 @@ func runOnce(cfg *config, term terminal, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	for _, w := range t.Warnings {
-		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
-	}
-	if t.Skipped > 0 {
-		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
-	}
+	reportReadNotes(stderr, &t)
 	if wantsCounters(cfg) {
 		if hint := ui.CountersOffHint(&t); hint != "" {
 			fmt.Fprintf(stderr, "gostate: %s\n", hint)
@@ -186,6 +190,17 @@ func writeGroups(w *bufio.Writer, cfg *config, term terminal, t *flow.Table, v *
 		o.Sort += " reversed"
 	}
 	return text.WriteGroups(w, t, &g, o, cfg.top)
+}
+
+// reportReadNotes says on standard error what the read of t warned about
+// and how many lines of a saved dump it skipped.
+func reportReadNotes(stderr io.Writer, t *flow.Table) {
+	for _, w := range t.Warnings {
+		fmt.Fprintf(stderr, "gostate: %s\n", termsafe.OneLine(w))
+	}
+	if t.Skipped > 0 {
+		fmt.Fprintf(stderr, "gostate: skipped %d unparseable lines\n", t.Skipped)
+	}
 }
 
 // wantsCounters reports whether the command line asks for the flows' byte

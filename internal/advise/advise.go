@@ -1,6 +1,7 @@
 package advise
 
 import (
+	"github.com/gostate/gostate/internal/numfmt"
 	"strconv"
 	"time"
 
@@ -139,10 +140,10 @@ func (r *Report) verdict(grew bool) {
 		pct := percentText(float64(r.Peak), float64(s.Max))
 		if 100*r.Peak >= ChangePercent*s.Max {
 			r.ChangeNeeded = true
-			r.Reasons = append(r.Reasons, "the peak seen ("+count(r.Peak)+") is "+pct+" of the limit ("+count(s.Max)+"): "+
+			r.Reasons = append(r.Reasons, "the peak seen ("+numfmt.Count(r.Peak)+") is "+pct+" of the limit ("+numfmt.Count(s.Max)+"): "+
 				strconv.Itoa(ChangePercent)+"% or more leaves less than twice the peak")
 		} else {
-			r.Reasons = append(r.Reasons, "the peak seen ("+count(r.Peak)+") is "+pct+" of the limit ("+count(s.Max)+"), under "+
+			r.Reasons = append(r.Reasons, "the peak seen ("+numfmt.Count(r.Peak)+") is "+pct+" of the limit ("+numfmt.Count(s.Max)+"), under "+
 				strconv.Itoa(ChangePercent)+"%")
 		}
 	}

@@ -8,20 +8,6 @@ import (
 	"github.com/gostate/gostate/internal/flow"
 )
 
-// count writes n (n ≥ 0) with thousands separators, as every gostate view does:
-// 262,144.
-func count(n int) string {
-	s := strconv.Itoa(n)
-	var b strings.Builder
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // percentText writes part as a percentage of whole with one decimal: 90.0%.
 func percentText(part, whole float64) string {
 	return strconv.FormatFloat(100*part/whole, 'f', 1, 64) + "%"

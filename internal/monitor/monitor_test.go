@@ -302,7 +302,7 @@ func TestCadenceWithLookups(t *testing.T) {
 				}
 				var every time.Duration
 				l.on(func() { every = m.Frame().FullEvery })
-				if want := fullInterval(time.Second, tc.took); every != max(want, effectiveInterval(time.Second, tc.took)) {
+				if want := fullInterval(time.Second, tc.took); every != max(want, EffectiveInterval(time.Second, tc.took)) {
 					t.Errorf("frame says a whole read every %v, want %v", every, want)
 				}
 			})

@@ -31,9 +31,12 @@ func fullInterval(interval, took time.Duration) time.Duration {
 	return max(interval, min(dumpShare*took, maxFullAge), maxDumpShare*took)
 }
 
-// effectiveInterval stretches the interval when a read takes longer than it,
-// so that reading never takes more than two thirds of the time.
-func effectiveInterval(interval, took time.Duration) time.Duration {
+// EffectiveInterval is the cadence rule of every loop that reads the table
+// again and again (the live screen's, the exporter's): the time from the
+// start of one read to the start of the next is interval, stretched when a
+// read took longer than it, so that reading never takes more than two thirds
+// of the time.
+func EffectiveInterval(interval, took time.Duration) time.Duration {
 	if took > interval {
 		return took + took/2
 	}
@@ -229,7 +232,7 @@ func (m *Monitor) readFailed(err error, took time.Duration) {
 	m.frame.Stale, m.frame.Err = true, err
 	now := m.clock.Now()
 	m.mu.Lock()
-	m.nextRead = now.Add(effectiveInterval(m.interval, took) - took)
+	m.nextRead = now.Add(EffectiveInterval(m.interval, took) - took)
 	m.mu.Unlock()
 	m.notify(ChangeStale)
 }
@@ -256,7 +259,7 @@ func (m *Monitor) schedule(start time.Time, took time.Duration) (fullEvery time.
 // at least every reconcileEvery, unless the order needs values only whole
 // reads bring; still never more than a maxDumpShare-th of the time.
 func (m *Monitor) fullEveryLocked() time.Duration {
-	eff := effectiveInterval(m.interval, m.lastTook)
+	eff := EffectiveInterval(m.interval, m.lastTook)
 	if !m.frame.CanRefresh {
 		return eff
 	}

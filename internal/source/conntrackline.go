@@ -6,10 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gostate/gostate/internal/numfmt"
 	"io"
 	"math/bits"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -50,7 +50,7 @@ func (l *dumpLimits) check(rows int, sinceRow int64) error {
 	case l.gap > 0 && sinceRow > l.gap && rows == 0:
 		return fmt.Errorf("%w (no conntrack entry in its first %s)", ErrNotDump, sizeText(l.gap))
 	case l.gap > 0 && sinceRow > l.gap:
-		return fmt.Errorf("%w (%s without a conntrack entry after entry %s)", ErrNotDump, sizeText(l.gap), thousands(rows))
+		return fmt.Errorf("%w (%s without a conntrack entry after entry %s)", ErrNotDump, sizeText(l.gap), numfmt.Count(rows))
 	}
 	return nil
 }
@@ -60,7 +60,7 @@ func (l *dumpLimits) check(rows int, sinceRow int64) error {
 type tooManyEntriesError struct{ limit int }
 
 func (e *tooManyEntriesError) Error() string {
-	return fmt.Sprintf("more than %s entries; a conntrack table is never that large — is this a dump?", thousands(e.limit))
+	return fmt.Sprintf("more than %s entries; a conntrack table is never that large — is this a dump?", numfmt.Count(e.limit))
 }
 
 func (e *tooManyEntriesError) Unwrap() error { return ErrNotDump }
@@ -74,20 +74,6 @@ func sizeText(n int64) string {
 		return strconv.FormatInt(n>>10, 10) + " KiB"
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
-}
-
-// thousands spells n, a count (n ≥ 0), with commas between groups of three
-// digits.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	var b strings.Builder
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // parseConntrack reads a table in any text form the kernel or conntrack-tools

@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"github.com/gostate/gostate/internal/numfmt"
 	"io/fs"
 	"strings"
 	"sync/atomic"
@@ -130,7 +131,7 @@ type OverrunError struct {
 func (e *OverrunError) Error() string {
 	msg := "some events lost"
 	if e.Lost > 0 {
-		msg = "events lost: " + thousands(int(min(e.Lost, 1<<62)))
+		msg = "events lost: " + numfmt.Count(int(min(e.Lost, 1<<62)))
 	}
 	msg += " (the socket's buffer was full; "
 	if e.limit == "" {

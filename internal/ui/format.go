@@ -8,6 +8,7 @@
 package ui
 
 import (
+	"github.com/gostate/gostate/internal/numfmt"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -159,20 +160,9 @@ func decimalDigits(n uint64) int {
 	return d
 }
 
-// AppendCount appends n in decimal with thousands separators: 262,144.
-func AppendCount(b []byte, n uint64) []byte {
-	d := decimalDigits(n)
-	start := len(b)
-	b = AppendUint(b, n)
-	// Commas are inserted from the right, moving the digits after each.
-	for i := d - 3; i > 0; i -= 3 {
-		at := start + i
-		b = append(b, 0)
-		copy(b[at+1:], b[at:])
-		b[at] = ','
-	}
-	return b
-}
+// AppendCount appends n in decimal with thousands separators: 262,144
+// (numfmt.AppendCount, the one rule for counts).
+func AppendCount(b []byte, n uint64) []byte { return numfmt.AppendCount(b, n) }
 
 // units is a system of units for AppendBytes and AppendPackets: pow[k] is
 // base^k, names[k] the name of unit k (names[0] that of single items).
