@@ -51,7 +51,8 @@ func runAdvise(cfg *config, term terminal, stdout, stderr *os.File) int {
 	in.Stats, in.Rows, in.Timeouts = t.Stats, t.Flows, t.Timeouts
 	in.Peak = max(first.Stats.Entries, t.Stats.Entries)
 	if !t.Frozen && first.Stats.HaveCPU && t.Stats.HaveCPU {
-		in.Grown = grown(&first.Stats.CPU, &t.Stats.CPU)
+		g := t.Stats.CPU.Since(&first.Stats.CPU)
+		in.Grown = &g
 		in.Watched = t.ReadAt.Sub(first.ReadAt)
 	}
 	rep := advise.Advise(&in)
@@ -65,17 +66,4 @@ func runAdvise(cfg *config, term terminal, stdout, stderr *os.File) int {
 		return outputFailed(stderr, err)
 	}
 	return exitOK
-}
-
-// grown returns how much each counter that both reads had grew from before
-// to after. The reader keeps 64-bit totals that never go down while the
-// module stays loaded; one that did (the module reloaded) counts as 0.
-func grown(before, after *flow.CPUStats) *flow.CPUStats {
-	g := &flow.CPUStats{Has: before.Has & after.Has}
-	for bit := flow.CPUCounters(1); bit&flow.AllCounters != 0; bit <<= 1 {
-		if g.Has&bit != 0 && *after.Counter(bit) > *before.Counter(bit) {
-			*g.Counter(bit) = *after.Counter(bit) - *before.Counter(bit)
-		}
-	}
-	return g
 }

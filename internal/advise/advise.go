@@ -25,8 +25,11 @@ type Input struct {
 	// RowsRead is true when the rows were read (Rows may still be empty);
 	// false when they were refused (they need CAP_NET_ADMIN or root).
 	RowsRead bool
-	// Rows are the table's rows, Timeout counting from their read.
-	Rows []flow.Flow
+	// Rows are the table's rows, Timeout counting from their read, or,
+	// with Elapsed, from Elapsed seconds ago (the live screen's rows count
+	// from the session's epoch).
+	Rows    []flow.Flow
+	Elapsed int
 	// Timeouts are the kernel's timeouts in the watched namespace
 	// (flow.Table.Timeouts); nil when they could not be read.
 	Timeouts []flow.Timeout

@@ -73,7 +73,7 @@ func (r *Report) states(in *Input) {
 		}
 		r.States[j].Entries++
 		if haveEst && f.Proto == flow.ProtoTCP && f.Present&(flow.HasState|flow.HasTimeout) == flow.HasState|flow.HasTimeout &&
-			f.State == flow.TCPEstablished && est-int(f.Timeout) > IdleSeconds {
+			f.State == flow.TCPEstablished && est-max(int(f.Timeout)-in.Elapsed, 0) > IdleSeconds {
 			r.IdleOver1h++
 		}
 	}

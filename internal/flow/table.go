@@ -169,6 +169,19 @@ const (
 	AllCounters = CounterChainTooLong<<1 - 1
 )
 
+// Since returns how much each counter that both s and prev have grew from
+// prev to s. The readers keep 64-bit totals that never go down while the
+// module stays loaded; one that did (the module reloaded) counts as 0.
+func (s *CPUStats) Since(prev *CPUStats) CPUStats {
+	g := CPUStats{Has: s.Has & prev.Has}
+	for bit := CPUCounters(1); bit&AllCounters != 0; bit <<= 1 {
+		if g.Has&bit != 0 && *s.Counter(bit) > *prev.Counter(bit) {
+			*g.Counter(bit) = *s.Counter(bit) - *prev.Counter(bit)
+		}
+	}
+	return g
+}
+
 // Counter returns the field of s that holds the counter c, a single bit of
 // AllCounters; nil for anything else.
 func (s *CPUStats) Counter(c CPUCounters) *uint64 {

@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"github.com/gostate/gostate/internal/group"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,11 @@ func (u *model) drawStatus(scr tcell.Screen, x, y, w, h int) (int, int, int, int
 			st = st.Bold(true)
 		}
 		msg := u.statusMsg
+		if msg == "" && u.folded && u.mode == modeNormal {
+			// The header had no room for all it says: the sort line
+			// with its hint may be among what went.
+			msg = "more in h (help)"
+		}
 		switch {
 		case u.mode == modeConfirm:
 			msg = keepEnd(msg, w)
@@ -148,12 +154,15 @@ type hline struct {
 
 // What each header line is, most important first: when the header has no
 // room for every line, the least important give way (the per-state totals
-// first; t shows them, and the help screen always has them).
+// first; t shows them, and the help screen always has them). Who fills a
+// full table (prioWho) goes before the sort line: the sorted column's title
+// shows the order too.
 const (
 	prioBanner = iota
 	prioFill
 	prioTitle
 	prioDrops
+	prioWho
 	prioSort
 	prioWarning
 	prioFlows
@@ -318,6 +327,9 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 	// command on a line of its own rather than cutting it off.
 	if msg, fix := ui.TableWarning(s, f.Peak, delta); msg != "" {
 		ls = append(ls, hline{line{{msg, u.styleAlert()}, {"  " + fix, u.styleAlert()}}, prioBanner})
+		if who := u.topSource(); who != "" {
+			ls = append(ls, hline{line{{who, u.styleAlert()}}, prioWho})
+		}
 	}
 
 	// Totals of the shown flows, per protocol, then per state with t;
@@ -509,4 +521,33 @@ func fmtDuration(d time.Duration) string {
 		s += "." + strings.TrimRight(f, "0")
 	}
 	return s + "s"
+}
+
+// whoFills is the banner's answer to who fills the table (ui.TopSource),
+// kept until the table changes: counting a million rows takes about
+// 100 ms, and the header is drawn several times a second.
+type whoFills struct {
+	text string
+	// at is the table the text counted: its whole reads and events, and
+	// its rows.
+	at  [3]int
+	g   group.Grouping
+	idx []int32
+}
+
+// topSource returns ui.TopSource of the whole table, counted again only
+// when the table changed since.
+func (u *model) topSource() string {
+	f, w := u.f, &u.who
+	at := [3]int{f.Reads, f.EventCount, len(f.Table.Flows)}
+	if at == w.at && w.text != "" {
+		return w.text
+	}
+	w.at = at
+	w.idx = w.idx[:0]
+	for i := range f.Table.Flows {
+		w.idx = append(w.idx, int32(i))
+	}
+	w.text = ui.TopSource(f.Table, w.idx, &w.g)
+	return w.text
 }

@@ -21,6 +21,8 @@ func Keys() []KeyHelp {
 	return []KeyHelp{
 		{"q, Ctrl-C", []string{"quit"}},
 		{"h, ?", []string{"this help (q, h, ? or Esc closes it)"}},
+		{"A", []string{"the sizing advisor: is the table full, what to set (gostate --advise,",
+			"  on the peak and the counters' growth since the screen started)"}},
 		{"b / B", []string{"next / previous sort column"}},
 		{"o LETTER", []string{"sort by the -b letter (every ordering in two keys):", "  " + sortLetters()}},
 		{"r", []string{"reverse the order"}},

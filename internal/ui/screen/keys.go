@@ -116,6 +116,8 @@ func (u *model) normalKey(ev *tcell.EventKey) {
 		u.app.Stop()
 	case 'h', '?':
 		u.showHelp()
+	case 'A':
+		u.showAdvice()
 	case 'b':
 		o.Sort = o.Sort.Next()
 		u.newOrder(o)

@@ -3,6 +3,7 @@ package screen
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -343,7 +344,8 @@ func TestStaleOnReadError(t *testing.T) {
 func TestBanner(t *testing.T) {
 	tb := sampleTable()
 	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
-	h := startScreen(t, tb, nil, cfg{}, 160, 30)
+	// Tall enough for the peak line beside the banner and its top source.
+	h := startScreen(t, tb, nil, cfg{}, 160, 40)
 	h.contains("TABLE 91.6% FULL: new connections are about to be dropped")
 	h.contains("sysctl -w net.netfilter.nf_conntrack_max=240000")
 
@@ -894,4 +896,53 @@ func TestShrinkKeepsSelection(t *testing.T) {
 	h.resize(40, 10)
 	h.contains("192.0.2.3")
 	h.contains("row 1 of 4")
+}
+
+// The first screen of a full table says who fills it: the banner names the
+// top source and its commonest state, on a wide terminal and at 80×24;
+// with many sources, none dominant, it names the top destination port.
+func TestBannerNamesTopSource(t *testing.T) {
+	tb := sampleTable()
+	tb.Stats.Entries, tb.Stats.Max = 60000, 65536
+	for i := range 40 {
+		f := mkFlow(flow.ProtoTCP, "203.0.113.66", uint16(30000+i), "198.51.100.7", 443)
+		f.State = flow.TCPSynRecv
+		tb.Flows = append(tb.Flows, f)
+	}
+	for _, size := range [][2]int{{200, 40}, {80, 24}} {
+		h := startScreen(t, tb, nil, cfg{}, size[0], size[1])
+		h.contains("top source 203.0.113.66: 91% of entries (SYN_RECV 100%)")
+		h.quit()
+	}
+	many := sampleTable()
+	many.Stats.Entries, many.Stats.Max = 60000, 65536
+	many.Flows = nil
+	for i := range 100 {
+		many.Flows = append(many.Flows, mkFlow(flow.ProtoUDP, "192.0.2."+strconv.Itoa(i+1), 5000, "198.51.100.53", 53))
+	}
+	h := startScreen(t, many, nil, cfg{}, 200, 40)
+	h.contains("no dominant source; top destination port udp/53: 100%")
+	// Not full: no banner, no top source.
+	h.r.set(func(t *flow.Table) { t.Stats.Entries = 100 })
+	h.refresh()
+	h.lacks("dominant")
+}
+
+// A opens the sizing advisor on what the session watched: its peak, and the
+// drops that grew since it started, decide; q closes it.
+func TestAdvicePage(t *testing.T) {
+	tb := sampleTable()
+	tb.Stats.Entries, tb.Stats.Max, tb.Stats.MemTotal = 20000, 65536, 8<<30
+	tb.Stats.CPU.Has = flow.AllCounters
+	h := startScreen(t, tb, nil, cfg{}, 120, 60)
+	h.key(tcell.KeyRune, 'A', 0)
+	h.contains("Verdict: no change needed")
+	h.key(tcell.KeyRune, 'q', 0)
+	h.lacks("Verdict")
+	// Drops while watched: a change is needed, whatever the fill.
+	h.r.set(func(t *flow.Table) { t.Stats.CPU.Drop += 5 })
+	h.refresh()
+	h.key(tcell.KeyRune, 'A', 0)
+	h.contains("Verdict: change needed")
+	h.contains("sysctl -w net.netfilter.nf_conntrack_max=")
 }

@@ -40,9 +40,14 @@ type model struct {
 	header  *tview.Box
 	table   *tview.Table
 	content *flowContent
-	pages   *tview.Pages
-	help    *tview.TextView
-	status  *tview.Box
+	// who is the full-table banner's top source.
+	who whoFills
+	// first is the session's first read of the kernel's counters, for the
+	// advisor (A).
+	first  firstCounters
+	pages  *tview.Pages
+	help   *tview.TextView
+	status *tview.Box
 
 	// ended is closed when tview's event loop has returned: nothing posted
 	// after that runs.
@@ -182,6 +187,7 @@ func (u *model) post(f func(), redraw bool) bool {
 
 // onFrame follows the monitor's changes to the frame.
 func (u *model) onFrame(f *monitor.Frame, c monitor.Change) {
+	u.noteCounters()
 	switch c {
 	case monitor.ChangeRows:
 		if u.statusMsg == msgRefreshing || u.statusMsg == msgReading || u.staleShown {
