@@ -11,7 +11,8 @@ deb=$(ls bin/gostate_*.deb)
 echo "check-deb: $deb"
 contents=$(dpkg-deb -c "$deb")
 for path in ./usr/bin/gostate ./usr/share/man/man1/gostate.1.gz \
-	./usr/share/bash-completion/completions/gostate \
+	./usr/share/bash-completion/completions/gostate ./usr/share/zsh/vendor-completions/_gostate \
+	./usr/share/fish/vendor_completions.d/gostate.fish \
 	./lib/systemd/system/gostate-exporter.service ./usr/share/doc/gostate/; do
 	grep -q " $path" <<<"$contents" || { echo "check-deb: $deb lacks $path" >&2; exit 1; }
 done

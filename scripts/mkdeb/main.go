@@ -77,8 +77,13 @@ func build(bin, root, out, version, arch string) (string, error) {
 		return "", err
 	}
 	comp := filepath.Join(tmp, "gostate.bash")
-	if err := os.WriteFile(comp, []byte(bashCompletion(string(help))), 0o644); err != nil {
-		return "", err
+	zsh := filepath.Join(tmp, "_gostate")
+	fish := filepath.Join(tmp, "gostate.fish")
+	for path, text := range map[string]string{comp: bashCompletion(string(help)),
+		zsh: zshCompletion(string(help)), fish: fishCompletion(string(help))} {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return "", err
+		}
 	}
 	maintainer, err := git(root, "log", "-1", "--format=%an <%ae>")
 	if err != nil {
@@ -101,6 +106,8 @@ func build(bin, root, out, version, arch string) (string, error) {
 				{Source: bin, Destination: "/usr/bin/gostate", FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 				{Source: man, Destination: "/usr/share/man/man1/gostate.1.gz"},
 				{Source: comp, Destination: "/usr/share/bash-completion/completions/gostate"},
+				{Source: zsh, Destination: "/usr/share/zsh/vendor-completions/_gostate"},
+				{Source: fish, Destination: "/usr/share/fish/vendor_completions.d/gostate.fish"},
 				{Source: filepath.Join(root, "deploy/systemd/gostate-exporter.service"), Destination: "/lib/systemd/system/gostate-exporter.service"},
 				{Source: filepath.Join(root, "deploy/prometheus/gostate-alerts.yml"), Destination: "/usr/share/doc/gostate/examples/gostate-alerts.yml"},
 				{Source: filepath.Join(root, "README.md"), Destination: "/usr/share/doc/gostate/README.md"},
@@ -194,9 +201,8 @@ func manPage(help, version string, when time.Time) []byte {
 // flagPattern finds the flags in --help: "  -b, --sort KEY", "      --stats".
 var flagPattern = regexp.MustCompile(`(?m)^(?:  (-[0-9A-Za-z]), |      )(--[a-z][a-z0-9-]*)`)
 
-// bashCompletion completes gostate's flags as --help lists them, and files
-// or namespaces after the flags that take them.
-func bashCompletion(help string) string {
+// flagWords returns every flag --help lists, short and long, sorted.
+func flagWords(help string) []string {
 	var words []string
 	for _, m := range flagPattern.FindAllStringSubmatch(help, -1) {
 		if m[1] != "" {
@@ -205,7 +211,13 @@ func bashCompletion(help string) string {
 		words = append(words, m[2])
 	}
 	slices.Sort(words)
-	words = slices.Compact(words)
+	return slices.Compact(words)
+}
+
+// bashCompletion completes gostate's flags as --help lists them, and files
+// or namespaces after the flags that take them.
+func bashCompletion(help string) string {
+	words := flagWords(help)
 	return `# bash completion for gostate, made from gostate --help by scripts/mkdeb
 _gostate() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
@@ -223,6 +235,41 @@ _gostate() {
 }
 complete -F _gostate gostate
 `
+}
+
+// zshCompletion is bashCompletion for zsh.
+func zshCompletion(help string) string {
+	return `#compdef gostate
+# zsh completion for gostate, made from gostate --help by scripts/mkdeb
+case $words[CURRENT-1] in
+--file|--check-state) _files; return ;;
+-n|--netns) compadd -- ${(f)"$(ls /var/run/netns 2>/dev/null)"}; return ;;
+esac
+compadd -- ` + strings.Join(flagWords(help), " ") + `
+`
+}
+
+// fishCompletion is bashCompletion for fish: one line a flag, its short and
+// long names together.
+func fishCompletion(help string) string {
+	var b strings.Builder
+	b.WriteString("# fish completion for gostate, made from gostate --help by scripts/mkdeb\n")
+	for _, m := range flagPattern.FindAllStringSubmatch(help, -1) {
+		long := strings.TrimPrefix(m[2], "--")
+		line := "complete -c gostate"
+		if m[1] != "" {
+			line += " -s " + strings.TrimPrefix(m[1], "-")
+		}
+		line += " -l " + long
+		switch long {
+		case "file", "check-state":
+			line += " -r -F"
+		case "netns":
+			line += ` -x -a "(ls /var/run/netns 2>/dev/null)"`
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }
 
 // writeGzip writes b to path, compressed, with no name or time in the

@@ -46,3 +46,16 @@ func TestBashCompletion(t *testing.T) {
 		t.Error("a flag named inside a description is completed")
 	}
 }
+
+func TestZshAndFishCompletion(t *testing.T) {
+	if z := zshCompletion(help); !strings.HasPrefix(z, "#compdef gostate") || !strings.Contains(z, "compadd -- --host --single --sort --stats -1 -b") {
+		t.Errorf("zsh completion:\n%s", z)
+	}
+	f := fishCompletion(help)
+	if !strings.Contains(f, "complete -c gostate -s b -l sort\n") || !strings.Contains(f, "complete -c gostate -l host\n") {
+		t.Errorf("fish completion:\n%s", f)
+	}
+	if strings.Contains(f, "not-a-flag") {
+		t.Error("a flag named inside a description is completed")
+	}
+}
