@@ -75,19 +75,7 @@ func (c *GroupCells) Append(b []byte, col GroupColumn, g *group.Group, label str
 	case GroupOfMax:
 		return AppendPercent(b, g.Entries, c.Max)
 	case GroupBar:
-		n := 0
-		if c.Rows > 0 {
-			n = min((2*g.Entries*GroupBarCells+c.Rows)/(2*c.Rows), GroupBarCells)
-		}
-		b = append(b, '[')
-		for i := range GroupBarCells {
-			if i < n {
-				b = append(b, "█"...)
-			} else {
-				b = append(b, "░"...)
-			}
-		}
-		return append(b, ']')
+		return AppendGroupBar(b, g.Entries, c.Rows, "█", "░")
 	case GroupStates:
 		states := g.States()
 		for i, s := range states[:min(len(states), maxStates)] {
@@ -108,6 +96,25 @@ func (c *GroupCells) Append(b []byte, col GroupColumn, g *group.Group, label str
 		return AppendPackets(b, g.Packets)
 	}
 	return b
+}
+
+// AppendGroupBar draws n's share of total as GroupBarCells cells between
+// brackets, full and empty as given: the screen's block characters, the
+// one-shot text's ASCII ('#', '-').
+func AppendGroupBar(b []byte, n, total int, full, empty string) []byte {
+	filled := 0
+	if total > 0 {
+		filled = min((2*n*GroupBarCells+total)/(2*total), GroupBarCells)
+	}
+	b = append(b, '[')
+	for i := range GroupBarCells {
+		if i < filled {
+			b = append(b, full...)
+		} else {
+			b = append(b, empty...)
+		}
+	}
+	return append(b, ']')
 }
 
 // AppendPercent appends n of whole as a percentage to the nearest tenth,

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"strings"
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/group"
@@ -13,11 +12,10 @@ import (
 )
 
 // The group table's fixed columns: a share is at most "100.0%", the bar
-// barCells cells between brackets.
+// ui.GroupBarCells cells between brackets.
 const (
 	shareWidth = len("100.0%")
-	barCells   = 10
-	barWidth   = barCells + 2
+	barWidth   = ui.GroupBarCells + 2
 	// minKeyWidth is as narrow as a narrow terminal cuts the key column:
 	// enough to tell most addresses and networks apart ("198.51.100.~").
 	minKeyWidth = 12
@@ -90,16 +88,16 @@ func WriteGroups(w *bufio.Writer, t *flow.Table, g *group.Grouping, o *Options, 
 		text := len(line)
 		line = appendCell(line, labels[i], lay.keyWidth, false)
 		line = appendCell(line, string(ui.AppendCount(nil, uint64(gr.Entries))), lay.entriesWidth, true)
-		line = appendCell(line, string(appendTenths(nil, gr.Entries, g.Rows)), shareWidth, true)
+		line = appendCell(line, string(ui.AppendPercent(nil, gr.Entries, g.Rows)), shareWidth, true)
 		if lay.ofMax {
-			line = appendCell(line, string(appendTenths(nil, gr.Entries, t.Stats.Max)), shareWidth, true)
+			line = appendCell(line, string(ui.AppendPercent(nil, gr.Entries, t.Stats.Max)), shareWidth, true)
 		}
 		if lay.counters {
 			line = appendCell(line, string(ui.AppendBytes(nil, gr.Bytes)), ui.BytesMaxWidth, true)
 			line = appendCell(line, string(ui.AppendPackets(nil, gr.Packets)), len("Packets"), true)
 		}
 		if lay.bar {
-			line = appendBar(line, gr.Entries, g.Rows)
+			line = ui.AppendGroupBar(line, gr.Entries, g.Rows, "#", "-")
 			line = append(line, groupSep...)
 		}
 		rest := 0
@@ -222,33 +220,6 @@ func appendCell(b []byte, s string, width int, right bool) []byte {
 		b = appendSpaces(b, pad)
 	}
 	return append(b, groupSep...)
-}
-
-// appendTenths appends n as a percentage of total with one decimal
-// ("62.5%"), never 100.0% while part is missing; "-" when total is 0.
-func appendTenths(b []byte, n, total int) []byte {
-	if total <= 0 {
-		return append(b, '-')
-	}
-	t := (2000*n + total) / (2 * total)
-	if n < total {
-		t = min(t, 999)
-	}
-	b = ui.AppendUint(b, uint64(t/10))
-	return append(b, '.', byte('0'+t%10), '%')
-}
-
-// appendBar draws n's share of total as barCells cells: '#' filled, '-'
-// empty, ASCII as pipes expect (the screen's bar falls back to the same).
-func appendBar(b []byte, n, total int) []byte {
-	filled := 0
-	if total > 0 {
-		filled = min((2*n*barCells+total)/(2*total), barCells)
-	}
-	b = append(b, '[')
-	b = append(b, strings.Repeat("#", filled)...)
-	b = append(b, strings.Repeat("-", barCells-filled)...)
-	return append(b, ']')
 }
 
 // statesText names a group's commonest states with their counts, two spaces
