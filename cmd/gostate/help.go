@@ -150,10 +150,12 @@ gostate's own flags:
                           SIGTERM or SIGINT (status 0); PORT alone listens on
                           127.0.0.1:PORT, :PORT on every address (only when
                           written so), HOST:PORT or [IPv6]:PORT on that
-                          address. The table is read every -R seconds (5
-                          unless given; longer when a read takes longer) and
-                          a scrape serves the last read; without CAP_NET_ADMIN
-                          only the health is exported. Read-only
+                          address. The health (entries, limit, counters) is
+                          read every -R seconds (5 unless given; longer when
+                          a read takes longer), the whole table (flows by
+                          state, sources) every minute; a scrape serves the
+                          last reads; without CAP_NET_ADMIN only the health
+                          is exported. Read-only
       --top-sources N     --listen: also export the N biggest sources (at
                           most 100) as gostate_conntrack_top_source_entries:
                           series that come and go as sources do

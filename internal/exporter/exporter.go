@@ -27,6 +27,12 @@ type Options struct {
 	// Interval is the time between the starts of two reads of a table,
 	// stretched by monitor.EffectiveInterval when a read takes longer.
 	Interval time.Duration
+	// RowsEvery is the time between two whole reads of a table (its rows:
+	// the flows by state, the sources); the reads between them read its
+	// health alone (entries, limit, counters), which costs the same at any
+	// size. 0 reads the rows every Interval. A whole read of 200,000
+	// entries takes 0.8 s of CPU: every 5 s it cost the exporter 0.18 core.
+	RowsEvery time.Duration
 	// TopSources is how many of the biggest groups by TopSourcesBy to
 	// export (gostate_conntrack_top_source_entries), at most
 	// MaxTopSources; 0 exports none.
@@ -58,6 +64,9 @@ type Target struct {
 	gone atomic.Bool
 	sum  *summarizer
 	t    flow.Table
+	// h takes the health reads between whole reads, so that t keeps the
+	// rows' memory for the next whole read.
+	h flow.Table
 	// failing is whether the last read failed, and rowsRefused whether the
 	// rows were refused (health only) already: each logged once.
 	failing, rowsRefused bool
@@ -106,10 +115,12 @@ func (e *Exporter) Run(ctx context.Context) {
 }
 
 // loop reads t, a read starting every EffectiveInterval, until ctx ends or
-// t's namespace is gone.
+// t's namespace is gone: the whole table every RowsEvery, its health alone
+// in between.
 func (e *Exporter) loop(ctx context.Context, t *Target) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var lastRows time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,7 +128,14 @@ func (e *Exporter) loop(ctx context.Context, t *Target) {
 		case <-timer.C:
 		}
 		start := time.Now()
-		if !e.read(t) {
+		whole := lastRows.IsZero() || t.last.Load() == nil || start.Sub(lastRows) >= e.opts.RowsEvery
+		ok := true
+		if whole {
+			ok, lastRows = e.read(t), start
+		} else {
+			ok = e.readHealth(t)
+		}
+		if !ok {
 			return
 		}
 		took := time.Since(start)
@@ -141,6 +159,32 @@ func (e *Exporter) read(t *Target) bool {
 		err = t.Reader.ReadSummary(&t.t)
 	}
 	took := time.Since(start)
+	if ok, alive := e.readEnded(t, err); !ok {
+		return alive
+	}
+	t.last.Store(t.sum.summarize(&t.t, rows, took))
+	return true
+}
+
+// readHealth reads t's health alone and publishes the last Summary with it:
+// the figures counted from the rows stay those of the last whole read. It
+// returns false when t's namespace is gone.
+func (e *Exporter) readHealth(t *Target) bool {
+	start := time.Now()
+	err := t.Reader.ReadSummary(&t.h)
+	took := time.Since(start)
+	if ok, alive := e.readEnded(t, err); !ok {
+		return alive
+	}
+	s := *t.last.Load()
+	s.Stats, s.ReadAt, s.ReadTook = t.h.Stats, time.Now(), took
+	t.last.Store(&s)
+	return true
+}
+
+// readEnded notes how a read of t ended (err): ok when it worked; alive is
+// false when t's namespace is gone, which ends t's export.
+func (e *Exporter) readEnded(t *Target, err error) (ok, alive bool) {
 	switch {
 	case errors.Is(err, source.ErrNetNSGone):
 		t.gone.Store(true)
@@ -151,21 +195,20 @@ func (e *Exporter) read(t *Target) bool {
 		if e.opts.Log != nil {
 			e.opts.Log(msg + ": no longer exported")
 		}
-		return false
+		return false, false
 	case err != nil:
 		t.errors.Add(1)
 		if !t.failing {
 			t.failing = true
 			e.log(t, fmt.Sprintf("read failed: %v", err))
 		}
-		return true
+		return false, true
 	}
 	if t.failing {
 		t.failing = false
 		e.log(t, "reading again")
 	}
-	t.last.Store(t.sum.summarize(&t.t, rows, took))
-	return true
+	return true, true
 }
 
 // log logs msg about t, naming t's namespace when there is one.

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type fakeReader struct {
 	// ReadSummary succeeds, as an unprivileged reader does.
 	healthOnly bool
 	reads      int
+	summaries  int
 }
 
 func (r *fakeReader) Read(t *flow.Table) error {
@@ -51,6 +53,7 @@ func (r *fakeReader) ReadBatches(*flow.Table, int, func([]flow.Flow) bool) error
 }
 
 func (r *fakeReader) ReadSummary(t *flow.Table) error {
+	r.summaries++
 	t.Flows = t.Flows[:0]
 	t.Stats = r.stats
 	t.ReadAt = time.Unix(1_800_000_000, 0)
@@ -423,5 +426,31 @@ func TestParseListen(t *testing.T) {
 		if got, err := ParseListen(in); err == nil {
 			t.Errorf("ParseListen(%q) = %q, want an error", in, got)
 		}
+	}
+}
+
+// Between whole reads (RowsEvery) the loop reads the health alone: the
+// entries move, the flows by state stay those of the last whole read.
+func TestHealthBetweenWholeReads(t *testing.T) {
+	r := fixture()
+	e, err := New(Options{Interval: 100 * time.Millisecond, RowsEvery: time.Hour}, []*Target{{Reader: r}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 450*time.Millisecond)
+	defer cancel()
+	e.Run(ctx)
+	if r.reads != 1 || r.summaries < 2 {
+		t.Errorf("%d whole reads and %d health reads in 0.45 s, want 1 and some", r.reads, r.summaries)
+	}
+	flows := testutil.CollectAndCount(e.Collector(), "gostate_conntrack_flows")
+	r.stats.Entries = 9
+	r.rows = r.rows[:1]
+	e.readHealth(e.targets[0])
+	if got := value(t, e, "gostate_conntrack_entries"); got != 9 {
+		t.Errorf("entries %v, want the health read's 9", got)
+	}
+	if got := testutil.CollectAndCount(e.Collector(), "gostate_conntrack_flows"); got != flows {
+		t.Errorf("%d flows series after a health read, want the whole read's %d", got, flows)
 	}
 }
