@@ -478,23 +478,30 @@ func (g *Grouping) find(k *Key) int {
 // growSlots makes the group index big enough for n groups, at most half
 // full.
 func (g *Grouping) growSlots(n int) {
+	g.slots = regrow(g.slots, n, func(v uint64) uint64 { return hashKey(&g.Groups[uint32(v)-1].Key) })
+}
+
+// regrow returns an open-addressing index with room for n entries at most
+// half full: old when it has, else a bigger one holding old's entries (0 is
+// a free slot), each placed by its hash.
+func regrow[S uint32 | uint64](old []S, n int, hash func(v S) uint64) []S {
 	size := 1 << bits.Len(uint(max(2*n, 64)-1))
-	if size <= len(g.slots) {
-		return
+	if size <= len(old) {
+		return old
 	}
-	old := g.slots
-	g.slots = make([]uint64, size)
+	slots := make([]S, size)
 	mask := uint64(size - 1)
 	for _, v := range old {
 		if v == 0 {
 			continue
 		}
-		s := hashKey(&g.Groups[uint32(v)-1].Key) & mask
-		for g.slots[s] != 0 {
+		s := hash(v) & mask
+		for slots[s] != 0 {
 			s = (s + 1) & mask
 		}
-		g.slots[s] = v
+		slots[s] = v
 	}
+	return slots
 }
 
 // countState counts display state st in group gi, past its inline states.
@@ -520,24 +527,7 @@ func (g *Grouping) countState(gi int, st [2]byte) {
 // growPairs makes the pairs index big enough for n counts, at most half
 // full.
 func (g *Grouping) growPairs(n int) {
-	size := 1 << bits.Len(uint(max(2*n, 64)-1))
-	if size <= len(g.pairs) {
-		return
-	}
-	old := g.pairs
-	g.pairs = make([]uint32, size)
-	mask := uint64(size - 1)
-	for _, v := range old {
-		if v == 0 {
-			continue
-		}
-		c := &g.counts[v-1]
-		s := hashPair(c.group, c.state) & mask
-		for g.pairs[s] != 0 {
-			s = (s + 1) & mask
-		}
-		g.pairs[s] = v
-	}
+	g.pairs = regrow(g.pairs, n, func(v uint32) uint64 { c := &g.counts[v-1]; return hashPair(c.group, c.state) })
 }
 
 // states hands each group its state counts, most rows first (then by
