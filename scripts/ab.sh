@@ -17,6 +17,7 @@
 # nf_conntrack_max for N above 90 % of it, and restores it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export PATH=$PATH:/usr/sbin:/sbin:/usr/local/go/bin
 
 OLD=${OLD:?set OLD to a git revision or a gostate binary}
@@ -67,21 +68,12 @@ BIN_OLD=$(binary "$OLD" old)
 BIN_NEW=$(binary "$NEW" new)
 go build -o "$WORK/ctfill" ./cmd/ctfill
 
-if [ "$N" -gt $((OLD_MAX * 9 / 10)) ]; then
-	if [ "${RAISE_MAX:-0}" = 1 ]; then
-		echo "ab: raising nf_conntrack_max from $OLD_MAX to $((N * 5 / 4)) for this run" >&2
-		echo $((N * 5 / 4)) > $MAXFILE
-	else
-		echo "ab: N=$N exceeds 90% of nf_conntrack_max=$OLD_MAX; set RAISE_MAX=1" >&2
-		exit 2
-	fi
-fi
+make_room ab "$N" "$MAXFILE" "$OLD_MAX"
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 echo "== filling namespace $NS with $N entries" >&2
 "$WORK/ctfill" -n "$NS" -N "$N" -timeout 7200 >&2
 
-median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 # oneshot BIN: median wall seconds of ONESHOT runs of -1 -b d.
 oneshot() {

@@ -9,6 +9,7 @@
 # only raised when RAISE_MAX=1 (make bench-1m), and then restored on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export PATH=$PATH:/usr/sbin:/sbin
 
 N=${N:-200000}
@@ -41,15 +42,7 @@ for tool in conntrack iptstate tmux /usr/bin/time; do
 done
 [ -x "$GOSTATE" ] && [ -x "$CTFILL" ] || { echo "bench: run make build first" >&2; exit 2; }
 
-if [ "$N" -gt $((OLD_MAX * 9 / 10)) ]; then
-	if [ "${RAISE_MAX:-0}" = 1 ]; then
-		echo "bench: raising nf_conntrack_max from $OLD_MAX to $((N * 5 / 4)) for this run" >&2
-		echo $((N * 5 / 4)) > $MAXFILE
-	else
-		echo "bench: N=$N exceeds 90% of nf_conntrack_max=$OLD_MAX; use make bench-1m (RAISE_MAX=1)" >&2
-		exit 2
-	fi
-fi
+make_room bench "$N" "$MAXFILE" "$OLD_MAX"
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -75,7 +68,6 @@ for _ in $(seq "$RUNS"); do
 	measure iptstate "${inns[@]}" env COLS=$COLS_WIDTH iptstate -1 -b d
 done
 
-median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 col() { awk -v c="$2" '{print $c}' "$WORK/$1" | median; }
 cpu() { awk '{print $2+$3}' "$WORK/$1" | median; }
 
