@@ -387,6 +387,10 @@ func TestOpenFallback(t *testing.T) {
 	}
 	noCaps := []string{"--bounding-set=-all", "--inh-caps=-all"}
 	nobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups"}
+	// A user who is not root but holds CAP_NET_ADMIN (as a binary with the
+	// file capability, or the exporter's systemd unit, runs): the rows over
+	// netlink.
+	nobodyNetAdmin := append(slices.Clone(nobody), "--inh-caps=+net_admin", "--ambient-caps=+net_admin")
 
 	for _, c := range []struct {
 		mode    string
@@ -396,6 +400,8 @@ func TestOpenFallback(t *testing.T) {
 		{"auto", noCaps, "rows=5 warnings=[netlink: operation not permitted; reading /proc/net/nf_conntrack]"},
 		{"netlink", noCaps, "err=cannot read the conntrack table: netlink: operation not permitted (netlink needs CAP_NET_ADMIN: run as root or with CAP_NET_ADMIN) unavailable=true"},
 		{"proc", noCaps, "rows=5 warnings=[]"},
+		{"netlink", nobodyNetAdmin, "rows=5 warnings=[]"},
+		{"auto", nobodyNetAdmin, "rows=5 warnings=[]"},
 		{"auto", nobody, "err=cannot read the conntrack table: netlink: operation not permitted; /proc/net/nf_conntrack: permission denied (legacy /proc/net/ip_conntrack: no such file or directory) (run as root: netlink needs CAP_NET_ADMIN, and /proc/net/nf_conntrack is readable by root only) unavailable=true"},
 		// With HealthFallback the health stands in: world-readable, but
 		// the rows are refused as above.
