@@ -104,7 +104,7 @@ func (m *Monitor) overrun(err error) {
 	f := &m.frame
 	now := m.clock.Now()
 	f.Overruns++
-	f.OverrunErr = err
+	f.OverrunErr, f.OverrunAt, f.Resyncing = err, now, true
 	m.overrunsAt = append(m.overrunsAt, now)
 	for len(m.overrunsAt) > 0 && now.Sub(m.overrunsAt[0]) > overrunWindow {
 		m.overrunsAt = m.overrunsAt[1:]
@@ -113,7 +113,7 @@ func (m *Monitor) overrun(err error) {
 		m.stopEvents(fmt.Errorf("events overran %d times in %v: reading the whole table instead", len(m.overrunsAt), overrunWindow))
 	}
 	m.RefreshNow()
-	m.notify(ChangeStale)
+	m.notify(ChangeEventsLost)
 }
 
 // stopEvents gives events up: whole reads keep the table current from now

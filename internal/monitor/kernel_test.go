@@ -7,7 +7,9 @@ import (
 
 	"github.com/ti-mo/conntrack"
 
+	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/monitor"
+	"github.com/gostate/gostate/internal/netns"
 	"github.com/gostate/gostate/internal/nstest"
 	"github.com/gostate/gostate/internal/source"
 )
@@ -120,4 +122,126 @@ func TestKernelEventsWithoutDumps(t *testing.T) {
 	if got, want := ns.Count(t), before+150; got != want {
 		t.Errorf("the kernel counts %d, want %d", got, want)
 	}
+}
+
+// TestKernelOverrunHeals overruns a session's event subscription for real:
+// its receive buffer shrunk to 64 KiB (about a hundred events), its UI
+// goroutine held while 100 flows it knows of are deleted and 10,000 new ones
+// created. The kernel drops most of those events; the session sees the
+// overrun, says so (Resyncing, then Overruns), reads the whole table, and
+// ends with exactly the kernel's set of flows; events then go on keeping
+// the table current.
+func TestKernelOverrunHeals(t *testing.T) {
+	ns := nstest.New(t)
+	before := len(ns.InsertSynthetic(t))
+	r, err := source.Open(source.Options{Kind: source.KindNetlink, NetNS: ns.Path(), EventBuffer: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	m, err := monitor.New(monitor.Config{Source: r, Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := newUILoop(t)
+	m.Start(ui.post)
+	defer m.Stop()
+	f := m.Frame()
+	ui.waitFor(t, "the first whole read, and events", func() bool { return f.Reads == 1 && f.Events })
+
+	c := ns.Conn(t)
+	var known []conntrack.Flow
+	for i := range 100 {
+		fl := conntrack.NewFlow(6, conntrack.StatusConfirmed|conntrack.StatusAssured,
+			netip.MustParseAddr("192.0.2.99"), netip.MustParseAddr("198.51.100.80"),
+			uint16(30000+i), 80, 300, 0)
+		fl.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: 3} // ESTABLISHED
+		if err := c.Create(fl); err != nil {
+			t.Fatalf("insert: %v", err)
+		}
+		known = append(known, fl)
+	}
+	ui.waitFor(t, "the 100 flows by event", func() bool { return f.Len() == before+100 })
+
+	// Hold the UI goroutine: the event goroutine waits to hand over its
+	// batch, and the kernel queues the rest until the buffer is full.
+	held, release := make(chan struct{}), make(chan struct{})
+	go ui.post(func() { close(held); <-release }, false)
+	<-held
+	for _, fl := range known {
+		if err := c.Delete(fl); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+	}
+	const flood = 10_000
+	if res, err := netns.Fill(ns.Path(), flood, netns.FillOptions{}); err != nil || res.Created != flood {
+		t.Fatalf("fill: %+v, %v", res, err)
+	}
+	close(release)
+
+	ui.waitFor(t, "the overrun to show", func() bool { return f.Overruns > 0 })
+	ui.waitFor(t, "the resync", func() bool { return !f.Resyncing })
+	var reads int
+	var got map[flow.Key]bool
+	ui.post(func() {
+		reads = f.Reads
+		got = make(map[flow.Key]bool, f.Len())
+		for i := range f.Len() {
+			got[f.Row(i).Key()] = true
+		}
+	}, false)
+	if reads < 2 {
+		t.Errorf("%d whole reads after an overrun, want the first and a resync", reads)
+	}
+	want := kernelKeys(t, r)
+	if len(want) != before+flood {
+		t.Fatalf("the kernel holds %d flows, want %d", len(want), before+flood)
+	}
+	if len(got) != len(want) {
+		t.Errorf("the session holds %d flows after the resync, the kernel %d", len(got), len(want))
+	}
+	for k := range want {
+		if !got[k] {
+			t.Fatalf("the kernel's flow %v is missing after the resync", k)
+		}
+	}
+
+	// Healed: events keep the table current again, or, after overruns
+	// too many, whole reads do, and the frame says so.
+	var events bool
+	ui.post(func() { events, reads = f.Events, f.Reads }, false)
+	if !events {
+		ui.post(func() {
+			if f.EventsOff == nil {
+				t.Error("events given up without saying why")
+			}
+		}, false)
+	}
+	fl := conntrack.NewFlow(17, conntrack.StatusConfirmed,
+		netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("203.0.113.53"), 40000, 53, 120, 0)
+	if err := c.Create(fl); err != nil {
+		t.Fatal(err)
+	}
+	ui.waitFor(t, "a flow created after the resync", func() bool { return f.Len() == before+flood+1 })
+	if events {
+		var now int
+		ui.post(func() { now = f.Reads }, false)
+		if now != reads {
+			t.Errorf("%d whole reads for one new flow after the resync, want none: events", now-reads)
+		}
+	}
+}
+
+// kernelKeys reads the identities of the flows in r's table.
+func kernelKeys(t *testing.T, r source.Reader) map[flow.Key]bool {
+	t.Helper()
+	var tab flow.Table
+	if err := r.Read(&tab); err != nil {
+		t.Fatal(err)
+	}
+	keys := make(map[flow.Key]bool, len(tab.Flows))
+	for i := range tab.Flows {
+		keys[tab.Flows[i].Key()] = true
+	}
+	return keys
 }

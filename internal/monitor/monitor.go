@@ -74,6 +74,9 @@ const (
 	ChangeHealth
 	// ChangeStale: a read failed; the frame shows the last good one.
 	ChangeStale
+	// ChangeEventsLost: the kernel dropped events (Frame.Resyncing); a
+	// whole read is on its way.
+	ChangeEventsLost
 	// ChangeTick: a second passed without a read (TTLs and clocks move).
 	ChangeTick
 	// ChangeFatal: the monitor stopped on an internal error (Frame.Fatal).
@@ -148,12 +151,17 @@ type Frame struct {
 	// between whole reads (see events.go); EventsOff is why they do not,
 	// when that is worth saying (events turned off in the namespace, given
 	// up after overruns). EventCount counts the events applied; Overruns the
-	// times events were lost, OverrunErr the last such time's report.
+	// times events were lost, OverrunErr and OverrunAt the last such time's
+	// report and time. Resyncing is true from an overrun until a whole read
+	// that began after it has ended: until then the table may miss flows
+	// and hold gone ones.
 	Events     bool
 	EventsOff  error
 	EventCount int
 	Overruns   int
 	OverrunErr error
+	OverrunAt  time.Time
+	Resyncing  bool
 
 	// Stale is true when the last read failed, Err saying why: the frame
 	// shows the last good read.

@@ -222,6 +222,11 @@ func (m *Monitor) endRead(start time.Time, took, fullEvery time.Duration) {
 		m.statsRead(&prevStats, start)
 	}
 	f.Stale, f.Err = false, nil
+	if f.Resyncing && !start.Before(f.OverrunAt) {
+		// Every flow lost events told of was in the table when this
+		// read began.
+		f.Resyncing = false
+	}
 	f.RowsAt = m.t.ReadAt
 	m.rebuild()
 }

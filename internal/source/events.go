@@ -209,11 +209,15 @@ func (r *NetlinkReader) Listen(kinds EventKind) (Listener, error) {
 		return nil, fmt.Errorf("conntrack events: netlink: %w", err)
 	}
 	l := newEventListener(c, kinds)
-	if err := l.setBuffer(eventBuffers.first); err != nil {
+	first := eventBuffers.first
+	if r.eventBuffer > 0 {
+		first = r.eventBuffer
+	}
+	if err := l.setBuffer(first); err != nil {
 		c.close()
 		return nil, fmt.Errorf("conntrack events: receive buffer: %w", err)
 	}
-	l.most = max(eventBuffers.most, eventBuffers.first)
+	l.most = max(eventBuffers.most, first)
 	// The drop counter starts at zero on a new socket; reading it anyway
 	// keeps the first report's count right if that ever changes.
 	l.drops, _ = l.dropCount()

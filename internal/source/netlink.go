@@ -46,6 +46,9 @@ type NetlinkReader struct {
 	via healthVia
 
 	timeouts []flow.Timeout
+	// eventBuffer is Options.EventBuffer: the first receive buffer of
+	// the listeners, 0 for eventBuffers.first.
+	eventBuffer int
 }
 
 // healthVia is a set of the health figures read over netlink.

@@ -40,6 +40,9 @@ func Open(opts Options) (Reader, error) {
 		ns.close()
 		return nil, err
 	}
+	if nr, ok := r.(*NetlinkReader); ok {
+		nr.eventBuffer = opts.EventBuffer
+	}
 	return r, nil
 }
 

@@ -119,6 +119,11 @@ type Options struct {
 	// an error wrapping ErrHealthOnly. For the one-shot views, which can
 	// show the health without the rows; the live screen does not ask.
 	HealthFallback bool
+	// EventBuffer is the receive buffer, in bytes, that the netlink
+	// source's event listeners start with (0: 2 MiB); each overrun doubles
+	// it, up to 16 MiB or EventBuffer, whichever is larger. A smaller
+	// buffer overruns sooner: tests shrink it to cause overruns.
+	EventBuffer int
 }
 
 // Sentinel errors, wrapped with %w by the readers so that callers can tell

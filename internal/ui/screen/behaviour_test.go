@@ -11,6 +11,7 @@ import (
 	"github.com/gdamore/tcell/v2/terminfo"
 
 	"github.com/gostate/gostate/internal/flow"
+	"github.com/gostate/gostate/internal/monitor"
 	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -354,4 +355,39 @@ func TestRateColumn(t *testing.T) {
 		t.Errorf("sorted by rate, the first row is %q; want the UDP flow at 1.0MiB/s", row)
 	}
 	h.contains("0B/s")
+}
+
+// Events lost: until the whole read asked for ends, the header says so in
+// alarm (and the status line, which a narrow terminal does not cut); after
+// it, the header keeps how many times and when. The kernel's own overrun is
+// TestOverrunInTmux (package e2e) and monitor's TestKernelOverrunHeals.
+func TestEventsLostShown(t *testing.T) {
+	for _, width := range []int{80, 200} {
+		h := startScreen(t, sampleTable(), nil, cfg{}, width, 24)
+		at := time.Date(2026, 12, 1, 3, 4, 5, 0, time.Local)
+		h.onUI(func() {
+			f := h.u.f
+			f.Overruns, f.OverrunAt, f.Resyncing = 1, at, true
+			h.u.onFrame(f, monitor.ChangeEventsLost)
+		})
+		h.sync()
+		h.contains("events lost (the kernel's buffer was full): reading the whole table")
+		if width == 200 {
+			h.contains("EVENTS LOST at 03:04:05: reading the whole table")
+		}
+		h.onUI(func() {
+			f := h.u.f
+			f.Resyncing = false
+			h.u.onFrame(f, monitor.ChangeRows)
+		})
+		h.sync()
+		h.lacks("EVENTS LOST")
+		h.lacks("the kernel's buffer was full")
+		if width == 200 {
+			h.contains("events lost 1×, last at 03:04:05, resynced")
+		}
+		if err := h.quit(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -245,8 +245,13 @@ func (u *model) buildHeader(ls []hline, w int) []hline {
 	case full > interval:
 		l1 = append(l1, seg{" (a read takes " + fmtDuration(f.ReadTook) + ": every " + fmtDuration(full) + ")", u.styleWarn()})
 	}
-	if f.Overruns > 0 {
-		l1 = append(l1, seg{"  events lost " + strconv.Itoa(f.Overruns) + "×", u.styleWarn()})
+	switch {
+	case f.Resyncing:
+		// Until the whole read asked for ends, flows may be missing or
+		// gone: as stale as a failed read.
+		l1 = append(l1, seg{"  EVENTS LOST at " + f.OverrunAt.Format("15:04:05") + ": reading the whole table", u.styleAlert()})
+	case f.Overruns > 0:
+		l1 = append(l1, seg{"  events lost " + strconv.Itoa(f.Overruns) + "×, last at " + f.OverrunAt.Format("15:04:05") + ", resynced", u.styleWarn()})
 	}
 	if f.Stale {
 		// Why, in the header: the status line's message goes at the next

@@ -201,6 +201,11 @@ func (u *model) onFrame(f *monitor.Frame, c monitor.Change) {
 	case monitor.ChangeStale:
 		u.setStatus("read failed: "+termsafe.OneLine(f.Err.Error())+" (retrying)", true)
 		u.staleShown = true
+	case monitor.ChangeEventsLost:
+		// Said here as well as in the header, whose first line a narrow
+		// terminal cuts short; the next whole read clears it.
+		u.setStatus("events lost (the kernel's buffer was full): reading the whole table", true)
+		u.staleShown = true
 	case monitor.ChangeFatal:
 		u.app.Stop()
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gostate/gostate/internal/netns"
 	"github.com/gostate/gostate/internal/nstest"
 )
 
@@ -483,4 +484,55 @@ func TestGroupViewInTmux(t *testing.T) {
 	}
 	s.keys("q")
 	s.waitFor("a clean exit", func(p string) bool { return strings.Contains(p, "gostate-exit=0") })
+}
+
+// An overrun of the kernel's events, in a real terminal: gostate stopped
+// (SIGSTOP) while 10,000 flows are created, five times what its 2 MiB
+// receive buffer holds, then continued. The header says events were lost,
+// the session reads the whole table, and the screen ends with every flow.
+func TestOverrunInTmux(t *testing.T) {
+	needTmux(t)
+	ns := nstest.New(t)
+	ns.Fill(t, 30)
+	bin := build(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	s := start(t, 200, 30, fmt.Sprintf("TERM=xterm-256color sh -c 'echo $$ > %s; exec %s -n %s'; sleep 60", pidFile, bin, ns.Name()))
+	s.waitFor("the screen, following events", func(p string) bool {
+		return strings.Contains(p, "row 1 of 30") && strings.Contains(p, "events (whole table every 60s")
+	})
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, after, _ := strings.Cut(string(stat), ") "); strings.HasPrefix(after, "T") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gostate not stopped a minute after SIGSTOP")
+		}
+	}
+	// The fill's first 30 entries are there already.
+	if res, err := netns.Fill(ns.Path(), 10_030, netns.FillOptions{}); err != nil || res.Created != 10_000 {
+		t.Fatalf("fill: %+v, %v", res, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	pane := s.waitFor("the overrun, healed", func(p string) bool {
+		return regexp.MustCompile(`events lost \d×, last at \d\d:\d\d:\d\d, resynced`).MatchString(p) &&
+			strings.Contains(p, "Flows 10,030:")
+	})
+	if rows := flowRows(pane); len(rows) < 20 {
+		t.Errorf("%d rows on screen after the resync:\n%s", len(rows), pane)
+	}
+	s.keys("q")
 }
