@@ -25,6 +25,7 @@ import (
 
 	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/live"
+	"github.com/gostate/gostate/internal/sortby"
 	"github.com/gostate/gostate/internal/source"
 	"github.com/gostate/gostate/internal/view"
 )
@@ -177,7 +178,7 @@ type Frame struct {
 func (f *Frame) Len() int { return len(f.View.Idx) }
 
 // Row returns the i-th row of the view (0 ≤ i < Len).
-func (f *Frame) Row(i int) *flow.Flow { return &f.Table.Flows[f.View.Idx[i]] }
+func (f *Frame) Row(i int) *flow.Flow { return &f.Table.Flows[f.View.At(i)] }
 
 // Find returns the position in the view of the flow with identity k, or -1.
 func (f *Frame) Find(k flow.Key) int {
@@ -188,7 +189,13 @@ func (f *Frame) Find(k flow.Key) int {
 	// The view is in display order: the row is found through the table's
 	// index first, then among the view's indices, rather than by reading
 	// rows in display order, which would visit a million rows at random.
-	return slices.Index(f.View.Idx, int32(row))
+	i := slices.Index(f.View.Idx, int32(row))
+	if i >= f.View.Ordered() {
+		// Past the top the view put in order: order the rest.
+		f.View.Ensure(f.Len())
+		i = slices.Index(f.View.Idx, int32(row))
+	}
+	return i
 }
 
 // Epoch is the time the rows' timeouts count from: a row has
@@ -330,12 +337,39 @@ func (m *Monitor) SetView(o view.Options) {
 	fresh := NeedsWholeReads(m.frame.Options.Sort) != NeedsWholeReads(o.Sort)
 	m.frame.Options = o
 	m.rebuild()
-	if fresh && m.frame.Events {
-		// Whole reads are due more or less often for this order.
-		m.mu.Lock()
-		m.reschedule()
-		m.mu.Unlock()
-		signal(m.wake)
+	if fresh {
+		m.rescheduleFor()
+	}
+}
+
+// rescheduleFor reschedules whole reads for an order that needs them more
+// or less often than the one before, while events keep the table.
+func (m *Monitor) rescheduleFor() {
+	if !m.frame.Events {
+		return
+	}
+	m.mu.Lock()
+	m.reschedule()
+	m.mu.Unlock()
+	signal(m.wake)
+}
+
+// SetOrder orders the view anew by k (reversed or not), at once, as SetView
+// with only the order changed does, but keeps the view's rows instead of
+// filtering the table again: flows that events brought since then join at
+// the next rebuild, within an interval.
+func (m *Monitor) SetOrder(k sortby.Key, reverse bool) {
+	o := m.frame.Options
+	o.Sort, o.Reverse = k, reverse
+	if m.changed {
+		m.SetView(o)
+		return
+	}
+	fresh := NeedsWholeReads(m.frame.Options.Sort) != NeedsWholeReads(o.Sort)
+	m.frame.Options = o
+	view.Reorder(&m.t.Table, &m.frame.Options, &m.v, m.topRows())
+	if fresh {
+		m.rescheduleFor()
 	}
 }
 
@@ -461,10 +495,29 @@ func (m *Monitor) DeleteAll(flows []flow.Flow, progress, done func(DeleteResult)
 	return nil
 }
 
-// rebuild filters, orders and totals the table anew.
+// rebuild filters, orders and totals the table anew. Of a big table only
+// the top of the order is put in place at once, as far as the window and
+// topMargin rows past it: the rest when it is first asked for (Frame.Row,
+// Frame.Find), which on a screen at the top of the order is never before
+// the next rebuild.
 func (m *Monitor) rebuild() {
-	view.Build(&m.t.Table, &m.frame.Options, &m.v)
+	view.BuildTop(&m.t.Table, &m.frame.Options, &m.v, m.topRows())
 }
+
+// topRows is how many rows of the order a rebuild puts in place at once:
+// all of a table not eight times the rows of the window and its margin
+// (the top is then not worth it).
+func (m *Monitor) topRows() int {
+	n := max(m.window.first, 0) + max(m.window.n, 0) + topMargin
+	if n > len(m.t.Flows)/8 {
+		return len(m.t.Flows)
+	}
+	return n
+}
+
+// topMargin is how many rows past the window a rebuild puts in order at
+// once: a page or two to scroll to without sorting the rest.
+const topMargin = 128
 
 func (m *Monitor) notify(c Change) {
 	if m.onFrame != nil {

@@ -528,6 +528,38 @@ func TestSetViewAtOnce(t *testing.T) {
 	})
 }
 
+// A new order of a big table puts its top in place at once, as far as the
+// window and a margin, and the rest when a row past it or its position is
+// asked for: Row and Find answer as if the whole view were sorted.
+func TestNewOrderTopFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{t0: time.Now(), rows: table(20_000)}
+		m, l := session(t, src, Config{Interval: time.Hour})
+		time.Sleep(time.Millisecond)
+		l.on(func() {
+			f := m.Frame()
+			m.SetWindow(0, 40)
+			m.SetOrder(sortby.SrcPort, true)
+			if n := f.View.Ordered(); n < 40 || n >= f.Len() {
+				t.Fatalf("%d of %d rows in order after a new order, want the window's 40 and a margin", n, f.Len())
+			}
+			// Ports 1000 to 60999 once, then from 1000 again.
+			if got := f.Row(0).Orig.SrcPort; got != 20999 {
+				t.Errorf("first row's port %d, want 20999", got)
+			}
+			last := f.Row(f.Len() - 1)
+			if last.Orig.SrcPort != 1000 || f.View.Ordered() != f.Len() {
+				t.Errorf("last row's port %d (%d of %d in order), want 1000, all in order", last.Orig.SrcPort, f.View.Ordered(), f.Len())
+			}
+			m.SetOrder(sortby.SrcPort, false)
+			k := table(20_000)[15_000].Key() // port 16000
+			if got := f.Find(k); got != 15_000 || f.Row(got).Key() != k {
+				t.Errorf("Find past the top: %d, want 15000", got)
+			}
+		})
+	})
+}
+
 // Delete is refused read-only and without a deleter; a delete's result
 // reaches done on the UI goroutine and a whole read follows.
 func TestDelete(t *testing.T) {

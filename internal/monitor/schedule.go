@@ -347,9 +347,10 @@ func (m *Monitor) refreshWindow() bool {
 // windowRows copies the window's rows into lr.
 func (m *Monitor) windowRows(lr *lookup) {
 	lr.rows, lr.at = lr.rows[:0], lr.at[:0]
+	first := min(max(m.window.first, 0), len(m.v.Idx))
+	last := min(first+max(m.window.n, 0), len(m.v.Idx))
+	m.v.Ensure(last)
 	idx := m.v.Idx
-	first := min(max(m.window.first, 0), len(idx))
-	last := min(first+max(m.window.n, 0), len(idx))
 	for _, i := range idx[first:last] {
 		lr.rows = append(lr.rows, m.t.Flows[i])
 		lr.at = append(lr.at, i)
@@ -373,13 +374,10 @@ func (m *Monitor) applyLookups(lr *lookup, at time.Time) {
 		}
 	}
 	if anyGone {
-		kept := m.v.Idx[:0]
-		for _, row := range m.v.Idx {
-			if i := slices.Index(lr.at, row); i < 0 || lr.res[i] != source.LookupGone {
-				kept = append(kept, row)
-			}
-		}
-		m.v.Idx = kept
+		m.v.Drop(func(row int32) bool {
+			i := slices.Index(lr.at, row)
+			return i >= 0 && lr.res[i] == source.LookupGone
+		})
 	}
 	m.frame.RowsAt = at
 }

@@ -84,3 +84,32 @@ func cpuTime() int64 {
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// BenchmarkTop1M is what a screen's new order costs with Top on 1,000,000
+// rows (the first 60 in place), beside a whole Sort of them.
+func BenchmarkTop1M(b *testing.B) {
+	flows := benchTable(1_000_000)
+	idx := make([]int32, len(flows))
+	for _, k := range []Key{Src, Dst, State, Bytes} {
+		for _, top := range []bool{true, false} {
+			name := k.Name() + "/sort"
+			if top {
+				name = k.Name() + "/top60"
+			}
+			b.Run(name, func(b *testing.B) {
+				var s Sorter
+				s.Sort(flows, idx, k, false)
+				for b.Loop() {
+					for i := range idx {
+						idx[i] = int32(i)
+					}
+					if top {
+						s.Top(flows, idx, k, false, 60)
+					} else {
+						s.Sort(flows, idx, k, false)
+					}
+				}
+			})
+		}
+	}
+}

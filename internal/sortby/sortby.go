@@ -166,6 +166,11 @@ func (k Key) Prev() Key { return (k%numKeys + numKeys - 1) % numKeys }
 // safe for concurrent use.
 type Sorter struct {
 	ents []entry
+	// top is Top's heap of the smallest key windows seen; lowTop and
+	// topLow are the lower half's, as low and sortLow are Sort's.
+	top    []entry
+	lowTop topJob
+	topLow func()
 	// The lower part of a split sort, for the helper goroutine. The job
 	// and the method value are kept here, made once, because a go
 	// statement with arguments or a fresh closure allocates every time.
@@ -231,6 +236,133 @@ func (s *Sorter) Sort(flows []flow.Flow, idx []int32, k Key, reverse bool) {
 	}
 	for i := range ents {
 		idx[i] = ents[i].idx
+	}
+}
+
+// Top orders idx, indices into flows, by k as Sort does, but only as far as
+// its first n rows: it puts those, and any rows that tie with the n-th in
+// their first 16 key bytes, at the start of idx in order, with every other
+// row after them in no particular order, and returns how many rows are in
+// order (at least min(n, len(idx))). Sort on the rest, idx[Top(...):],
+// completes the order. A screen shows the top of a new order this way: on
+// 1,000,000 rows it costs a pass over the rows instead of a sort of them.
+func (s *Sorter) Top(flows []flow.Flow, idx []int32, k Key, reverse bool, n int) int {
+	if n >= len(idx) {
+		s.Sort(flows, idx, k, reverse)
+		return len(idx)
+	}
+	if n <= 0 {
+		return 0
+	}
+	ents := slices.Grow(s.ents[:0], len(idx))[:len(idx)]
+	s.ents = ents
+	// Each half of the rows on a goroutine of its own, as Sort does: the
+	// pass over the rows is all the cost.
+	var bound entry
+	if split := len(idx) / 2; len(idx) >= parallelMin {
+		s.lowTop = topJob{flows: flows, idx: idx[:split], ents: ents[:split], heap: s.lowTop.heap, k: k, reverse: reverse, n: n}
+		if s.topLow == nil {
+			s.topLow = s.runLowTop
+		}
+		s.done.Add(1)
+		go s.topLow()
+		s.top = smallest(flows, idx[split:], ents[split:], s.top, k, reverse, n)
+		s.done.Wait()
+		both := append(s.top, s.lowTop.heap...)
+		slices.SortFunc(both, compareEntries)
+		bound, s.top = both[n-1], both[:0]
+		s.lowTop = topJob{heap: s.lowTop.heap[:0]}
+	} else {
+		s.top = smallest(flows, idx, ents, s.top, k, reverse, n)
+		bound = s.top[0]
+	}
+	// Every row whose window is at most the n-th smallest goes first:
+	// they include the first n rows of the order, and come before every
+	// other row. Those that tie in their windows are ordered by the rest
+	// of their keys.
+	m := 0
+	for i := range ents {
+		if !windowLess(bound, ents[i]) {
+			ents[m], ents[i] = ents[i], ents[m]
+			m++
+		}
+	}
+	sortWindow(flows, ents[:m], k, reverse, 0)
+	for i := range ents {
+		idx[i] = ents[i].idx
+	}
+	return m
+}
+
+// topJob is the lower half of Top's pass, for the helper goroutine.
+type topJob struct {
+	flows   []flow.Flow
+	idx     []int32
+	ents    []entry
+	heap    []entry
+	k       Key
+	reverse bool
+	n       int
+}
+
+// runLowTop does the lower half of Top's pass on the helper goroutine.
+func (s *Sorter) runLowTop() {
+	j := &s.lowTop
+	j.heap = smallest(j.flows, j.idx, j.ents, j.heap, j.k, j.reverse, j.n)
+	s.done.Done()
+}
+
+// smallest encodes the rows idx into ents and returns heap holding the n
+// smallest key windows among them, as a max-heap: most rows are bigger
+// than its top, and cost one comparison.
+func smallest(flows []flow.Flow, idx []int32, ents, heap []entry, k Key, reverse bool, n int) []entry {
+	heap = slices.Grow(heap[:0], n)
+	var buf keyBuf
+	for i, x := range idx {
+		encode(&buf, &flows[x], k, reverse)
+		e := entry{k0: word(&buf, 0), k1: word(&buf, 8), idx: x}
+		ents[i] = e
+		switch {
+		case len(heap) < n:
+			heap = append(heap, e)
+			siftUp(heap, len(heap)-1)
+		case windowLess(e, heap[0]):
+			heap[0] = e
+			siftDown(heap, 0)
+		}
+	}
+	return heap
+}
+
+// windowLess reports whether a's key window is below b's.
+func windowLess(a, b entry) bool { return a.k0 < b.k0 || a.k0 == b.k0 && a.k1 < b.k1 }
+
+// siftUp and siftDown keep h a max-heap by key window.
+func siftUp(h []entry, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !windowLess(h[p], h[i]) {
+			return
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+}
+
+func siftDown(h []entry, i int) {
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && windowLess(h[c], h[c+1]) {
+			c++
+		}
+		if !windowLess(h[i], h[c]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
 	}
 }
 

@@ -628,6 +628,10 @@ func TestSorterReusesMemory(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("sorting %d rows again: %v allocations, want 0", n, allocs)
 		}
+		s.Top(flows, idx[:n], Src, false, 50)
+		if allocs := testing.AllocsPerRun(5, func() { s.Top(flows, idx[:n], State, false, 50) }); allocs != 0 {
+			t.Errorf("the top of %d rows again: %v allocations, want 0", n, allocs)
+		}
 	}
 }
 
@@ -646,6 +650,45 @@ func TestDuplicatesByIndex(t *testing.T) {
 			sortIdx(flows, idx, k, false)
 			if !slices.Equal(idx, identity(n)) {
 				t.Fatalf("%d duplicates by %s: %v, want table order", n, k, idx[:min(n, 10)])
+			}
+		}
+	}
+}
+
+// TestTopMatchesSort: Top's ordered rows are the first rows of Sort's order,
+// the rest are the other rows, and sorting the rest completes the order;
+// for every key, with ties in the first key bytes (a table of one source
+// and port sorts its rows by later bytes) and without.
+func TestTopMatchesSort(t *testing.T) {
+	shared := make([]flow.Flow, 3000)
+	for i := range shared {
+		f := &shared[i]
+		f.Family, f.Proto = flow.FamilyIPv6, flow.ProtoTCP
+		f.Orig.Src = flow.AddrFrom(netip.MustParseAddr("2001:db8::1"))
+		f.Orig.Dst = flow.AddrFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}))
+		f.Orig.DstPort = uint16(i / 256)
+	}
+	for name, flows := range map[string][]flow.Flow{"random": randFlows(11, parallelMin+3000), "shared prefixes": shared} {
+		var s Sorter
+		for _, k := range Keys() {
+			for _, reverse := range []bool{false, true} {
+				want := identity(len(flows))
+				s.Sort(flows, want, k, reverse)
+				for _, n := range []int{1, 7, 60, 1000} {
+					got := identity(len(flows))
+					rand.New(rand.NewPCG(uint64(n), 1)).Shuffle(len(got), func(i, j int) { got[i], got[j] = got[j], got[i] })
+					m := s.Top(flows, got, k, reverse, n)
+					if m < n {
+						t.Fatalf("%s, %s reverse=%v: Top(%d) ordered %d rows", name, k, reverse, n, m)
+					}
+					if i := firstDiff(got[:m], want[:m]); i >= 0 {
+						t.Fatalf("%s, %s reverse=%v, top %d: row %d is flow %d, want %d", name, k, reverse, n, i, got[i], want[i])
+					}
+					s.Sort(flows, got[m:], k, reverse)
+					if i := firstDiff(got, want); i >= 0 {
+						t.Fatalf("%s, %s reverse=%v, top %d then the rest: row %d is flow %d, want %d", name, k, reverse, n, i, got[i], want[i])
+					}
+				}
 			}
 		}
 	}

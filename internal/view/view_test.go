@@ -243,3 +243,52 @@ func keyOf(t *testing.T, g *group.Grouping, label string) group.Key {
 	t.Fatalf("no group %q", label)
 	return group.Key{}
 }
+
+// bigTable is n rows with sources and destination ports spread out.
+func bigTable(n int) *flow.Table {
+	t := &flow.Table{Flows: make([]flow.Flow, n)}
+	for i := range t.Flows {
+		t.Flows[i] = mk(flow.ProtoTCP, netip.AddrFrom4([4]byte{198, 51, byte(i * 7919 >> 8), byte(i * 7919)}).String(),
+			uint16(1024+i*31%60000), "203.0.113.1", []uint16{7, 80, 443, 500, 999, 8080}[i%6], flow.TCPEstablished)
+		t.Flows[i].Timeout = uint32(i * 104729 % 86400)
+	}
+	return t
+}
+
+// BuildTop puts the top of the order in place, the rest when asked for;
+// Reorder does the same for a new order of the same rows; Drop keeps the
+// order. Each ends where Build does.
+func TestBuildTopThenTheRest(t *testing.T) {
+	tab := bigTable(20_000)
+	dport := ports(t, "7,80,443,500,999")
+	o := Options{Filter: filter.Filter{DstPort: dport}, Sort: sortby.DstPort}
+	var want, v View
+	Build(tab, &o, &want)
+
+	BuildTop(tab, &o, &v, 30)
+	if v.Ordered() < 30 || v.Ordered() == len(v.Idx) {
+		t.Fatalf("BuildTop(30) ordered %d of %d rows", v.Ordered(), len(v.Idx))
+	}
+	if !slices.Equal(v.Idx[:v.Ordered()], want.Idx[:v.Ordered()]) || v.Totals != want.Totals {
+		t.Fatal("the top differs from Build's")
+	}
+	if got := v.At(v.Ordered() - 1); got != want.Idx[v.Ordered()-1] || v.Ordered() == len(v.Idx) {
+		t.Fatalf("At within the top: row %d, ordered %d; want row %d, the rest not sorted", got, v.Ordered(), want.Idx[v.Ordered()-1])
+	}
+	if got := v.At(len(v.Idx) - 1); got != want.Idx[len(want.Idx)-1] || !slices.Equal(v.Idx, want.Idx) {
+		t.Fatal("At past the top does not complete the order as Build has it")
+	}
+
+	o.Sort, o.Reverse = sortby.TTL, true
+	Build(tab, &o, &want)
+	Reorder(tab, &o, &v, 10)
+	v.Drop(func(row int32) bool { return row%3 == 0 })
+	want.Drop(func(row int32) bool { return row%3 == 0 })
+	if v.Ordered() < 5 || !slices.Equal(v.Idx[:v.Ordered()], want.Idx[:v.Ordered()]) {
+		t.Fatalf("Reorder then Drop: ordered %d, the top differs from Build's", v.Ordered())
+	}
+	v.Ensure(len(v.Idx))
+	if !slices.Equal(v.Idx, want.Idx) {
+		t.Fatal("Reorder then Drop then Ensure differs from Build")
+	}
+}

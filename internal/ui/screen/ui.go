@@ -306,7 +306,7 @@ func (u *model) setView(o view.Options) {
 // do: its first row selected and shown. With F the selected flow stays
 // selected instead, wherever the order puts it.
 func (u *model) newOrder(o view.Options) {
-	u.m.SetView(o)
+	u.m.SetOrder(o.Sort, o.Reverse)
 	u.gen++
 	if u.follow {
 		u.reselect()
