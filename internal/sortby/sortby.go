@@ -166,11 +166,11 @@ func (k Key) Prev() Key { return (k%numKeys + numKeys - 1) % numKeys }
 // safe for concurrent use.
 type Sorter struct {
 	ents []entry
-	// top is Top's heap of the smallest key windows seen; lowTop and
-	// topLow are the lower half's, as low and sortLow are Sort's.
-	top    []entry
-	lowTop topJob
-	topLow func()
+	// Top's halves, the lower one for the helper goroutine (topLow, made
+	// once as sortLow is), and its scratch for the candidates of both.
+	lowTop, highTop topJob
+	topLow          func()
+	merged          []entry
 	// The lower part of a split sort, for the helper goroutine. The job
 	// and the method value are kept here, made once, because a go
 	// statement with arguments or a fresh closure allocates every time.
@@ -194,6 +194,7 @@ type job struct {
 type entry struct {
 	k0, k1 uint64
 	idx    int32
+	pos    int32 // Top's: the position of idx in the slice it orders
 }
 
 // parallelMin is the number of rows from which Sort splits the work between
@@ -245,7 +246,8 @@ func (s *Sorter) Sort(flows []flow.Flow, idx []int32, k Key, reverse bool) {
 // row after them in no particular order, and returns how many rows are in
 // order (at least min(n, len(idx))). Sort on the rest, idx[Top(...):],
 // completes the order. A screen shows the top of a new order this way: on
-// 1,000,000 rows it costs a pass over the rows instead of a sort of them.
+// 1,000,000 rows it costs a pass over the rows instead of a sort of them,
+// and no entry per row (Sort's scratch is 24 bytes a row).
 func (s *Sorter) Top(flows []flow.Flow, idx []int32, k Key, reverse bool, n int) int {
 	if n >= len(idx) {
 		s.Sort(flows, idx, k, reverse)
@@ -254,84 +256,110 @@ func (s *Sorter) Top(flows []flow.Flow, idx []int32, k Key, reverse bool, n int)
 	if n <= 0 {
 		return 0
 	}
-	ents := slices.Grow(s.ents[:0], len(idx))[:len(idx)]
-	s.ents = ents
 	// Each half of the rows on a goroutine of its own, as Sort does: the
 	// pass over the rows is all the cost.
 	var bound entry
+	hi := &s.highTop
 	if split := len(idx) / 2; len(idx) >= parallelMin {
-		s.lowTop = topJob{flows: flows, idx: idx[:split], ents: ents[:split], heap: s.lowTop.heap, k: k, reverse: reverse, n: n}
+		s.lowTop.set(flows, idx[:split], 0, k, reverse, n)
 		if s.topLow == nil {
 			s.topLow = s.runLowTop
 		}
 		s.done.Add(1)
 		go s.topLow()
-		s.top = smallest(flows, idx[split:], ents[split:], s.top, k, reverse, n)
+		hi.set(flows, idx[split:], split, k, reverse, n)
+		hi.smallest()
 		s.done.Wait()
-		both := append(s.top, s.lowTop.heap...)
+		// The n smallest of all are among the n smallest of each half.
+		both := append(append(s.merged[:0], s.lowTop.heap...), hi.heap...)
 		slices.SortFunc(both, compareEntries)
-		bound, s.top = both[n-1], both[:0]
-		s.lowTop = topJob{heap: s.lowTop.heap[:0]}
+		bound, s.merged = both[n-1], both[:0]
 	} else {
-		s.top = smallest(flows, idx, ents, s.top, k, reverse, n)
-		bound = s.top[0]
+		hi.set(flows, idx, 0, k, reverse, n)
+		hi.smallest()
+		bound = hi.heap[0]
 	}
-	// Every row whose window is at most the n-th smallest goes first:
-	// they include the first n rows of the order, and come before every
-	// other row. Those that tie in their windows are ordered by the rest
-	// of their keys.
-	m := 0
-	for i := range ents {
-		if !windowLess(bound, ents[i]) {
-			ents[m], ents[i] = ents[i], ents[m]
-			m++
+	// The rows whose window is at most the n-th smallest go first: they
+	// include the first n rows of the order, and come before every other
+	// row. Each half's candidates are in row order.
+	cand := s.merged[:0]
+	for _, half := range []*topJob{&s.lowTop, hi} {
+		for _, e := range half.cand {
+			if !windowLess(bound, e) {
+				cand = append(cand, e)
+			}
 		}
 	}
-	sortWindow(flows, ents[:m], k, reverse, 0)
-	for i := range ents {
-		idx[i] = ents[i].idx
+	// The others move to the end of idx, in their order, from the back.
+	w, c := len(idx)-1, len(cand)-1
+	for j := len(idx) - 1; j >= 0; j-- {
+		if c >= 0 && cand[c].pos == int32(j) {
+			c--
+			continue
+		}
+		idx[w] = idx[j]
+		w--
 	}
-	return m
+	// Those that tie in their windows are ordered by the rest of their keys.
+	sortWindow(flows, cand, k, reverse, 0)
+	for i := range cand {
+		idx[i] = cand[i].idx
+	}
+	s.merged = cand[:0]
+	s.lowTop.clear()
+	hi.clear()
+	return len(cand)
 }
 
-// topJob is the lower half of Top's pass, for the helper goroutine.
+// topJob is one half of Top's pass over the rows: idx, the first at
+// position first of Top's idx.
 type topJob struct {
 	flows   []flow.Flow
 	idx     []int32
-	ents    []entry
-	heap    []entry
+	first   int
 	k       Key
 	reverse bool
 	n       int
+	// heap holds the n smallest key windows seen, as a max-heap; cand
+	// every row that was at most its top when seen (the only rows that can
+	// end among the first n, or tie with the n-th), in row order.
+	heap, cand []entry
 }
+
+func (j *topJob) set(flows []flow.Flow, idx []int32, first int, k Key, reverse bool, n int) {
+	*j = topJob{flows: flows, idx: idx, first: first, k: k, reverse: reverse, n: n, heap: j.heap[:0], cand: j.cand[:0]}
+}
+
+// clear lets go of the table, keeping the buffers.
+func (j *topJob) clear() { j.set(nil, nil, 0, 0, false, 0) }
 
 // runLowTop does the lower half of Top's pass on the helper goroutine.
 func (s *Sorter) runLowTop() {
-	j := &s.lowTop
-	j.heap = smallest(j.flows, j.idx, j.ents, j.heap, j.k, j.reverse, j.n)
+	s.lowTop.smallest()
 	s.done.Done()
 }
 
-// smallest encodes the rows idx into ents and returns heap holding the n
-// smallest key windows among them, as a max-heap: most rows are bigger
-// than its top, and cost one comparison.
-func smallest(flows []flow.Flow, idx []int32, ents, heap []entry, k Key, reverse bool, n int) []entry {
-	heap = slices.Grow(heap[:0], n)
+// smallest is the pass: most rows are bigger than the heap's top, and cost
+// one comparison.
+func (j *topJob) smallest() {
+	heap, cand := slices.Grow(j.heap, j.n), j.cand
 	var buf keyBuf
-	for i, x := range idx {
-		encode(&buf, &flows[x], k, reverse)
-		e := entry{k0: word(&buf, 0), k1: word(&buf, 8), idx: x}
-		ents[i] = e
+	for i, x := range j.idx {
+		encode(&buf, &j.flows[x], j.k, j.reverse)
+		e := entry{k0: word(&buf, 0), k1: word(&buf, 8), idx: x, pos: int32(j.first + i)}
 		switch {
-		case len(heap) < n:
+		case len(heap) < j.n:
 			heap = append(heap, e)
 			siftUp(heap, len(heap)-1)
 		case windowLess(e, heap[0]):
 			heap[0] = e
 			siftDown(heap, 0)
+		case windowLess(heap[0], e):
+			continue
 		}
+		cand = append(cand, e)
 	}
-	return heap
+	j.heap, j.cand = heap, cand
 }
 
 // windowLess reports whether a's key window is below b's.

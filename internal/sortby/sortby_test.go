@@ -660,7 +660,7 @@ func TestDuplicatesByIndex(t *testing.T) {
 // for every key, with ties in the first key bytes (a table of one source
 // and port sorts its rows by later bytes) and without.
 func TestTopMatchesSort(t *testing.T) {
-	shared := make([]flow.Flow, 3000)
+	shared := make([]flow.Flow, parallelMin+1000)
 	for i := range shared {
 		f := &shared[i]
 		f.Family, f.Proto = flow.FamilyIPv6, flow.ProtoTCP
