@@ -45,13 +45,12 @@ func commands(limit, buckets, current int) ([]string, []File) {
 // writable in the initial one alone, and there only by root or
 // CAP_NET_ADMIN. "" when it can be, or when that could not be checked.
 func where(s *flow.Stats) string {
-	if s.MaxWritable != flow.TriNo {
+	switch s.LimitAccess() {
+	case flow.LimitWritable:
 		return ""
-	}
-	switch s.InitialNetNS {
-	case flow.TriNo:
+	case flow.LimitOnHost:
 		return "nf_conntrack_max and nf_conntrack_buckets are global and read-only in this namespace: the limit is set on the host (the initial network namespace)"
-	case flow.TriYes:
+	case flow.LimitNeedsRoot:
 		return "writing nf_conntrack_max needs root or CAP_NET_ADMIN: run these as root"
 	}
 	return "nf_conntrack_max is read-only here: run these as root on the host (the initial network namespace)"

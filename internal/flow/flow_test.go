@@ -229,3 +229,21 @@ func TestInferNAT(t *testing.T) {
 		t.Errorf("SNAT inferred as %b", snat.Status)
 	}
 }
+
+func TestLimitAccess(t *testing.T) {
+	for _, tc := range []struct {
+		writable, initial Tristate
+		want              LimitAccess
+	}{
+		{TriYes, TriYes, LimitWritable},
+		{TriUnknown, TriNo, LimitWritable}, // a saved dump: not known not to be
+		{TriNo, TriNo, LimitOnHost},
+		{TriNo, TriYes, LimitNeedsRoot},
+		{TriNo, TriUnknown, LimitReadOnly},
+	} {
+		s := Stats{MaxWritable: tc.writable, InitialNetNS: tc.initial}
+		if got := s.LimitAccess(); got != tc.want {
+			t.Errorf("writable %v, initial %v: %v, want %v", tc.writable, tc.initial, got, tc.want)
+		}
+	}
+}

@@ -79,6 +79,41 @@ type Stats struct {
 	MemTotal uint64
 }
 
+// LimitAccess says who can raise nf_conntrack_max, from where the table was
+// read (Stats.LimitAccess): the one rule the advice and the warnings word
+// their own way.
+type LimitAccess uint8
+
+// The answers of Stats.LimitAccess.
+const (
+	// LimitWritable: writable here, or not known not to be: worth trying.
+	LimitWritable LimitAccess = iota
+	// LimitOnHost: read-only in this namespace, whatever the privileges:
+	// the limit is global and set on the host (the initial namespace).
+	LimitOnHost
+	// LimitNeedsRoot: the initial namespace, read-only for want of root or
+	// CAP_NET_ADMIN.
+	LimitNeedsRoot
+	// LimitReadOnly: read-only here, for want of privileges or because
+	// this is not the initial namespace, gostate could not tell which.
+	LimitReadOnly
+)
+
+// LimitAccess says who can raise the limit from where the table was read,
+// from MaxWritable and InitialNetNS.
+func (s *Stats) LimitAccess() LimitAccess {
+	if s.MaxWritable != TriNo {
+		return LimitWritable
+	}
+	switch s.InitialNetNS {
+	case TriNo:
+		return LimitOnHost
+	case TriYes:
+		return LimitNeedsRoot
+	}
+	return LimitReadOnly
+}
+
 // Tristate is a yes-or-no fact that may not be known; the zero value is
 // TriUnknown.
 type Tristate uint8

@@ -54,17 +54,14 @@ func TableWarning(s *flow.Stats, peak int, delta *flow.CPUStats) (msg, fix strin
 // instruction says to raise it on the host. When the check could not be made
 // (a saved dump), nothing more is said.
 func raiseLimit(s *flow.Stats) string {
-	if s.MaxWritable != flow.TriNo {
+	switch s.LimitAccess() {
+	case flow.LimitWritable:
 		return "Raise the limit"
-	}
-	switch s.InitialNetNS {
-	case flow.TriNo:
+	case flow.LimitOnHost:
 		return "Raise the limit on the host (nf_conntrack_max is global; read-only in this namespace)"
-	case flow.TriYes:
+	case flow.LimitNeedsRoot:
 		return "Raise the limit as root (writing nf_conntrack_max needs root or CAP_NET_ADMIN)"
 	}
-	// Read-only, for want of privileges or because this is not the
-	// initial namespace: which, gostate could not tell.
 	return "Raise the limit as root on the host (nf_conntrack_max is read-only here)"
 }
 

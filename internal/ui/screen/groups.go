@@ -113,17 +113,15 @@ func (u *model) keepGroupLine() {
 		return
 	}
 	off, _ := gv.table.GetOffset()
-	line := max(gv.selRow-off, 0)
 	i := -1
 	if gv.hasSel {
 		i = gv.g.Find(gv.selKey)
 	}
-	if i < 0 {
-		u.selectGroup(min(off+line, n-1))
-		return
+	row, off := keptPlace(n, gv.selRow, off, i)
+	u.selectGroup(row)
+	if i >= 0 {
+		gv.table.SetOffset(off, 0)
 	}
-	u.selectGroup(i)
-	gv.table.SetOffset(max(i-line, 0), 0)
 }
 
 // groupsFromTop shows the groups in a new order or grouping from the top.

@@ -342,17 +342,27 @@ func (u *model) keepLine() {
 		return
 	}
 	off, _ := u.table.GetOffset()
-	line := max(u.selRow-off, 0)
 	i := -1
 	if u.hasSel {
 		i = u.f.Find(u.selKey)
 	}
-	if i < 0 {
-		u.selectRow(min(off+line, n-1))
-		return
+	row, off := keptPlace(n, u.selRow, off, i)
+	u.selectRow(row)
+	if i >= 0 {
+		u.table.SetOffset(off, 0)
 	}
-	u.selectRow(i)
-	u.table.SetOffset(max(i-line, 0), 0)
+}
+
+// keptPlace is the rule of keepLine, for the flows, and keepGroupLine, for
+// the groups: of n rows (n > 0), with row sel selected at offset off, the
+// row to select when the selected item is now at row found (-1: it has
+// gone), and the offset that keeps it on its screen line.
+func keptPlace(n, sel, off, found int) (row, offset int) {
+	line := max(sel-off, 0)
+	if found < 0 {
+		return min(off+line, n-1), off
+	}
+	return found, max(found-line, 0)
 }
 
 // refresh asks for a whole read now; a read in flight is not disturbed.
