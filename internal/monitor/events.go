@@ -87,9 +87,14 @@ func (m *Monitor) eventLoop(l source.Listener) {
 func (m *Monitor) applyEvents(evs []source.Event, at time.Time) {
 	for i := range evs {
 		e := &evs[i]
-		if e.Kind == source.EventDestroy {
+		switch e.Kind {
+		case source.EventDestroy:
 			m.t.Destroy(e.Flow.Key())
-		} else {
+			m.goneEvents++
+		case source.EventNew:
+			m.newEvents++
+			fallthrough
+		default:
 			m.t.Upsert(&e.Flow, at)
 		}
 	}
@@ -124,6 +129,8 @@ func (m *Monitor) stopEvents(why error) {
 	}
 	m.events = nil
 	m.frame.Events, m.frame.EventsOff = false, why
+	// Whole reads count the flows from the next on.
+	m.frame.Born, m.frame.Gone, m.frame.Over = 0, 0, 0
 	// Not on the UI goroutine: the event goroutine may be waiting for it,
 	// and its Read ends when the subscription closes.
 	go m.closeEvents()

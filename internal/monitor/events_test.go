@@ -223,3 +223,32 @@ func TestEventsOff(t *testing.T) {
 		}
 	})
 }
+
+// With events, the flows that come and go are counted from the NEW and
+// DESTROY events over each interval, not from whole reads, which see
+// neither the flows events already brought nor those that came and went
+// between two reads.
+func TestEventsCountNewAndGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, m, l := eventSession(t, 5, Config{Interval: time.Second})
+		time.Sleep(2500 * time.Millisecond)
+		for i := range 6 {
+			f := tcpFlow("198.51.100.9", uint16(4000+i), 120)
+			src.send(ev(source.EventNew, f), ev(source.EventUpdate, f))
+		}
+		src.send(ev(source.EventDestroy, table(5)[0]), ev(source.EventDestroy, tcpFlow("198.51.100.9", 4000, 120)))
+		time.Sleep(time.Second)
+		l.on(func() {
+			f := m.Frame()
+			if f.Born != 6 || f.Gone != 2 || f.Over != time.Second {
+				t.Errorf("born %d, gone %d over %v; want 6 and 2 over the interval", f.Born, f.Gone, f.Over)
+			}
+		})
+		time.Sleep(time.Second)
+		l.on(func() {
+			if f := m.Frame(); f.Born != 0 || f.Gone != 0 || f.Over != time.Second {
+				t.Errorf("born %d, gone %d over %v in a quiet interval; want 0 and 0", f.Born, f.Gone, f.Over)
+			}
+		})
+	})
+}

@@ -143,8 +143,13 @@ type Frame struct {
 	// whole read or a lookup of the window's rows.
 	RowsAt time.Time
 
-	// Born and Gone count the flows that appeared and left between the last
-	// two whole reads, Over apart; Over is 0 until two reads have ended.
+	// Born and Gone count the flows that appeared and left over Over: while
+	// events keep the table, the NEW and DESTROY events between the last
+	// two health reads (every interval); otherwise the flows the last whole
+	// read found new and gone since the one before, which misses those
+	// that came and went between them. Over is 0 until there are two. (The
+	// kernel's insert counter is no measure: it counts entries made over
+	// ctnetlink, not those of packets.)
 	Born, Gone int
 	Over       time.Duration
 
@@ -226,6 +231,12 @@ type Monitor struct {
 	events     source.Listener
 	changed    bool
 	overrunsAt []time.Time
+	// newEvents and goneEvents count the NEW and DESTROY events applied;
+	// counted holds them as of the health read at countedAt, the start of
+	// the frame's Born and Gone.
+	newEvents, goneEvents int
+	counted               [2]int
+	countedAt             time.Time
 	// closeEvents ends the subscription, once, from any goroutine; set by
 	// Start before the goroutines it starts.
 	closeEvents func()
@@ -557,6 +568,13 @@ func (m *Monitor) statsRead(prev *flow.Stats, at time.Time) {
 	}
 	f.StatsAt = at
 	m.record(s.Entries, at)
+	if f.Events {
+		if !m.countedAt.IsZero() && at.After(m.countedAt) {
+			f.Born, f.Gone = m.newEvents-m.counted[0], m.goneEvents-m.counted[1]
+			f.Over = at.Sub(m.countedAt)
+		}
+		m.counted, m.countedAt = [2]int{m.newEvents, m.goneEvents}, at
+	}
 }
 
 // cpuDelta is how much the counters grew from prev to now; a counter that

@@ -211,9 +211,12 @@ func (m *Monitor) endRead(start time.Time, took, fullEvery time.Duration) {
 	f.Reads++
 	f.Reading = false
 	f.ReadTook, f.FullEvery = took, fullEvery
-	f.Born, f.Gone, f.Over = 0, 0, 0
-	if f.Reads > 1 && m.t.ReadAt.After(prevRead) {
-		f.Born, f.Gone, f.Over = born, gone, m.t.ReadAt.Sub(prevRead)
+	if !f.Events {
+		// With events, they count the flows that come and go (statsRead).
+		f.Born, f.Gone, f.Over = 0, 0, 0
+		if f.Reads > 1 && m.t.ReadAt.After(prevRead) {
+			f.Born, f.Gone, f.Over = born, gone, m.t.ReadAt.Sub(prevRead)
+		}
 	}
 	if start.Before(f.StatsAt) {
 		// The health read on its own during the dump is newer.

@@ -476,14 +476,10 @@ func sparkline(h []monitor.Sample, now time.Time, limit, cells int, window time.
 	return strings.TrimLeft(string(out), " ")
 }
 
-// newPerSecond is how many flows the kernel inserted per second between the
-// last two health readings (its insert counter, exact and read every
-// interval), or else between the last two whole reads (flows that were not
-// there before).
+// newPerSecond is how many flows appeared per second over the frame's last
+// count of them (Frame.Born: NEW events over an interval, or the flows a
+// whole read found new).
 func newPerSecond(f *monitor.Frame) (float64, bool) {
-	if f.HaveDelta && f.DeltaOver > 0 {
-		return float64(f.Delta.Insert) / f.DeltaOver.Seconds(), true
-	}
 	if f.Over > 0 {
 		return float64(f.Born) / f.Over.Seconds(), true
 	}
