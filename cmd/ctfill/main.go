@@ -5,7 +5,7 @@
 //
 //	ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]
 //	ctfill -n NETNS [-N COUNT] --churn RATE [-duration D] [-proto P] [-timeout S]
-//	ctfill -n NETNS [-N COUNT] --tcp-churn RATE [-tw-timeout S] [-duration D]
+//	ctfill -n NETNS [-N COUNT] --tcp-churn RATE [-tw-timeout S] [-reap S] [-duration D]
 //
 // -n names the namespace: a name under /var/run/netns or a path such as
 // /proc/PID/ns/net. ctfill never fills the namespace it runs in, nor the
@@ -40,9 +40,13 @@
 // a per-namespace sysctl: the host's is not touched) and leaves it set, so
 // that after a warm-up of S seconds about RATE entries leave the table a
 // second as RATE arrive: the table then holds about RATE × S of the churn's
-// entries (120 s by default, the kernel's). An expired entry leaves when the
-// kernel's garbage collector passes, which on a table of long-lived entries
-// can be many seconds later, in bursts. It reports every 10 seconds, and at
+// entries (120 s by default, the kernel's). But an expired entry leaves only
+// when something passes over it: the kernel's garbage collector, which on a
+// machine of long-lived entries (such as -N's) passes up to a minute apart,
+// or a dump of the table (gostate's whole reads). So they leave in bursts,
+// unless -reap S (below the TIME_WAIT timeout) deletes each connection's
+// entry S seconds after it closed, over ctnetlink: a DESTROY event as for an
+// expiry, RATE a second, steadily. It reports every 10 seconds, and at
 // the end, the connections a second it achieved, how many failed, the
 // table's size and the namespace's TCP sockets in TIME_WAIT (the server's,
 // Rate × 60 s at most).
@@ -83,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]")
 		fmt.Fprintln(stderr, "       ctfill -n NETNS [-N COUNT] --churn RATE [-duration D] [-proto P] [-timeout S]")
-		fmt.Fprintln(stderr, "       ctfill -n NETNS [-N COUNT] --tcp-churn RATE [-tw-timeout S] [-duration D]")
+		fmt.Fprintln(stderr, "       ctfill -n NETNS [-N COUNT] --tcp-churn RATE [-tw-timeout S] [-reap S] [-duration D]")
 		fs.PrintDefaults()
 	}
 	nsFlag := fs.String("n", "", "namespace to fill: a name under /var/run/netns or a path")
@@ -94,6 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	churn := fs.Int("churn", 0, "after filling, create and delete this many entries a second, keeping -N entries")
 	tcpChurn := fs.Int("tcp-churn", 0, "make this many real loopback TCP connections a second in the namespace (after filling -N, when given)")
 	twTimeout := fs.Int("tw-timeout", 0, "with --tcp-churn: set the namespace's conntrack TIME_WAIT timeout to S seconds (per namespace; 0: leave it)")
+	reap := fs.Int("reap", 0, "with --tcp-churn: delete each connection's entry S seconds after it closed, for steady DESTROYs (0: leave them to expire)")
 	duration := fs.Duration("duration", 0, "with --churn or --tcp-churn: how long to churn (0: until interrupted)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -132,6 +137,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usage("-tw-timeout %d: cannot be negative", *twTimeout)
 	case *tcpChurn == 0 && *twTimeout != 0:
 		return usage("-tw-timeout is for the connections of --tcp-churn; give --tcp-churn RATE too")
+	case *reap < 0:
+		return usage("-reap %d: cannot be negative", *reap)
+	case *tcpChurn == 0 && *reap != 0:
+		return usage("-reap deletes the entries of --tcp-churn; give --tcp-churn RATE too")
 	case *churn == 0 && *tcpChurn == 0 && *duration != 0:
 		return usage("-duration is how long --churn runs; give --churn RATE too")
 	case *churn > 0 && *count < 1:
@@ -182,7 +191,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return fail(errors.New("not churning a full table: its connections would fail"))
 			}
 		}
-		if err := runTCPChurn(name, path, *duration, netns.TCPChurnOptions{Rate: *tcpChurn, TimeWait: *twTimeout}, stderr); err != nil {
+		if err := runTCPChurn(name, path, *duration, netns.TCPChurnOptions{Rate: *tcpChurn, TimeWait: *twTimeout, Reap: time.Duration(*reap) * time.Second}, stderr); err != nil {
 			return fail(err)
 		}
 		return 0
@@ -284,6 +293,9 @@ func runTCPChurn(name, path string, d time.Duration, o netns.TCPChurnOptions, st
 	if o.TimeWait > 0 {
 		tw = fmt.Sprintf("the namespace's conntrack TIME_WAIT timeout set to %d s", o.TimeWait)
 	}
+	if o.Reap > 0 {
+		tw += fmt.Sprintf(", each entry deleted %v after its connection closed", o.Reap)
+	}
 	fmt.Fprintf(stderr, "ctfill: churning %s %s with real TCP: %s connections a second over its loopback, %s\n",
 		name, until, numfmt.Count(o.Rate), tw)
 
@@ -293,9 +305,13 @@ func runTCPChurn(name, path string, d time.Duration, o netns.TCPChurnOptions, st
 			return
 		}
 		secs := (p.Elapsed - last.Elapsed).Seconds()
-		fmt.Fprintf(stderr, "ctfill: tcp churn at %.0f s: %s connections/s over the last %.0f s, %s failed; %s, %s\n",
+		reaped := ""
+		if o.Reap > 0 {
+			reaped = fmt.Sprintf(", %s reaped/s", numfmt.Count(int(float64(p.Reaped-last.Reaped)/secs+0.5)))
+		}
+		fmt.Fprintf(stderr, "ctfill: tcp churn at %.0f s: %s connections/s over the last %.0f s, %s failed%s; %s, %s\n",
 			p.Elapsed.Seconds(), numfmt.Count(int(float64(p.Completed-last.Completed)/secs+0.5)), secs,
-			numfmt.Count(p.Failed-last.Failed), tableSize(path), timeWaitSockets(path))
+			numfmt.Count(p.Failed-last.Failed), reaped, tableSize(path), timeWaitSockets(path))
 		last = p
 	}
 	r, err := netns.TCPChurn(ctx, path, o)
@@ -303,6 +319,9 @@ func runTCPChurn(name, path string, d time.Duration, o netns.TCPChurnOptions, st
 		msg := fmt.Sprintf("ctfill: churned %s with real TCP for %.1f s: %s connections to %s completed (%s/s), %s failed; %s, %s",
 			name, r.Elapsed.Seconds(), numfmt.Count(r.Completed), r.Server, numfmt.Count(int(r.Rate()+0.5)),
 			numfmt.Count(r.Failed), tableSize(path), timeWaitSockets(path))
+		if o.Reap > 0 {
+			msg += fmt.Sprintf("; %s entries reaped, %s found gone already", numfmt.Count(r.Reaped), numfmt.Count(r.Expired))
+		}
 		if r.LastError != "" {
 			msg += "; the last failure: " + r.LastError
 		}

@@ -40,6 +40,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-n", "x", "--churn", "10", "--tcp-churn", "10"}, "give one of them"},
 		{[]string{"-n", "x", "-tw-timeout", "5"}, "give --tcp-churn RATE too"},
 		{[]string{"-n", "x", "--tcp-churn", "10", "-tw-timeout", "-1"}, "-tw-timeout -1"},
+		{[]string{"-n", "x", "-reap", "5"}, "give --tcp-churn RATE too"},
+		{[]string{"-n", "x", "--tcp-churn", "10", "-reap", "-1"}, "-reap -1"},
 	} {
 		code, stdout, stderr := ctfill(t, tc.args...)
 		if code != 1 || stdout != "" || !strings.Contains(stderr, tc.want) {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,6 +65,17 @@ type TCPChurnOptions struct {
 	// about Rate × TimeWait entries of the churn once it has run that long,
 	// and from then on as many leave a second as arrive.
 	TimeWait int
+	// Reap, when positive, deletes each connection's entry from the table
+	// (over ctnetlink: a DESTROY event, as when it expires) that long
+	// after the connection closed, unless it has left already. Without
+	// it, an expired entry leaves only when something passes over it: the
+	// kernel's garbage collector, which scans every namespace's entries at
+	// intervals of up to a minute when most of them are long-lived (as
+	// -N's synthetic entries are), or a dump of the table (gostate's
+	// whole reads), which drops the expired entries it meets. Either way
+	// they leave in bursts. With Reap below the TIME_WAIT timeout about
+	// Rate entries leave a second, steadily, once the churn has run Reap.
+	Reap time.Duration
 	// Progress, when not nil, is called about once a second on TCPChurn's
 	// goroutine with what the churn has done so far.
 	Progress func(TCPChurnResult)
@@ -79,6 +92,9 @@ type TCPChurnResult struct {
 	Started, Completed, Failed int
 	// LastError is the most recent failure, "" when there was none.
 	LastError string
+	// Reaped counts the entries Reap deleted; Expired those it found gone
+	// already.
+	Reaped, Expired int
 	// Elapsed is how long the churn ran.
 	Elapsed time.Duration
 }
@@ -130,7 +146,8 @@ const (
 // sees every state change (and, with a listener, sends an UPDATE for each):
 // handshake (SYN_SENT, SYN_RECV, ESTABLISHED), a few bytes each way, then
 // the server closes first (FIN_WAIT, CLOSE_WAIT, LAST_ACK) and the entry
-// ends in TIME_WAIT until its timeout. Nothing leaves the namespace.
+// ends in TIME_WAIT until its timeout, or until o.Reap deletes it. Nothing
+// leaves the namespace.
 //
 // The server closing first is what lets it run for hours: the socket that
 // closes first stays in TIME_WAIT for 60 s and holds its 4-tuple, so on the
@@ -155,6 +172,9 @@ func TCPChurn(ctx context.Context, path string, o TCPChurnOptions) (TCPChurnResu
 	if o.TimeWait < 0 {
 		return TCPChurnResult{}, fmt.Errorf("tcp churn: TIME_WAIT timeout %d is negative", o.TimeWait)
 	}
+	if o.Reap < 0 {
+		return TCPChurnResult{}, fmt.Errorf("tcp churn: reap delay %v is negative", o.Reap)
+	}
 	if err := Track(path); err != nil {
 		return TCPChurnResult{}, fmt.Errorf("tcp churn: %w", err)
 	}
@@ -173,6 +193,14 @@ func TCPChurn(ctx context.Context, path string, o TCPChurnOptions) (TCPChurnResu
 		return TCPChurnResult{}, fmt.Errorf("tcp churn: listen in %s: %w", path, err)
 	}
 	server, _ := netip.ParseAddrPort(ln.Addr().String())
+	var rp *reaper
+	if o.Reap > 0 {
+		if rp, err = newReaper(path, server, o.Reap); err != nil {
+			ln.Close()
+			return TCPChurnResult{}, fmt.Errorf("tcp churn: %w", err)
+		}
+		defer rp.Close()
+	}
 
 	var servers sync.WaitGroup
 	servers.Add(1)
@@ -207,7 +235,8 @@ func TCPChurn(ctx context.Context, path string, o TCPChurnOptions) (TCPChurnResu
 			defer workers.Done()
 			err := Run(path, func() error {
 				for i := range jobs {
-					if err := clientTCP(tcpClient(i), server); err != nil {
+					client, err := clientTCP(tcpClient(i), server)
+					if err != nil {
 						failed.Add(1)
 						lastMu.Lock()
 						lastErr = err.Error()
@@ -215,6 +244,9 @@ func TCPChurn(ctx context.Context, path string, o TCPChurnOptions) (TCPChurnResu
 						continue
 					}
 					completed.Add(1)
+					if rp != nil {
+						rp.add(client)
+					}
 				}
 				return nil
 			})
@@ -232,6 +264,9 @@ func TCPChurn(ctx context.Context, path string, o TCPChurnOptions) (TCPChurnResu
 		lastMu.Lock()
 		p.LastError = lastErr
 		lastMu.Unlock()
+		if rp != nil {
+			p.Reaped, p.Expired = rp.reaped, rp.expired
+		}
 		p.Elapsed = now.Sub(start)
 		return p
 	}
@@ -257,6 +292,11 @@ func TCPChurn(ctx context.Context, path string, o TCPChurnOptions) (TCPChurnResu
 		case <-tick.C:
 		}
 		now := time.Now()
+		if rp != nil {
+			if err := rp.reap(now); err != nil {
+				return finish(fmt.Errorf("tcp churn: %w", err))
+			}
+		}
 		due := int(float64(o.Rate)*now.Sub(start).Seconds()) - r.Started
 	send:
 		for ; due > 0; due-- {
@@ -288,9 +328,9 @@ func TCPChurn(ctx context.Context, path string, o TCPChurnOptions) (TCPChurnResu
 // clientTCP makes one connection from src to server: it binds src before
 // connecting (the port chosen at connect, IP_BIND_ADDRESS_NO_PORT), sends
 // tcpPing, reads tcpPong and the end of the stream (the server closes
-// first), then closes. It must run on a thread inside the namespace: that is
-// where the socket is created.
-func clientTCP(src netip.Addr, server netip.AddrPort) error {
+// first), then closes, and returns the client's address and port. It must
+// run on a thread inside the namespace: that is where the socket is created.
+func clientTCP(src netip.Addr, server netip.AddrPort) (netip.AddrPort, error) {
 	d := net.Dialer{
 		LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)),
 		Timeout:   tcpDeadline,
@@ -304,22 +344,108 @@ func clientTCP(src netip.Addr, server netip.AddrPort) error {
 	}
 	c, err := d.Dial("tcp4", server.String())
 	if err != nil {
-		return err
+		return netip.AddrPort{}, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(tcpDeadline))
 	if _, err := c.Write(tcpPing); err != nil {
-		return fmt.Errorf("write to %s: %w", server, err)
+		return netip.AddrPort{}, fmt.Errorf("write to %s: %w", server, err)
 	}
 	buf := make([]byte, len(tcpPong)+1)
 	if _, err := io.ReadFull(c, buf[:len(tcpPong)]); err != nil {
-		return fmt.Errorf("read from %s: %w", server, err)
+		return netip.AddrPort{}, fmt.Errorf("read from %s: %w", server, err)
 	}
 	if string(buf[:len(tcpPong)]) != string(tcpPong) {
-		return fmt.Errorf("%s answered %q, not %q", server, buf[:len(tcpPong)], tcpPong)
+		return netip.AddrPort{}, fmt.Errorf("%s answered %q, not %q", server, buf[:len(tcpPong)], tcpPong)
 	}
 	if n, err := c.Read(buf); n != 0 || err != io.EOF {
-		return fmt.Errorf("%s did not close after its answer (read %d bytes, %v)", server, n, err)
+		return netip.AddrPort{}, fmt.Errorf("%s did not close after its answer (read %d bytes, %v)", server, n, err)
+	}
+	return c.LocalAddr().(*net.TCPAddr).AddrPort(), nil
+}
+
+// reaper deletes the churn's entries a fixed delay after their connections
+// closed (TCPChurnOptions.Reap), over a ctnetlink socket of its own in the
+// namespace. Workers add to it from their goroutines; reap runs on
+// TCPChurn's.
+type reaper struct {
+	b      *batcher
+	server netip.AddrPort
+	delay  time.Duration
+
+	// mu guards queue, which holds the closed connections not yet reaped,
+	// about in the order they closed: the workers add them as they finish,
+	// so a few may be out of order by the length of an exchange, and wait
+	// a tick longer.
+	mu    sync.Mutex
+	queue []closed
+	// reaped and expired count what reap did; only reap and TCPChurn's
+	// reports touch them, all on TCPChurn's goroutine.
+	reaped, expired int
+}
+
+// closed is a connection that has closed: the client's end, and when.
+type closed struct {
+	client netip.AddrPort
+	at     time.Time
+}
+
+// newReaper opens the reaper's socket in the namespace whose file is path.
+func newReaper(path string, server netip.AddrPort, delay time.Duration) (*reaper, error) {
+	b, err := newBatcher(path)
+	if err != nil {
+		return nil, err
+	}
+	return &reaper{b: b, server: server, delay: delay}, nil
+}
+
+// Close closes the reaper's socket; entries it had not reaped stay until
+// they expire.
+func (r *reaper) Close() error { return r.b.Close() }
+
+// add queues the entry of a connection from client that has just closed.
+func (r *reaper) add(client netip.AddrPort) {
+	r.mu.Lock()
+	r.queue = append(r.queue, closed{client, time.Now()})
+	r.mu.Unlock()
+}
+
+// reap deletes, in batches of at most batchSize, the entries of the
+// connections that closed at least the delay before now. An entry already
+// gone (ENOENT: it expired and was collected) is counted, not an error.
+func (r *reaper) reap(now time.Time) error {
+	r.mu.Lock()
+	n := 0
+	for n < len(r.queue) && now.Sub(r.queue[n].at) >= r.delay {
+		n++
+	}
+	due := slices.Clone(r.queue[:n])
+	r.queue = slices.Delete(r.queue, 0, n)
+	r.mu.Unlock()
+
+	flows := make([]conntrack.Flow, 0, batchSize)
+	errs := make([]int32, batchSize)
+	for len(due) > 0 {
+		k := min(len(due), batchSize)
+		flows = flows[:0]
+		for _, c := range due[:k] {
+			flows = append(flows, conntrack.NewFlow(unix.IPPROTO_TCP, 0, c.client.Addr(), r.server.Addr(),
+				c.client.Port(), r.server.Port(), 0, 0))
+		}
+		if err := r.b.remove(flows, errs); err != nil {
+			return fmt.Errorf("reap: %w", err)
+		}
+		for j, e := range errs[:k] {
+			switch unix.Errno(-e) {
+			case 0:
+				r.reaped++
+			case unix.ENOENT:
+				r.expired++
+			default:
+				return fmt.Errorf("reap the entry of %s: %w", due[j].client, unix.Errno(-e))
+			}
+		}
+		due = due[k:]
 	}
 	return nil
 }

@@ -19,8 +19,8 @@ import (
 // them through a conntrack event listener: the kernel, not a synthetic
 // insert, makes the entries; each goes through the handshake and both FINs
 // into TIME_WAIT, announcing every step with an UPDATE; and with the
-// namespace's TIME_WAIT timeout at 1 s they leave the table (DESTROY) when
-// the kernel's garbage collector next passes. Loading the tracking rule a
+// namespace's TIME_WAIT timeout at 1 s they leave the table (DESTROY) once
+// expired and passed over. Loading the tracking rule a
 // second time (Track here, then TCPChurn) is harmless.
 func TestTCPChurn(t *testing.T) {
 	ns := nstest.New(t)
@@ -97,9 +97,15 @@ func TestTCPChurn(t *testing.T) {
 			res.Started, res.Completed, res.Failed, res.LastError)
 	}
 	// The entries expire a second after their TIME_WAIT began, but leave
-	// the table (DESTROY) only when the kernel's garbage collector next
-	// passes, which on an idle table can take seconds: wait for it, with
-	// a guard against waiting forever that times nothing.
+	// the table (DESTROY) only when something passes over them: the
+	// kernel's garbage collector, which may wait a minute, or a dump,
+	// which drops the expired entries it meets. So: a dump once they have
+	// all expired, then the wait for their DESTROY, with a guard against
+	// waiting forever that times nothing.
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := ns.Conn(t).Dump(nil); err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	want = res.Completed
 	if gone >= want {
@@ -153,5 +159,24 @@ func TestTCPChurn(t *testing.T) {
 	// an UPDATE for each state after the first.
 	if real != res.Completed || whole != real || destroyed != real || updates < (len(states)-1)*real {
 		t.Errorf("want each of the %d connections NEW, through every state, %d UPDATEs and DESTROY", res.Completed, len(states)-1)
+	}
+}
+
+// TestTCPChurnReap deletes each connection's entry half a second after it
+// closed: the entries left are exactly those not reaped yet (none expires
+// with the default TIME_WAIT timeout of 120 s), and the rest were reaped,
+// not found gone.
+func TestTCPChurnReap(t *testing.T) {
+	ns := nstest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res, err := netns.TCPChurn(ctx, ns.Path(), netns.TCPChurnOptions{Rate: 200, Reap: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := ns.Count(t)
+	t.Logf("%d connections, %d reaped, %d found gone, %d left", res.Completed, res.Reaped, res.Expired, left)
+	if res.Failed != 0 || res.Completed < 300 || res.Expired != 0 || res.Reaped < res.Completed/2 || left != res.Completed-res.Reaped {
+		t.Errorf("want about 400 connections, most reaped, none found gone, and the others' entries left")
 	}
 }
