@@ -75,11 +75,11 @@ soak: build
 # PHASE-second phases with gostate's live screen on it and without: the
 # machine's CPU (user, system, softirq, busy), the churn's and gostate's per
 # phase, the medians and their differences (see scripts/listen-cost.sh).
-# The table may reach N + CHURN x (TW_TIMEOUT + 60) entries (TW_TIMEOUT 30 s
-# by default); above 90 % of nf_conntrack_max it refuses unless RAISE_MAX=1,
-# which raises the limit for the run and restores it (the defaults need it
-# where the limit is 262,144). Run it on a quiet machine: other work shows
-# in its rest column.
+# The table holds about N + CHURN x REAP entries (each connection's entry is
+# deleted REAP = 10 s after it closed); above 90 % of nf_conntrack_max it
+# refuses unless RAISE_MAX=1, which raises the limit for the run and
+# restores it. Run it on a quiet machine: other work shows in its rest
+# column.
 PHASE      ?= 60
 PAIRS      ?= 3
 COST_CHURN := $(if $(filter command line environment,$(origin CHURN)),$(CHURN),1000)

@@ -5,16 +5,19 @@
 # left alone on it in a tmux pane for MINUTES.
 #
 #   N=100000 CHURN=2000 MINUTES=10 [SAMPLE=10] [WARMUP=30] scripts/soak.sh
-#   TRAFFIC=tcp N=200000 CHURN=1000 [TW_TIMEOUT=30] MINUTES=10 scripts/soak.sh
+#   TRAFFIC=tcp N=200000 CHURN=1000 [TW_TIMEOUT=30] [REAP=10] MINUTES=10 scripts/soak.sh
 #
 # TRAFFIC=tcp churns with real TCP instead (ctfill --tcp-churn CHURN): the N
 # synthetic entries stay, and CHURN loopback connections a second inside the
 # namespace each go through the handshake and both FINs into TIME_WAIT, so
 # that gostate gets the kernel's own NEW, UPDATE and DESTROY events. The
 # namespace's conntrack TIME_WAIT timeout (a per-namespace sysctl) is set to
-# TW_TIMEOUT seconds (default 30): the table then holds about N + CHURN x
-# TW_TIMEOUT entries, more between passes of the kernel's garbage collector,
-# which reaps expired entries in bursts up to a minute apart.
+# TW_TIMEOUT seconds (default 30), and each connection's entry is deleted
+# REAP seconds after it closed (default 10; ctfill -reap), so that CHURN
+# entries leave a second, steadily, and the table holds about N + CHURN x
+# REAP. REAP=0 leaves them to expire: they then leave when the kernel's
+# garbage collector or gostate's whole reads pass over them, in bursts up to
+# a minute apart, and the table holds up to N + CHURN x (TW_TIMEOUT + 60).
 #
 # Every SAMPLE seconds it reads gostate's VmRSS and thread count from
 # /proc/PID/status, its CPU (utime + stime) from /proc/PID/stat, the header's
@@ -46,6 +49,7 @@ N=${N:-100000}
 CHURN=${CHURN:-2000}
 TRAFFIC=${TRAFFIC:-synthetic}
 TW_TIMEOUT=${TW_TIMEOUT:-30}
+REAP=${REAP:-10}
 MINUTES=${MINUTES:-10}
 SAMPLE=${SAMPLE:-10}
 WARMUP=${WARMUP:-30}
@@ -77,7 +81,7 @@ trap 'exit 130' INT TERM HUP
 
 die() { echo "soak: $*" >&2; exit 2; }
 case $TRAFFIC in synthetic | tcp) ;; *) die "TRAFFIC=$TRAFFIC: want synthetic or tcp" ;; esac
-for v in N CHURN MINUTES SAMPLE WARMUP COLS_WIDTH TW_TIMEOUT; do
+for v in N CHURN MINUTES SAMPLE WARMUP COLS_WIDTH TW_TIMEOUT REAP; do
 	case ${!v} in '' | *[!0-9]*) die "$v=${!v} is not a whole number" ;; esac
 done
 [ "$N" -ge 1 ] && [ "$CHURN" -ge 1 ] && [ "$MINUTES" -ge 1 ] || die "N, CHURN and MINUTES must be at least 1"
@@ -90,10 +94,13 @@ done
 [ -r $MAXFILE ] || die "no $MAXFILE: modprobe nf_conntrack"
 
 # The churn keeps N entries, and within a step up to 256 more; the TCP
-# churn adds its own, CHURN a second for their TIME_WAIT and up to a minute
-# more until the garbage collector reaps them.
+# churn adds its own, CHURN a second until reaped (and a second's slack),
+# or without REAP for their TIME_WAIT and up to a minute more until the
+# garbage collector passes.
 PEAK=$((N + 256))
-[ "$TRAFFIC" = synthetic ] || PEAK=$((N + CHURN * (TW_TIMEOUT + 60)))
+if [ "$TRAFFIC" = tcp ]; then
+	if [ "$REAP" -gt 0 ]; then PEAK=$((N + CHURN * (REAP + 1))); else PEAK=$((N + CHURN * (TW_TIMEOUT + 60))); fi
+fi
 OLD_MAX=$(cat $MAXFILE)
 if [ "$PEAK" -gt $((OLD_MAX * 9 / 10)) ]; then
 	if [ "${RAISE_MAX:-0}" = 1 ]; then
@@ -128,8 +135,8 @@ if [ "$TRAFFIC" = synthetic ]; then
 	"$CTFILL" -n "$NS" -N "$N" --churn "$CHURN" -timeout "$TTL" \
 		-duration "$((SOAK_SECONDS + WARMUP + 900))s" 2> "$WORK/churn.log" &
 else
-	echo "== churning with $CHURN real TCP connections a second (conntrack TIME_WAIT ${TW_TIMEOUT}s in $NS)" >&2
-	"$CTFILL" -n "$NS" --tcp-churn "$CHURN" -tw-timeout "$TW_TIMEOUT" \
+	echo "== churning with $CHURN real TCP connections a second (conntrack TIME_WAIT ${TW_TIMEOUT}s in $NS, reaped after ${REAP}s)" >&2
+	"$CTFILL" -n "$NS" --tcp-churn "$CHURN" -tw-timeout "$TW_TIMEOUT" -reap "$REAP" \
 		-duration "$((SOAK_SECONDS + WARMUP + 900))s" 2> "$WORK/churn.log" &
 fi
 CHURN_PID=$!
@@ -207,7 +214,7 @@ echo
 if [ "$TRAFFIC" = synthetic ]; then
 	WHAT="$N entries, $CHURN new + $CHURN gone a second"
 else
-	WHAT="$N synthetic entries + $CHURN real TCP connections a second (conntrack TIME_WAIT ${TW_TIMEOUT}s)"
+	WHAT="$N synthetic entries + $CHURN real TCP connections a second (conntrack TIME_WAIT ${TW_TIMEOUT}s, reaped after ${REAP}s)"
 fi
 echo "Soak, $WHAT, $MINUTES min (sampled every ${SAMPLE}s after a ${WARMUP}s warm-up; machine: $(nproc) cores, $(uname -r))"
 echo "churn: $(grep '^ctfill: churned' "$WORK/churn.log" | sed 's/^ctfill: //')"
