@@ -152,8 +152,9 @@ const (
 // The server closing first is what lets it run for hours: the socket that
 // closes first stays in TIME_WAIT for 60 s and holds its 4-tuple, so on the
 // server's side those sockets are bounded (Rate × 60, 60,000 at 1,000 a
-// second, below the per-namespace tcp_max_tw_buckets) and hold no port,
-// while the clients close second and keep nothing. Each client binds its
+// second; past the namespace's net.ipv4.tcp_max_tw_buckets the kernel
+// closes them at once instead) and hold no port, while the clients close
+// second and keep nothing. Each client binds its
 // address before connecting with IP_BIND_ADDRESS_NO_PORT, so the kernel
 // picks the port at connect time for the whole 4-tuple: with 65,534
 // addresses the ephemeral ports never run out, and a 4-tuple comes back
