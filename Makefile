@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: build run test deps lint fuzz bench bench-1m soak demo deb clean
+.PHONY: build run test deps lint fuzz bench bench-1m soak listen-cost demo deb clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gostate
@@ -60,11 +60,31 @@ bench-1m: build
 # The live screen left alone for MINUTES on a private namespace of N entries
 # (100,000 unless N is given) with CHURN new and CHURN gone a second: RSS,
 # threads and CPU per minute, and whether they stayed flat within 10 %.
+# TRAFFIC=tcp churns with CHURN real loopback TCP connections a second
+# instead (ctfill --tcp-churn), the N entries left in place.
 CHURN   ?= 2000
 MINUTES ?= 10
+TRAFFIC ?= synthetic
 SOAK_N  := $(if $(filter command line environment,$(origin N)),$(N),100000)
 soak: build
-	N=$(SOAK_N) CHURN=$(CHURN) MINUTES=$(MINUTES) ./scripts/soak.sh
+	N=$(SOAK_N) CHURN=$(CHURN) MINUTES=$(MINUTES) TRAFFIC=$(TRAFFIC) ./scripts/soak.sh
+
+# What listening to conntrack events costs the packet path: a private
+# namespace of N entries (200,000 unless N is given) with CHURN real loopback
+# TCP connections a second (1,000 unless CHURN is given), and PAIRS pairs of
+# PHASE-second phases with gostate's live screen on it and without: the
+# machine's CPU (user, system, softirq, busy), the churn's and gostate's per
+# phase, the medians and their differences (see scripts/listen-cost.sh).
+# The table holds about N + CHURN x REAP entries (each connection's entry is
+# deleted REAP = 10 s after it closed); above 90 % of nf_conntrack_max it
+# refuses unless RAISE_MAX=1, which raises the limit for the run and
+# restores it. Run it on a quiet machine: other work shows in its rest
+# column.
+PHASE      ?= 60
+PAIRS      ?= 3
+COST_CHURN := $(if $(filter command line environment,$(origin CHURN)),$(CHURN),1000)
+listen-cost: build
+	N=$(N) CHURN=$(COST_CHURN) PHASE=$(PHASE) PAIRS=$(PAIRS) ./scripts/listen-cost.sh
 
 # Opens gostate on a private namespace filled with N synthetic entries.
 demo: build

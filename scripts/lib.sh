@@ -1,4 +1,5 @@
-# Shared by the benchmark scripts (ab.sh, bench.sh): sourced, not run.
+# Shared by the benchmark scripts (ab.sh, bench.sh, listen-cost.sh): sourced,
+# not run.
 
 # median prints the median of the numbers on standard input, one a line.
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -15,6 +16,6 @@ make_room() {
 		echo $((n * 5 / 4)) >"$maxfile"
 		return 0
 	fi
-	echo "$who: N=$n exceeds 90% of nf_conntrack_max=$old; set RAISE_MAX=1 (make bench-1m)" >&2
+	echo "$who: a table of $n entries exceeds 90% of nf_conntrack_max=$old; set RAISE_MAX=1 to raise it for the run (make bench-1m does)" >&2
 	exit 2
 }

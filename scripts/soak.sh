@@ -5,10 +5,25 @@
 # left alone on it in a tmux pane for MINUTES.
 #
 #   N=100000 CHURN=2000 MINUTES=10 [SAMPLE=10] [WARMUP=30] scripts/soak.sh
+#   TRAFFIC=tcp N=200000 CHURN=1000 [TW_TIMEOUT=30] [REAP=10] MINUTES=10 scripts/soak.sh
+#
+# TRAFFIC=tcp churns with real TCP instead (ctfill --tcp-churn CHURN): the N
+# synthetic entries stay, and CHURN loopback connections a second inside the
+# namespace each go through the handshake and both FINs into TIME_WAIT, so
+# that gostate gets the kernel's own NEW, UPDATE and DESTROY events. The
+# namespace's conntrack TIME_WAIT timeout (a per-namespace sysctl) is set to
+# TW_TIMEOUT seconds (default 30), and each connection's entry is deleted
+# REAP seconds after it closed (default 10; ctfill -reap), so that CHURN
+# entries leave a second, steadily, and the table holds about N + CHURN x
+# REAP. REAP=0 leaves them to expire: they then leave when the kernel's
+# garbage collector or gostate's whole reads pass over them, in bursts up to
+# a minute apart, and the table holds up to N + CHURN x (TW_TIMEOUT + 60).
 #
 # Every SAMPLE seconds it reads gostate's VmRSS and thread count from
 # /proc/PID/status, its CPU (utime + stime) from /proc/PID/stat, the header's
-# "new N/s  gone N/s" as the pane shows it, and the namespace's table size.
+# "new N/s  gone N/s" and "events lost N×" (the times its event listener
+# overran, 0 when the header shows none) as the pane shows them, and the
+# namespace's table size.
 # Goroutines are not visible from outside the process, and gostate has no
 # debug hook to count them; the thread count stands in for them (a goroutine
 # leak that blocks in system calls shows as threads, one that does not shows
@@ -32,6 +47,9 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 N=${N:-100000}
 CHURN=${CHURN:-2000}
+TRAFFIC=${TRAFFIC:-synthetic}
+TW_TIMEOUT=${TW_TIMEOUT:-30}
+REAP=${REAP:-10}
 MINUTES=${MINUTES:-10}
 SAMPLE=${SAMPLE:-10}
 WARMUP=${WARMUP:-30}
@@ -62,7 +80,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 die() { echo "soak: $*" >&2; exit 2; }
-for v in N CHURN MINUTES SAMPLE WARMUP COLS_WIDTH; do
+case $TRAFFIC in synthetic | tcp) ;; *) die "TRAFFIC=$TRAFFIC: want synthetic or tcp" ;; esac
+for v in N CHURN MINUTES SAMPLE WARMUP COLS_WIDTH TW_TIMEOUT REAP; do
 	case ${!v} in '' | *[!0-9]*) die "$v=${!v} is not a whole number" ;; esac
 done
 [ "$N" -ge 1 ] && [ "$CHURN" -ge 1 ] && [ "$MINUTES" -ge 1 ] || die "N, CHURN and MINUTES must be at least 1"
@@ -74,14 +93,21 @@ done
 [ -x "$GOSTATE" ] && [ -x "$CTFILL" ] || die "run make build first"
 [ -r $MAXFILE ] || die "no $MAXFILE: modprobe nf_conntrack"
 
-# The churn keeps N entries, and within a step up to 256 more.
+# The churn keeps N entries, and within a step up to 256 more; the TCP
+# churn adds its own, CHURN a second until reaped (and a second's slack),
+# or without REAP for their TIME_WAIT and up to a minute more until the
+# garbage collector passes.
+PEAK=$((N + 256))
+if [ "$TRAFFIC" = tcp ]; then
+	if [ "$REAP" -gt 0 ]; then PEAK=$((N + CHURN * (REAP + 1))); else PEAK=$((N + CHURN * (TW_TIMEOUT + 60))); fi
+fi
 OLD_MAX=$(cat $MAXFILE)
-if [ $((N + 256)) -gt $((OLD_MAX * 9 / 10)) ]; then
+if [ "$PEAK" -gt $((OLD_MAX * 9 / 10)) ]; then
 	if [ "${RAISE_MAX:-0}" = 1 ]; then
-		echo "soak: raising nf_conntrack_max from $OLD_MAX to $((N * 5 / 4 + 256)) for this run" >&2
-		echo $((N * 5 / 4 + 256)) > $MAXFILE
+		echo "soak: raising nf_conntrack_max from $OLD_MAX to $((PEAK * 5 / 4)) for this run" >&2
+		echo $((PEAK * 5 / 4)) > $MAXFILE
 	else
-		die "N=$N is within 10% of nf_conntrack_max=$OLD_MAX; lower N or set RAISE_MAX=1 (raises it for the run and restores it)"
+		die "the table may reach $PEAK entries, within 10% of nf_conntrack_max=$OLD_MAX; lower N or CHURN or set RAISE_MAX=1 (raises it for the run and restores it)"
 	fi
 fi
 
@@ -89,9 +115,12 @@ fi
 # churn deletes it, and the fill's wait for the setup too. TTLs are between
 # TTL/2 and TTL, so nothing expires during the soak and every entry that goes
 # is one the churn deleted.
-TTL=$(((N / CHURN + 600) * 2))
-[ "$TTL" -ge 7200 ] || TTL=7200
+# With TRAFFIC=tcp no synthetic entry is deleted: they must outlive the
+# whole soak and its margin instead.
 SOAK_SECONDS=$((MINUTES * 60))
+TTL=$(((N / CHURN + 600) * 2))
+[ "$TRAFFIC" = synthetic ] || TTL=$(((SOAK_SECONDS + WARMUP + 1500) * 2))
+[ "$TTL" -ge 7200 ] || TTL=7200
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -101,9 +130,15 @@ echo "== filling namespace $NS with $N entries" >&2
 # The churn outlives the soak by a margin (it is stopped at the end, and by
 # cleanup on any other exit), so that a killed script leaves no churn behind
 # for long.
-echo "== churning $CHURN new and $CHURN gone a second" >&2
-"$CTFILL" -n "$NS" -N "$N" --churn "$CHURN" -timeout "$TTL" \
-	-duration "$((SOAK_SECONDS + WARMUP + 900))s" 2> "$WORK/churn.log" &
+if [ "$TRAFFIC" = synthetic ]; then
+	echo "== churning $CHURN new and $CHURN gone a second" >&2
+	"$CTFILL" -n "$NS" -N "$N" --churn "$CHURN" -timeout "$TTL" \
+		-duration "$((SOAK_SECONDS + WARMUP + 900))s" 2> "$WORK/churn.log" &
+else
+	echo "== churning with $CHURN real TCP connections a second (conntrack TIME_WAIT ${TW_TIMEOUT}s in $NS, reaped after ${REAP}s)" >&2
+	"$CTFILL" -n "$NS" --tcp-churn "$CHURN" -tw-timeout "$TW_TIMEOUT" -reap "$REAP" \
+		-duration "$((SOAK_SECONDS + WARMUP + 900))s" 2> "$WORK/churn.log" &
+fi
 CHURN_PID=$!
 for _ in $(seq 600); do
 	grep -q '^ctfill: churning' "$WORK/churn.log" && break
@@ -138,7 +173,9 @@ echo "== the header shows the rates; sampling after ${WARMUP}s, every ${SAMPLE}s
 sleep "$WARMUP"
 
 HZ=$(getconf CLK_TCK)
-# sample: "seconds rss_kib threads ticks new gone table" of now.
+# lost: the header's "events lost N×", 0 when it shows none.
+lost() { pane | grep -oE 'events lost [0-9]+' | head -1 | awk '{print $3; found = 1} END {if (!found) print 0}'; }
+# sample: "seconds rss_kib threads ticks new gone table lost" of now.
 sample() {
 	local now rss threads ticks table
 	[ -r "/proc/$PID/status" ] || return 1
@@ -149,7 +186,7 @@ sample() {
 	ticks=$(sed 's/^.*) //' "/proc/$PID/stat" | awk '{print $12 + $13}')
 	table=$(ip netns exec "$NS" cat /proc/sys/net/netfilter/nf_conntrack_count)
 	[ -n "$rss" ] && [ -n "$threads" ] && [ -n "$ticks" ] || return 1
-	echo "$now $rss $threads $ticks $(rates) $table"
+	echo "$now $rss $threads $ticks $(rates) $table $(lost)"
 }
 
 STEPS=$((SOAK_SECONDS / SAMPLE))
@@ -174,15 +211,20 @@ wait "$CHURN_PID" 2>/dev/null || true
 CHURN_PID=
 
 echo
-echo "Soak, $N entries, $CHURN new + $CHURN gone a second, $MINUTES min (sampled every ${SAMPLE}s after a ${WARMUP}s warm-up; machine: $(nproc) cores, $(uname -r))"
+if [ "$TRAFFIC" = synthetic ]; then
+	WHAT="$N entries, $CHURN new + $CHURN gone a second"
+else
+	WHAT="$N synthetic entries + $CHURN real TCP connections a second (conntrack TIME_WAIT ${TW_TIMEOUT}s, reaped after ${REAP}s)"
+fi
+echo "Soak, $WHAT, $MINUTES min (sampled every ${SAMPLE}s after a ${WARMUP}s warm-up; machine: $(nproc) cores, $(uname -r))"
 echo "churn: $(grep '^ctfill: churned' "$WORK/churn.log" | sed 's/^ctfill: //')"
 awk -v hz="$HZ" '
 	NR == 1 {t0 = $1; c0 = $4}
 	{last = $0; t = $1; c = $4}
 	function show(name, line, rel,    f) {
 		split(line, f, " ")
-		printf "%-6s t=%4d s  RSS %6.1f MiB  threads %3d  CPU used %8.2f s  header new %s/s gone %s/s  table %d\n",
-			name, int(rel + 0.5), f[2] / 1024, f[3], f[4] / hz, f[5], f[6], f[7]
+		printf "%-6s t=%4d s  RSS %6.1f MiB  threads %3d  CPU used %8.2f s  header new %s/s gone %s/s  table %d  events lost %d×\n",
+			name, int(rel + 0.5), f[2] / 1024, f[3], f[4] / hz, f[5], f[6], f[7], f[8]
 	}
 	NR == 1 {first = $0}
 	END {

@@ -5,6 +5,7 @@
 //
 //	ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]
 //	ctfill -n NETNS [-N COUNT] --churn RATE [-duration D] [-proto P] [-timeout S]
+//	ctfill -n NETNS [-N COUNT] --tcp-churn RATE [-tw-timeout S] [-reap S] [-duration D]
 //
 // -n names the namespace: a name under /var/run/netns or a path such as
 // /proc/PID/ns/net. ctfill never fills the namespace it runs in, nor the
@@ -24,10 +25,37 @@
 // interrupted (SIGINT, SIGTERM, SIGHUP). It reports every 10 seconds, and at
 // the end, the rates it achieved and the table's size.
 //
+// With --tcp-churn it makes RATE real TCP connections a second inside the
+// namespace, over its loopback interface (127.0.0.0/8; nothing leaves the
+// namespace), after filling -N synthetic entries as above when -N is given
+// (none otherwise), until -duration D has passed or it is interrupted. Each
+// connection goes from an address of its own in 127.1.0.0/16 to a server on
+// 127.0.0.1: handshake, a few bytes each way, the server closes first, then
+// the client; the kernel's entry goes from SYN_SENT through ESTABLISHED,
+// FIN_WAIT and LAST_ACK to TIME_WAIT, and each change is an UPDATE event for
+// a listener such as gostate. It loads an nft rule into the namespace that
+// makes the kernel track its traffic (table inet gostate_track; loading it
+// again replaces it) and leaves it there. -tw-timeout S sets the namespace's
+// conntrack TIME_WAIT timeout (net.netfilter.nf_conntrack_tcp_timeout_time_wait,
+// a per-namespace sysctl: the host's is not touched) and leaves it set, so
+// that after a warm-up of S seconds about RATE entries leave the table a
+// second as RATE arrive: the table then holds about RATE × S of the churn's
+// entries (120 s by default, the kernel's). But an expired entry leaves only
+// when something passes over it: the kernel's garbage collector, which on a
+// machine of long-lived entries (such as -N's) passes up to a minute apart,
+// or a dump of the table (gostate's whole reads). So they leave in bursts,
+// unless -reap S (below the TIME_WAIT timeout) deletes each connection's
+// entry S seconds after it closed, over ctnetlink: a DESTROY event as for an
+// expiry, RATE a second, steadily. It reports every 10 seconds, and at
+// the end, the connections a second it achieved, how many failed, the
+// table's size and the namespace's TCP sockets in TIME_WAIT (the server's,
+// Rate × 60 s at most).
+//
 // Exit status: 0 when the entries are in (or the table filled up), or the
 // churn ran until its end or an interrupt; 1 for a usage error; 2 when the
-// namespace cannot be created, filled or churned, or the table is too full
-// to churn.
+// namespace cannot be created, filled or churned, the table is too full to
+// churn, or the TCP churn could not set up or went a whole second with
+// every connection failing.
 package main
 
 import (
@@ -59,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ctfill -n NETNS [--create] [-N COUNT] [-proto tcp|udp|mix] [-timeout S]")
 		fmt.Fprintln(stderr, "       ctfill -n NETNS [-N COUNT] --churn RATE [-duration D] [-proto P] [-timeout S]")
+		fmt.Fprintln(stderr, "       ctfill -n NETNS [-N COUNT] --tcp-churn RATE [-tw-timeout S] [-reap S] [-duration D]")
 		fs.PrintDefaults()
 	}
 	nsFlag := fs.String("n", "", "namespace to fill: a name under /var/run/netns or a path")
@@ -67,13 +96,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	proto := fs.String("proto", "mix", "protocols of the entries: tcp, udp or mix")
 	timeout := fs.Uint("timeout", 3600, "longest TTL in seconds (entries get between S/2 and S)")
 	churn := fs.Int("churn", 0, "after filling, create and delete this many entries a second, keeping -N entries")
-	duration := fs.Duration("duration", 0, "with --churn: how long to churn (0: until interrupted)")
+	tcpChurn := fs.Int("tcp-churn", 0, "make this many real loopback TCP connections a second in the namespace (after filling -N, when given)")
+	twTimeout := fs.Int("tw-timeout", 0, "with --tcp-churn: set the namespace's conntrack TIME_WAIT timeout to S seconds (per namespace; 0: leave it)")
+	reap := fs.Int("reap", 0, "with --tcp-churn: delete each connection's entry S seconds after it closed, for steady DESTROYs (0: leave them to expire)")
+	duration := fs.Duration("duration", 0, "with --churn or --tcp-churn: how long to churn (0: until interrupted)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 1
 	}
+	countGiven := false
+	fs.Visit(func(f *flag.Flag) { countGiven = countGiven || f.Name == "N" })
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "ctfill: "+format+" (see ctfill -h)\n", a...)
 		return 1
@@ -95,7 +129,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usage("--churn %d: the rate cannot be negative", *churn)
 	case *duration < 0:
 		return usage("-duration %v: cannot be negative", *duration)
-	case *churn == 0 && *duration != 0:
+	case *tcpChurn < 0:
+		return usage("--tcp-churn %d: the rate cannot be negative", *tcpChurn)
+	case *churn > 0 && *tcpChurn > 0:
+		return usage("--churn and --tcp-churn: give one of them")
+	case *twTimeout < 0:
+		return usage("-tw-timeout %d: cannot be negative", *twTimeout)
+	case *tcpChurn == 0 && *twTimeout != 0:
+		return usage("-tw-timeout is for the connections of --tcp-churn; give --tcp-churn RATE too")
+	case *reap < 0:
+		return usage("-reap %d: cannot be negative", *reap)
+	case *tcpChurn == 0 && *reap != 0:
+		return usage("-reap deletes the entries of --tcp-churn; give --tcp-churn RATE too")
+	case *churn == 0 && *tcpChurn == 0 && *duration != 0:
 		return usage("-duration is how long --churn runs; give --churn RATE too")
 	case *churn > 0 && *count < 1:
 		return usage("--churn keeps the table at -N entries: want -N of at least 1")
@@ -132,22 +178,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := notOwnNamespace(path); err != nil {
 		return fail(err)
 	}
+	if *tcpChurn > 0 {
+		// The synthetic entries only when asked for: -N's default is
+		// the plain fill's.
+		if countGiven && *count > 0 {
+			r, err := netns.Fill(path, *count, netns.FillOptions{Proto: *proto, Timeout: uint32(*timeout)})
+			if err != nil {
+				return fail(err)
+			}
+			reportFill(r, name, *count, stderr)
+			if r.Full {
+				return fail(errors.New("not churning a full table: its connections would fail"))
+			}
+		}
+		if err := runTCPChurn(name, path, *duration, netns.TCPChurnOptions{Rate: *tcpChurn, TimeWait: *twTimeout, Reap: time.Duration(*reap) * time.Second}, stderr); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
 	r, err := netns.Fill(path, *count, netns.FillOptions{Proto: *proto, Timeout: uint32(*timeout)})
 	if err != nil {
 		return fail(err)
 	}
-	msg := fmt.Sprintf("ctfill: inserted %s entries into %s in %.2f s (%s entries/s)",
-		numfmt.Count(r.Created), name, r.Elapsed.Seconds(), numfmt.Count(int(r.Rate())))
-	if r.Existing > 0 {
-		msg += fmt.Sprintf("; %s were already there", numfmt.Count(r.Existing))
-	}
-	fmt.Fprintln(stderr, msg)
-	if r.Full {
-		fmt.Fprintf(stderr, "ctfill: the table is full (nf_conntrack_max is %s): the kernel refused the rest after %s of %s entries; stopped\n",
-			readMax(), numfmt.Count(r.Created+r.Existing), numfmt.Count(*count))
-		if *churn > 0 {
-			return fail(errors.New("not churning a full table: its creates would fail"))
-		}
+	reportFill(r, name, *count, stderr)
+	if r.Full && *churn > 0 {
+		return fail(errors.New("not churning a full table: its creates would fail"))
 	}
 	if *churn == 0 {
 		return 0
@@ -156,6 +211,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	return 0
+}
+
+// reportFill says what a fill of count entries did, and whether the table
+// filled up before the end.
+func reportFill(r netns.FillResult, name string, count int, stderr io.Writer) {
+	msg := fmt.Sprintf("ctfill: inserted %s entries into %s in %.2f s (%s entries/s)",
+		numfmt.Count(r.Created), name, r.Elapsed.Seconds(), numfmt.Count(int(r.Rate())))
+	if r.Existing > 0 {
+		msg += fmt.Sprintf("; %s were already there", numfmt.Count(r.Existing))
+	}
+	fmt.Fprintln(stderr, msg)
+	if r.Full {
+		fmt.Fprintf(stderr, "ctfill: the table is full (nf_conntrack_max is %s): the kernel refused the rest after %s of %s entries; stopped\n",
+			readMax(), numfmt.Count(r.Created+r.Existing), numfmt.Count(count))
+	}
 }
 
 // reportEvery is how often a churn says how it is doing.
@@ -202,6 +272,72 @@ func runChurn(name, path string, count, rate int, d time.Duration, o netns.Churn
 		err = fmt.Errorf("the table is full (nf_conntrack_max is %s): the kernel refused a new entry; stopped", readMax())
 	}
 	return err
+}
+
+// runTCPChurn makes o.Rate real TCP connections a second in the namespace
+// until d has passed (0: no end) or a signal interrupts it, reporting every
+// reportEvery and at the end, as runChurn does. Its first and last lines
+// begin "ctfill: churning" and "ctfill: churned" as runChurn's do, so that
+// scripts wait for and quote either churn alike.
+func runTCPChurn(name, path string, d time.Duration, o netns.TCPChurnOptions, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	until := "until interrupted"
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		until = "for " + d.String()
+	}
+	tw := "the namespace's conntrack TIME_WAIT timeout as it is"
+	if o.TimeWait > 0 {
+		tw = fmt.Sprintf("the namespace's conntrack TIME_WAIT timeout set to %d s", o.TimeWait)
+	}
+	if o.Reap > 0 {
+		tw += fmt.Sprintf(", each entry deleted %v after its connection closed", o.Reap)
+	}
+	fmt.Fprintf(stderr, "ctfill: churning %s %s with real TCP: %s connections a second over its loopback, %s\n",
+		name, until, numfmt.Count(o.Rate), tw)
+
+	var last netns.TCPChurnResult
+	o.Progress = func(p netns.TCPChurnResult) {
+		if p.Elapsed-last.Elapsed < reportEvery {
+			return
+		}
+		secs := (p.Elapsed - last.Elapsed).Seconds()
+		reaped := ""
+		if o.Reap > 0 {
+			reaped = fmt.Sprintf(", %s reaped/s", numfmt.Count(int(float64(p.Reaped-last.Reaped)/secs+0.5)))
+		}
+		fmt.Fprintf(stderr, "ctfill: tcp churn at %.0f s: %s connections/s over the last %.0f s, %s failed%s; %s, %s\n",
+			p.Elapsed.Seconds(), numfmt.Count(int(float64(p.Completed-last.Completed)/secs+0.5)), secs,
+			numfmt.Count(p.Failed-last.Failed), reaped, tableSize(path), timeWaitSockets(path))
+		last = p
+	}
+	r, err := netns.TCPChurn(ctx, path, o)
+	if r.Server.IsValid() {
+		msg := fmt.Sprintf("ctfill: churned %s with real TCP for %.1f s: %s connections to %s completed (%s/s), %s failed; %s, %s",
+			name, r.Elapsed.Seconds(), numfmt.Count(r.Completed), r.Server, numfmt.Count(int(r.Rate()+0.5)),
+			numfmt.Count(r.Failed), tableSize(path), timeWaitSockets(path))
+		if o.Reap > 0 {
+			msg += fmt.Sprintf("; %s entries reaped, %s found gone already", numfmt.Count(r.Reaped), numfmt.Count(r.Expired))
+		}
+		if r.LastError != "" {
+			msg += "; the last failure: " + r.LastError
+		}
+		fmt.Fprintln(stderr, msg)
+	}
+	return err
+}
+
+// timeWaitSockets says how many TCP sockets of the namespace are in
+// TIME_WAIT, for reports.
+func timeWaitSockets(path string) string {
+	n, err := netns.TimeWaitSockets(path)
+	if err != nil {
+		return "its TIME_WAIT sockets unknown"
+	}
+	return numfmt.Count(n) + " sockets in TIME_WAIT"
 }
 
 // tableSize says how many entries the namespace's table holds, for reports.

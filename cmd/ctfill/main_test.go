@@ -1,11 +1,14 @@
 package main
 
 import (
+	"net/netip"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/gostate/gostate/internal/flow"
 	"github.com/gostate/gostate/internal/netns"
 	"github.com/gostate/gostate/internal/nstest"
 )
@@ -33,6 +36,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-n", "x", "-duration", "5s"}, "give --churn RATE too"},
 		{[]string{"-n", "x", "--churn", "10", "-duration", "-1s"}, "-duration -1s"},
 		{[]string{"-n", "x", "--churn", "10", "-N", "0"}, "want -N of at least 1"},
+		{[]string{"-n", "x", "--tcp-churn", "-1"}, "--tcp-churn -1"},
+		{[]string{"-n", "x", "--churn", "10", "--tcp-churn", "10"}, "give one of them"},
+		{[]string{"-n", "x", "-tw-timeout", "5"}, "give --tcp-churn RATE too"},
+		{[]string{"-n", "x", "--tcp-churn", "10", "-tw-timeout", "-1"}, "-tw-timeout -1"},
+		{[]string{"-n", "x", "-reap", "5"}, "give --tcp-churn RATE too"},
+		{[]string{"-n", "x", "--tcp-churn", "10", "-reap", "-1"}, "-reap -1"},
 	} {
 		code, stdout, stderr := ctfill(t, tc.args...)
 		if code != 1 || stdout != "" || !strings.Contains(stderr, tc.want) {
@@ -120,6 +129,43 @@ func TestChurn(t *testing.T) {
 	if len(after) != 2000 || gone != min(replaced, 2000) {
 		t.Errorf("after replacing %d: %d entries, %d of the fill's gone, %d kept; want 2000 and %d gone",
 			replaced, len(after), gone, kept, min(replaced, 2000))
+	}
+}
+
+// --tcp-churn fills -N synthetic entries, then makes real connections whose
+// entries the kernel creates (the churn's addresses, in TIME_WAIT at the
+// end), with the TIME_WAIT timeout set in that namespace alone.
+func TestTCPChurn(t *testing.T) {
+	ns := nstest.New(t)
+	code, stdout, stderr := ctfill(t, "-n", ns.Name(), "-N", "500", "--tcp-churn", "200", "-tw-timeout", "30", "-duration", "2s")
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "inserted 500 entries") ||
+		!strings.Contains(stderr, "churning "+ns.Name()+" for 2s with real TCP") || !strings.Contains(stderr, ", 0 failed;") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	m := regexp.MustCompile(`churned \S+ with real TCP for [0-9.]+ s: ([0-9,]+) connections`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("stderr %q: no summary of the connections", stderr)
+	}
+	completed, _ := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+	if got := strings.TrimSpace(ns.Exec(t, "cat", "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait")); got != "30" {
+		t.Errorf("the namespace's TIME_WAIT timeout is %s, want 30", got)
+	}
+	flows, err := ns.Conn(t).Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	churned := netip.MustParsePrefix("127.1.0.0/16")
+	timeWait := 0
+	for _, f := range flows {
+		if churned.Contains(f.TupleOrig.IP.SourceAddress) && f.ProtoInfo.TCP != nil && f.ProtoInfo.TCP.State == flow.TCPTimeWait {
+			timeWait++
+		}
+	}
+	// A TIME_WAIT of 30 s outlasts the test: every connection's entry is
+	// still there.
+	if completed < 300 || timeWait != completed || len(flows) != 500+completed {
+		t.Errorf("%d connections completed; the table holds %d entries, %d of them the churn's in TIME_WAIT; want about 400, and 500 more entries than that",
+			completed, len(flows), timeWait)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package netns makes named network namespaces, runs code inside them, and
 // fills their connection-tracking tables with synthetic entries at well over
-// 30,000 a second (Fill).
+// 30,000 a second (Fill), replaces them at a steady rate (Churn), or makes
+// real TCP connections over their loopback at a steady rate (TCPChurn).
 //
 // It is what cmd/ctfill is built from, and what internal/nstest builds its
 // per-test namespaces on; it imports no test code, so ctfill does not link

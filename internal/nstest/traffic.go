@@ -11,17 +11,6 @@ import (
 	"github.com/gostate/gostate/internal/netns"
 )
 
-// trackRules make the namespace track its traffic. A new namespace registers
-// no conntrack hooks until some rule needs them, so without a rule that
-// matches `ct state` its loopback traffic would leave no entries at all.
-const trackRules = `table inet gostate_track {
-	chain output {
-		type filter hook output priority 0; policy accept;
-		ct state new,established,related counter accept
-	}
-}
-`
-
 // Loopback describes the connections LoopbackTraffic opened; they stay open
 // until the test ends, so their entries stay in the table.
 type Loopback struct {
@@ -32,13 +21,14 @@ type Loopback struct {
 }
 
 // LoopbackTraffic installs an nft rule that makes the namespace track its
-// traffic, then opens a TCP connection and exchanges a UDP datagram and its
-// answer over 127.0.0.1 inside the namespace. The kernel, not a synthetic
+// traffic (netns.TrackRules, which ctfill --tcp-churn loads too), then opens
+// a TCP connection and exchanges a UDP datagram and its answer over
+// 127.0.0.1 inside the namespace. The kernel, not a synthetic
 // insert, creates the resulting entries: an assured TCP flow in ESTABLISHED
 // and a replied UDP flow.
 func (ns *NS) LoopbackTraffic(t testing.TB) Loopback {
 	t.Helper()
-	ns.nft(t, trackRules)
+	ns.nft(t, netns.TrackRules)
 	var lb Loopback
 	ns.Do(t, func() error {
 		ln, err := net.Listen("tcp4", "127.0.0.1:0")
