@@ -29,6 +29,18 @@ import (
 // keep the table current.
 const reconcileEvery = 60 * time.Second
 
+// Events are handed to the UI goroutine in batches. A batch smaller than
+// smallBatch means the socket held no more, and the next is read eventPause
+// later, so that a steady trickle (a firewall's state changes: eight events
+// for each TCP connection) costs a few wake-ups a second instead of one per
+// event: under 1,000 real TCP connections a second at 200,000 entries this
+// took the screen from 0.32 to 0.10 core. The socket's 2 MiB hold the
+// events of 165,000 a second over the pause; bigger batches come at once.
+const (
+	smallBatch = 64
+	eventPause = 20 * time.Millisecond
+)
+
 // Overruns: after maxOverruns within overrunWindow, events are given up for
 // whole reads on the usual schedule.
 const (
@@ -65,7 +77,20 @@ func (m *Monitor) eventLoop(l source.Listener) {
 	for {
 		err := l.Read(func(evs []source.Event) bool {
 			at := m.clock.Now()
-			return m.do(func() { m.applyEvents(evs, at) }, false)
+			if !m.do(func() { m.applyEvents(evs, at) }, false) {
+				return false
+			}
+			if len(evs) >= smallBatch {
+				return true
+			}
+			// The socket had no more: let events gather there for a
+			// moment rather than wake both goroutines for each.
+			select {
+			case <-m.clock.After(eventPause):
+				return true
+			case <-m.quit:
+				return false
+			}
 		})
 		switch {
 		case errors.Is(err, source.ErrStopped), errors.Is(err, source.ErrClosed):

@@ -309,6 +309,8 @@ type lookup struct {
 	// layout count is layout.
 	at     []int32
 	layout int
+	// gone are the rows of at that the source no longer has.
+	gone []int32
 }
 
 // refreshWindow looks the window's rows up in the source between whole reads,
@@ -367,21 +369,16 @@ func (m *Monitor) windowRows(lr *lookup) {
 // the kernel no longer has leave the view (the next whole read removes them
 // from the table), and rows without an answer stay as they were.
 func (m *Monitor) applyLookups(lr *lookup, at time.Time) {
-	anyGone := false
+	lr.gone = lr.gone[:0]
 	for i, row := range lr.at {
 		switch lr.res[i] {
 		case source.LookupFound:
 			m.t.Update(int(row), &lr.rows[i], at)
 		case source.LookupGone:
-			anyGone = true
+			lr.gone = append(lr.gone, row)
 		}
 	}
-	if anyGone {
-		m.v.Drop(func(row int32) bool {
-			i := slices.Index(lr.at, row)
-			return i >= 0 && lr.res[i] == source.LookupGone
-		})
-	}
+	m.v.Drop(lr.gone)
 	m.frame.RowsAt = at
 }
 

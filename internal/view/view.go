@@ -66,7 +66,7 @@ type View struct {
 	// (after BuildTop) are the rows after them in no order, to be sorted
 	// from table t by key and reverse.
 	ordered int
-	seen    []uint64 // Reorder's bitmap of the rows
+	seen    []uint64 // a bitmap of rows: Reorder's, Drop's
 	t       *flow.Table
 	key     sortby.Key
 	reverse bool
@@ -146,12 +146,23 @@ func (v *View) At(i int) int32 {
 	return v.Idx[i]
 }
 
-// Drop removes from the view the rows gone reports, keeping the order of
-// the others.
-func (v *View) Drop(gone func(row int32) bool) {
+// Drop removes the rows gone (indices into the table's Flows) from the view,
+// keeping the order of the others. A bitmap of them costs a test a row,
+// where looking each row up among a window's gone rows cost 10 ms a
+// refresh at 200,000 rows.
+func (v *View) Drop(gone []int32) {
+	if len(gone) == 0 {
+		return
+	}
+	words := int(slices.Max(gone))/64 + 1
+	v.seen = slices.Grow(v.seen[:0], words)[:words]
+	clear(v.seen)
+	for _, row := range gone {
+		v.seen[row/64] |= 1 << (row % 64)
+	}
 	kept, ordered := v.Idx[:0], 0
 	for i, row := range v.Idx {
-		if gone(row) {
+		if int(row/64) < words && v.seen[row/64]&(1<<(row%64)) != 0 {
 			continue
 		}
 		if i < v.ordered {
