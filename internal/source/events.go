@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"github.com/gostate/gostate/internal/flow"
@@ -204,7 +203,7 @@ func (r *NetlinkReader) Listen(kinds EventKind) (Listener, error) {
 	if err := r.eventsOn(); err != nil {
 		return nil, err
 	}
-	c, err := dialNetfilter(r.ns.fd())
+	c, err := openEvSocket(r.ns)
 	if err != nil {
 		return nil, fmt.Errorf("conntrack events: netlink: %w", err)
 	}
@@ -228,9 +227,9 @@ func (r *NetlinkReader) Listen(kinds EventKind) (Listener, error) {
 		if kinds&g.kind == 0 {
 			continue
 		}
-		if err := c.c.JoinGroup(g.group); err != nil {
+		if err := c.join(g.group); err != nil {
 			c.close()
-			return nil, fmt.Errorf("conntrack events: joining the %s group: %w", g.kind, unwrapOp(err))
+			return nil, fmt.Errorf("conntrack events: joining the %s group: %w", g.kind, err)
 		}
 	}
 	return l, nil
@@ -270,7 +269,7 @@ func (r *NetlinkReader) eventsOn() error {
 // eventListener is the netlink source's Listener. Everything but closed is
 // Read's own.
 type eventListener struct {
-	c      *nlConn
+	c      *evSocket
 	kinds  EventKind
 	closed atomic.Bool
 
@@ -286,14 +285,6 @@ type eventListener struct {
 	rest      []byte
 	batch     []Event // decoded, not yet handed over; cap eventBatch
 
-	// recvFn is recvRaw made once: a method value made per call would
-	// escape to the heap on every receive. wait, n and errno are its
-	// argument and results.
-	recvFn func(fd uintptr) bool
-	wait   bool
-	n      int
-	errno  error
-
 	// The buffer: want is the size last asked for, most the cap; drops
 	// is the socket's drop counter at the last report.
 	want, most int
@@ -307,7 +298,7 @@ type eventListener struct {
 	lost *OverrunError
 }
 
-func newEventListener(c *nlConn, kinds EventKind) *eventListener {
+func newEventListener(c *evSocket, kinds EventKind) *eventListener {
 	l := &eventListener{
 		c:     c,
 		kinds: kinds,
@@ -326,7 +317,6 @@ func newEventListener(c *nlConn, kinds EventKind) *eventListener {
 		h.Iov = &l.iovs[i]
 		h.SetIovlen(1)
 	}
-	l.recvFn = l.recvRaw
 	return l
 }
 
@@ -458,41 +448,21 @@ func decodeEvent(m nlMsg, kinds EventKind, ev *Event) bool {
 
 // receive receives up to eventSlots datagrams into the slots, waiting for the
 // first when wait is set; without wait, EAGAIN means none was queued. Its
-// other errors are the socket's: ENOBUFS after an overrun, or that of a
-// closed socket.
+// other errors are the socket's: ENOBUFS after an overrun, or ErrClosed.
 func (l *eventListener) receive(wait bool) error {
-	l.wait = wait
-	if err := l.c.raw.Read(l.recvFn); err != nil {
-		return err
-	}
-	if l.errno != nil {
-		return l.errno
-	}
-	l.got, l.next = l.n, 0
-	return nil
-}
-
-// recvRaw is the receive's system call, run by the runtime's poller: it
-// returns false to wait until the socket is readable.
-func (l *eventListener) recvRaw(fd uintptr) bool {
 	// The kernel sets each received header's address length and flags;
 	// the others still hold their initial values.
 	for i := range l.got {
 		l.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
 		l.hdrs[i].Hdr.Flags = 0
 	}
-	l.got = 0
-	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&l.hdrs[0])), uintptr(len(l.hdrs)), 0, 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		l.n, l.errno = int(r), nil
-		if e != 0 {
-			l.n, l.errno = 0, e
-		}
-		return !(e == unix.EAGAIN && l.wait)
+	l.got, l.next = 0, 0
+	n, err := l.c.recv(l.hdrs, wait)
+	if err != nil {
+		return err
 	}
+	l.got = n
+	return nil
 }
 
 // overrun is what an ENOBUFS from the kernel means: events were dropped. It
@@ -545,17 +515,12 @@ func (l *eventListener) settle() *OverrunError {
 // the kernel caps at net.core.rmem_max.
 func (l *eventListener) setBuffer(n int) error {
 	l.want = n
-	var serr error
-	err := l.c.raw.Control(func(fd uintptr) {
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) == nil {
-			return
+	return l.c.control(func(fd int) error {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) == nil {
+			return nil
 		}
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
 	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 // buffer returns the receive buffer's size as asked for and granted: the
@@ -563,13 +528,11 @@ func (l *eventListener) setBuffer(n int) error {
 // its bookkeeping.
 func (l *eventListener) buffer() (int, error) {
 	var n int
-	var serr error
-	err := l.c.raw.Control(func(fd uintptr) {
-		n, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+	err := l.c.control(func(fd int) error {
+		var err error
+		n, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+		return err
 	})
-	if err == nil {
-		err = serr
-	}
 	return n / 2, err
 }
 
@@ -580,17 +543,17 @@ func (l *eventListener) buffer() (int, error) {
 // SO_MEMINFO; the count is then unknown.
 func (l *eventListener) dropCount() (uint32, error) {
 	var mem [unix.SK_MEMINFO_VARS]uint32
-	var errno syscall.Errno
-	err := l.c.raw.Control(func(fd uintptr) {
+	err := l.c.control(func(fd int) error {
 		size := uint32(unsafe.Sizeof(mem))
-		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
 			uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&size)), 0)
+		if errno != 0 {
+			return errno
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
-	}
-	if errno != 0 {
-		return 0, errno
 	}
 	return mem[unix.SK_MEMINFO_DROPS], nil
 }

@@ -417,7 +417,16 @@ func TestListenIgnoresOtherSenders(t *testing.T) {
 		typ, flags uint16
 		data       []byte
 	}{unix.NFNL_SUBSYS_CTNETLINK<<8 | ctMsgNew, unix.NLM_F_CREATE | unix.NLM_F_EXCL, nlCaptured(t)[4]})
-	pid := l.(*eventListener).c.c.PID()
+	var pid uint32
+	if err := l.(*eventListener).c.control(func(fd int) error {
+		sa, err := unix.Getsockname(fd)
+		if err == nil {
+			pid = sa.(*unix.SockaddrNetlink).Pid
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	ns.Do(t, func() error {
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 		if err != nil {
