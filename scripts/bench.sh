@@ -27,10 +27,7 @@ WORK=$(mktemp -d)
 cleanup() {
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	ip netns del "$NS" 2>/dev/null || true
-	if [ "$(cat $MAXFILE)" != "$OLD_MAX" ]; then
-		echo "bench: restoring nf_conntrack_max=$OLD_MAX" >&2
-		echo "$OLD_MAX" > $MAXFILE
-	fi
+	restore_max bench "$MAXFILE" "$OLD_MAX"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -6,16 +6,34 @@ median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 
 # make_room WHO N MAXFILE OLD_MAX: a namespace of N entries needs the global
 # nf_conntrack_max above N with room to spare; with RAISE_MAX=1 it is raised
-# to N x 5/4 for the run (the caller restores OLD_MAX on exit), else the
-# script stops with status 2, saying why.
+# to N x 5/4 for the run (RAISED_TO says to what; the caller's exit calls
+# restore_max), else the script stops with status 2, saying why.
+RAISED_TO=
 make_room() {
 	local who=$1 n=$2 maxfile=$3 old=$4
 	[ "$n" -gt $((old * 9 / 10)) ] || return 0
 	if [ "${RAISE_MAX:-0}" = 1 ]; then
 		echo "$who: raising nf_conntrack_max from $old to $((n * 5 / 4)) for this run" >&2
-		echo $((n * 5 / 4)) >"$maxfile"
+		RAISED_TO=$((n * 5 / 4))
+		echo "$RAISED_TO" >"$maxfile"
 		return 0
 	fi
 	echo "$who: a table of $n entries exceeds 90% of nf_conntrack_max=$old; set RAISE_MAX=1 to raise it for the run (make bench-1m does)" >&2
 	exit 2
+}
+
+# restore_max WHO MAXFILE OLD_MAX: puts nf_conntrack_max back to OLD_MAX if
+# make_room raised it and it still holds what make_room set. A limit
+# something else changed meanwhile (another run that raised it too) is left
+# as it is, with a word: restoring a value read while another run had raised
+# the limit would leave it raised for good.
+restore_max() {
+	local who=$1 maxfile=$2 old=$3
+	[ -n "$RAISED_TO" ] || return 0
+	if [ "$(cat "$maxfile")" = "$RAISED_TO" ]; then
+		echo "$who: restoring nf_conntrack_max=$old" >&2
+		echo "$old" >"$maxfile"
+	else
+		echo "$who: nf_conntrack_max is $(cat "$maxfile"), not the $RAISED_TO this run set: something else changed it; left as it is" >&2
+	fi
 }

@@ -94,10 +94,7 @@ cleanup() {
 	fi
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	ip netns del "$NS" 2>/dev/null || true
-	if [ -n "$OLD_MAX" ] && [ "$(cat $MAXFILE)" != "$OLD_MAX" ]; then
-		echo "listen-cost: restoring nf_conntrack_max=$OLD_MAX" >&2
-		echo "$OLD_MAX" > $MAXFILE
-	fi
+	restore_max listen-cost "$MAXFILE" "$OLD_MAX"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -43,6 +43,7 @@
 # which raises it for the run and restores it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 export PATH=$PATH:/usr/sbin:/sbin
 
 N=${N:-100000}
@@ -70,10 +71,7 @@ cleanup() {
 	fi
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	ip netns del "$NS" 2>/dev/null || true
-	if [ -n "$OLD_MAX" ] && [ "$(cat $MAXFILE)" != "$OLD_MAX" ]; then
-		echo "soak: restoring nf_conntrack_max=$OLD_MAX" >&2
-		echo "$OLD_MAX" > $MAXFILE
-	fi
+	restore_max soak "$MAXFILE" "$OLD_MAX"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -102,14 +100,7 @@ if [ "$TRAFFIC" = tcp ]; then
 	if [ "$REAP" -gt 0 ]; then PEAK=$((N + CHURN * (REAP + 1))); else PEAK=$((N + CHURN * (TW_TIMEOUT + 60))); fi
 fi
 OLD_MAX=$(cat $MAXFILE)
-if [ "$PEAK" -gt $((OLD_MAX * 9 / 10)) ]; then
-	if [ "${RAISE_MAX:-0}" = 1 ]; then
-		echo "soak: raising nf_conntrack_max from $OLD_MAX to $((PEAK * 5 / 4)) for this run" >&2
-		echo $((PEAK * 5 / 4)) > $MAXFILE
-	else
-		die "the table may reach $PEAK entries, within 10% of nf_conntrack_max=$OLD_MAX; lower N or CHURN or set RAISE_MAX=1 (raises it for the run and restores it)"
-	fi
-fi
+make_room soak "$PEAK" $MAXFILE "$OLD_MAX"
 
 # Entries must outlive their turn: an entry stays N/CHURN seconds before the
 # churn deletes it, and the fill's wait for the setup too. TTLs are between

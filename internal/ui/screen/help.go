@@ -152,9 +152,11 @@ func (u *model) helpText() string {
   figures before, one interval ago: a (+N) above 0 means it is happening now.
   peak: the most entries since the screen started, and when; then the count over the last
   10 minutes, a bar per half minute (a full bar is a full table).
-  new: flows the kernel inserted per second (its insert counter, read every interval; between
-  whole reads when the counter cannot be read). gone: flows per second that left between the
-  last two whole reads.
+  new, gone: flows per second that appeared and left: counted from the kernel's events over
+  the last interval while events keep the table, else between the last two whole reads (which
+  miss the flows that came and went between them).
+  events lost: the kernel dropped events (its buffer for gostate was full); the whole table is
+  read again at once, and the header says when it was.
   read N s ago: the rows on screen are that old (a read is failing or slow).
 `)
 	return b.String()
