@@ -104,15 +104,43 @@ keylatency() {
 	printf '%s\n' "${lat[@]}" | sort -n | awk '{v[NR]=$1} END {printf "%d / %d", v[int((NR+1)/2)], v[NR]}'
 }
 
+# untilpane RE: waits until the pane shows RE, for at most 30 s.
+untilpane() {
+	local deadline=$(($(date +%s) + 30))
+	until pane | grep -q "$1"; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+	done
+}
+
+# appearlatency: median and worst milliseconds from a new flow's insert
+# (conntrack -I, from 127.0.0.2, which sorts before every filled entry) to
+# its row on gostate's screen, back in the source order at its top, over 3
+# flows 1.3 s apart. The screen follows the kernel's events: the row comes
+# with the next settle of the table, within an interval (1 s).
+appearlatency() {
+	local i start end lat=()
+	tmux -L "$TMUX_SOCK" send-keys o a
+	untilpane 'Sort src' || { echo "no source order"; return; }
+	for i in 1 2 3; do
+		start=$(date +%s%N)
+		ip netns exec "$NS" conntrack -I -p udp -s 127.0.0.2 -d 127.0.0.3 --sport $((4000 + i)) --dport 53 -t 120 2>/dev/null
+		untilpane "127\.0\.0\.2:$((4000 + i)) " || { echo "not within 30 s"; return; }
+		end=$(date +%s%N)
+		lat+=($(((end - start) / 1000000)))
+		sleep 1.3
+	done
+	printf '%s\n' "${lat[@]}" | sort -n | awk '{v[NR]=$1} END {printf "%d / %d", v[int((NR+1)/2)], v[NR]}'
+}
+
 # live NAME CMD...: CPU over LIVE_SECONDS of a screen left alone in a tmux
 # pane of COLS_WIDTHx50 (sampled from /proc/PID/stat), its peak RSS, and for
-# gostate the key latency measured after.
+# gostate the key latency and a new flow's latency measured after.
 live() {
 	local name=$1; shift
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 	tmux -L "$TMUX_SOCK" new-session -d -x "$COLS_WIDTH" -y 50 "ip netns exec $NS $*"
 	sleep 5
-	local pid ticks0 ticks1 hz keys=-
+	local pid ticks0 ticks1 hz keys=- appear=-
 	pid=$(tmux -L "$TMUX_SOCK" display -p '#{pane_pid}')
 	hz=$(getconf CLK_TCK)
 	ticks0=$(awk '{print $14+$15}' "/proc/$pid/stat")
@@ -120,14 +148,15 @@ live() {
 	ticks1=$(awk '{print $14+$15}' "/proc/$pid/stat")
 	if [ "$name" = gostate ]; then
 		keys=$(keylatency)
+		appear=$(appearlatency)
 	fi
 	local rss
 	rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-	printf '%-14s %8.3f %10.1f %16s\n' "$name" "$(echo "($ticks1 - $ticks0) / $hz / $LIVE_SECONDS" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$keys"
+	printf '%-14s %8.3f %10.1f %16s %18s\n' "$name" "$(echo "($ticks1 - $ticks0) / $hz / $LIVE_SECONDS" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$keys" "$appear"
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
 }
 echo
 echo "Live screen, $N entries, ${LIVE_SECONDS}s at a 1 s interval, ${COLS_WIDTH}x50"
-printf '%-14s %8s %10s %16s\n' screen cores peak_MiB "key_ms med/max"
+printf '%-14s %8s %10s %16s %18s\n' screen cores peak_MiB "key_ms med/max" "new_flow_ms med/max"
 live gostate "$GOSTATE"
 live iptstate iptstate

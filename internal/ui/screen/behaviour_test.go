@@ -118,6 +118,22 @@ func TestTitleClickStartsAtTop(t *testing.T) {
 	}
 }
 
+// A screen at its top with the first row selected stays at the top: a flow
+// that sorts first shows there, selected, within a refresh, rather than
+// scrolling out of sight above the flow that was first.
+func TestTopStaysInView(t *testing.T) {
+	h := startScreen(t, portsTable(300), nil, cfg{View: view.Options{Sort: sortby.SrcPort}}, 100, 30)
+	first := h.selectedPort()
+	h.r.set(func(tb *flow.Table) {
+		tb.Flows = append(tb.Flows, mkFlow(flow.ProtoTCP, "192.0.2.1", 5, "198.51.100.1", 80))
+	})
+	h.refresh()
+	if got, line := h.selectedPort(), h.screenLine(); got != 5 || line != 0 {
+		t.Errorf("port %d selected on line %d after a flow that sorts first arrived, want port 5 on line 0", got, line)
+	}
+	h.contains(":" + strconv.Itoa(int(first)) + " ")
+}
+
 // The selected flow keeps its line on screen while flows arrive and leave
 // above it; when it leaves the table, the selection stays on its line.
 func TestSelectionKeepsItsLine(t *testing.T) {

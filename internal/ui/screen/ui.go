@@ -356,8 +356,15 @@ func (u *model) keepLine() {
 // keptPlace is the rule of keepLine, for the flows, and keepGroupLine, for
 // the groups: of n rows (n > 0), with row sel selected at offset off, the
 // row to select when the selected item is now at row found (-1: it has
-// gone), and the offset that keeps it on its screen line.
+// gone), and the offset that keeps it on its screen line. A screen at the
+// top of its view with the first row selected (where a new order starts)
+// stays there, as top does: what sorts first is what is watched, and a
+// flow that arrives above the selection shows instead of scrolling out of
+// sight above it.
 func keptPlace(n, sel, off, found int) (row, offset int) {
+	if sel == 0 && off == 0 {
+		return 0, 0
+	}
 	line := max(sel-off, 0)
 	if found < 0 {
 		return min(off+line, n-1), off
