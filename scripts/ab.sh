@@ -34,13 +34,7 @@ MAXFILE=/proc/sys/net/netfilter/nf_conntrack_max
 OLD_MAX=$(cat $MAXFILE)
 WORK=$(mktemp -d)
 
-cleanup() {
-	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
-	ip netns del "$NS" 2>/dev/null || true
-	restore_max ab "$MAXFILE" "$OLD_MAX"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'end_run ab' EXIT
 trap 'exit 130' INT TERM HUP
 
 [ "$(id -u)" -eq 0 ] || { echo "ab: needs root (private network namespaces)" >&2; exit 2; }

@@ -24,13 +24,7 @@ OLD_MAX=$(cat $MAXFILE)
 TMUX_SOCK=gostate-bench-$$
 WORK=$(mktemp -d)
 
-cleanup() {
-	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
-	ip netns del "$NS" 2>/dev/null || true
-	restore_max bench "$MAXFILE" "$OLD_MAX"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'end_run bench' EXIT
 trap 'exit 130' INT TERM HUP
 
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (private network namespaces)" >&2; exit 2; }

@@ -37,3 +37,18 @@ restore_max() {
 		echo "$who: nf_conntrack_max is $(cat "$maxfile"), not the $RAISED_TO this run set: something else changed it; left as it is" >&2
 	fi
 }
+
+# end_run WHO: what every script's exit does (trap 'end_run WHO' EXIT), on
+# every exit path: stops the churn (CHURN_PID, when the script started
+# one), the tmux server (TMUX_SOCK), deletes the namespace (NS), puts
+# nf_conntrack_max back (restore_max) and removes the scratch folder (WORK).
+end_run() {
+	if [ -n "${CHURN_PID:-}" ]; then
+		kill -TERM "$CHURN_PID" 2>/dev/null || true
+		wait "$CHURN_PID" 2>/dev/null || true
+	fi
+	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	ip netns del "$NS" 2>/dev/null || true
+	restore_max "$1" "$MAXFILE" "$OLD_MAX"
+	rm -rf "$WORK"
+}

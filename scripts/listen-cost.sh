@@ -87,17 +87,7 @@ WORK=$(mktemp -d)
 CHURN_PID=
 OLD_MAX=
 
-cleanup() {
-	if [ -n "$CHURN_PID" ]; then
-		kill -TERM "$CHURN_PID" 2>/dev/null || true
-		wait "$CHURN_PID" 2>/dev/null || true
-	fi
-	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
-	ip netns del "$NS" 2>/dev/null || true
-	restore_max listen-cost "$MAXFILE" "$OLD_MAX"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'end_run listen-cost' EXIT
 trap 'exit 130' INT TERM HUP
 
 die() { echo "listen-cost: $*" >&2; exit 2; }

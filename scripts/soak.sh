@@ -64,17 +64,7 @@ WORK=$(mktemp -d)
 CHURN_PID=
 OLD_MAX=
 
-cleanup() {
-	if [ -n "$CHURN_PID" ]; then
-		kill -TERM "$CHURN_PID" 2>/dev/null || true
-		wait "$CHURN_PID" 2>/dev/null || true
-	fi
-	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
-	ip netns del "$NS" 2>/dev/null || true
-	restore_max soak "$MAXFILE" "$OLD_MAX"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'end_run soak' EXIT
 trap 'exit 130' INT TERM HUP
 
 die() { echo "soak: $*" >&2; exit 2; }
@@ -119,7 +109,7 @@ echo "== filling namespace $NS with $N entries" >&2
 "$CTFILL" -n "$NS" -N "$N" -timeout "$TTL" >&2
 
 # The churn outlives the soak by a margin (it is stopped at the end, and by
-# cleanup on any other exit), so that a killed script leaves no churn behind
+# end_run on any other exit), so that a killed script leaves no churn behind
 # for long.
 if [ "$TRAFFIC" = synthetic ]; then
 	echo "== churning $CHURN new and $CHURN gone a second" >&2

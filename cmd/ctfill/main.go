@@ -231,20 +231,24 @@ func reportFill(r netns.FillResult, name string, count int, stderr io.Writer) {
 // reportEvery is how often a churn says how it is doing.
 const reportEvery = 10 * time.Second
 
+// churnContext is a churn's context: it ends after d (0: no end) or at
+// SIGINT, SIGTERM or SIGHUP; until says which for the first report.
+func churnContext(d time.Duration) (ctx context.Context, stop func(), until string) {
+	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	if d <= 0 {
+		return ctx, stopSignals, "until interrupted"
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, func() { cancel(); stopSignals() }, "for " + d.String()
+}
+
 // runChurn churns the namespace's table of count fill entries at rate a
 // second until d has passed (0: no end) or a signal interrupts it, reporting
 // every reportEvery and at the end. The end of d and an interrupt are the
 // normal ends; an error means the churn could not go on.
 func runChurn(name, path string, count, rate int, d time.Duration, o netns.ChurnOptions, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop, until := churnContext(d)
 	defer stop()
-	until := "until interrupted"
-	if d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-		until = "for " + d.String()
-	}
 	fmt.Fprintf(stderr, "ctfill: churning %s %s: %s new and %s gone entries a second, keeping %s\n",
 		name, until, numfmt.Count(rate), numfmt.Count(rate), numfmt.Count(count))
 
@@ -280,15 +284,8 @@ func runChurn(name, path string, count, rate int, d time.Duration, o netns.Churn
 // begin "ctfill: churning" and "ctfill: churned" as runChurn's do, so that
 // scripts wait for and quote either churn alike.
 func runTCPChurn(name, path string, d time.Duration, o netns.TCPChurnOptions, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop, until := churnContext(d)
 	defer stop()
-	until := "until interrupted"
-	if d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-		until = "for " + d.String()
-	}
 	tw := "the namespace's conntrack TIME_WAIT timeout as it is"
 	if o.TimeWait > 0 {
 		tw = fmt.Sprintf("the namespace's conntrack TIME_WAIT timeout set to %d s", o.TimeWait)

@@ -65,6 +65,27 @@ func (l *uiLoop) waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// watch starts a session on the source opts opens, at a 1 s interval, and
+// waits for its first whole read and its events; the test's end stops it.
+func watch(t *testing.T, opts source.Options) (source.Reader, *monitor.Frame, *uiLoop) {
+	t.Helper()
+	r, err := source.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	m, err := monitor.New(monitor.Config{Source: r, Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := newUILoop(t)
+	m.Start(ui.post)
+	t.Cleanup(m.Stop)
+	f := m.Frame()
+	ui.waitFor(t, "the first whole read, and events", func() bool { return f.Reads == 1 && f.Events })
+	return r, f, ui
+}
+
 // TestKernelEventsWithoutDumps watches a private namespace's real table:
 // the flows there before the start come with the first whole read, and
 // flows created and deleted afterwards appear and vanish through the
@@ -73,20 +94,7 @@ func (l *uiLoop) waitFor(t *testing.T, what string, cond func() bool) {
 func TestKernelEventsWithoutDumps(t *testing.T) {
 	ns := nstest.New(t)
 	before := len(ns.InsertSynthetic(t))
-	r, err := source.Open(source.Options{Kind: source.KindNetlink, NetNS: ns.Path()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	m, err := monitor.New(monitor.Config{Source: r, Interval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui := newUILoop(t)
-	m.Start(ui.post)
-	defer m.Stop()
-	f := m.Frame()
-	ui.waitFor(t, "the first whole read, and events", func() bool { return f.Reads == 1 && f.Events })
+	_, f, ui := watch(t, source.Options{Kind: source.KindNetlink, NetNS: ns.Path()})
 	var n int
 	ui.post(func() { n = f.Len() }, false)
 	if n != before {
@@ -134,20 +142,7 @@ func TestKernelEventsWithoutDumps(t *testing.T) {
 func TestKernelOverrunHeals(t *testing.T) {
 	ns := nstest.New(t)
 	before := len(ns.InsertSynthetic(t))
-	r, err := source.Open(source.Options{Kind: source.KindNetlink, NetNS: ns.Path(), EventBuffer: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	m, err := monitor.New(monitor.Config{Source: r, Interval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui := newUILoop(t)
-	m.Start(ui.post)
-	defer m.Stop()
-	f := m.Frame()
-	ui.waitFor(t, "the first whole read, and events", func() bool { return f.Reads == 1 && f.Events })
+	r, f, ui := watch(t, source.Options{Kind: source.KindNetlink, NetNS: ns.Path(), EventBuffer: 64 << 10})
 
 	c := ns.Conn(t)
 	var known []conntrack.Flow

@@ -141,6 +141,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// readPID reads the process ID a test's command wrote to file.
+func readPID(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return n
+}
+
 // needTmux skips a test that cannot run here.
 func needTmux(t *testing.T) {
 	t.Helper()
@@ -195,14 +209,7 @@ func TestSignalsFromOutside(t *testing.T) {
 	s := start(t, 100, 30, "env -i PATH=$PATH TERM=xterm-256color PS1='$ ' bash --norc --noprofile -i")
 	s.waitFor("the shell", func(p string) bool { return strings.Contains(p, "$") })
 	run := fmt.Sprintf("sh -c 'echo $$ > %s; exec %s -n %s'", pidFile, bin, ns.Name())
-	pid := func() int {
-		b, err := os.ReadFile(pidFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		return n
-	}
+	pid := func() int { return readPID(t, pidFile) }
 	sane := func(what string) {
 		// The marker the shell prints, sh-2, is not in the command line
 		// it echoes, so the output is there when the marker is.
@@ -500,11 +507,7 @@ func TestOverrunInTmux(t *testing.T) {
 	s.waitFor("the screen, following events", func(p string) bool {
 		return strings.Contains(p, "row 1 of 30") && strings.Contains(p, "events (whole table every 60s")
 	})
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid := readPID(t, pidFile)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
