@@ -125,8 +125,14 @@ func TestTCPChurn(t *testing.T) {
 	}
 
 	// The client may acknowledge the server's FIN together with its own,
-	// so CLOSE_WAIT is not every flow's; the other states are.
-	var real, whole, destroyed, updates, closeWait int
+	// so CLOSE_WAIT is not every flow's. The kernel also folds events: a
+	// flow's pending event bits are sent once, with the state it has by
+	// then, so two state changes on two CPUs at once (the server's FIN and
+	// the client's ACK) can reach a listener as one UPDATE. So every flow
+	// must be born (SYN_SENT), established, in TIME_WAIT and destroyed,
+	// and nearly every one seen in each state; CI saw 1 of 390 skip
+	// FIN_WAIT that way.
+	var real, whole, destroyed, updates, closeWait, lived int
 	states := []string{"SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "LAST_ACK", "TIME_WAIT"}
 	for k, lf := range lives {
 		src, dst := k.Orig.Src.Netip(k.Family), k.Orig.Dst.Netip(k.Family)
@@ -146,6 +152,9 @@ func TestTCPChurn(t *testing.T) {
 		} else if real-whole == 1 {
 			t.Logf("a flow that missed a state: %v", lf.states)
 		}
+		if lf.states["SYN_SENT"] && lf.states["ESTABLISHED"] && lf.states["TIME_WAIT"] && lf.gone {
+			lived++
+		}
 		if lf.states["CLOSE_WAIT"] {
 			closeWait++
 		}
@@ -153,12 +162,15 @@ func TestTCPChurn(t *testing.T) {
 			destroyed++
 		}
 	}
-	t.Logf("%d connections; events of %d flows, %d through %v (%d CLOSE_WAIT too), %d destroyed, %d updates",
-		res.Completed, real, whole, states, closeWait, destroyed, updates)
-	// Every connection is a flow of its own, and each went the whole way:
-	// an UPDATE for each state after the first.
-	if real != res.Completed || whole != real || destroyed != real || updates < (len(states)-1)*real {
-		t.Errorf("want each of the %d connections NEW, through every state, %d UPDATEs and DESTROY", res.Completed, len(states)-1)
+	t.Logf("%d connections; events of %d flows, %d through %v (%d CLOSE_WAIT too), %d born, established, in TIME_WAIT and destroyed, %d destroyed, %d updates",
+		res.Completed, real, whole, states, closeWait, lived, destroyed, updates)
+	// Every connection is a flow of its own; each went the whole way and
+	// all but a few (2%) were seen in every state, with an UPDATE for each
+	// state after the first.
+	folded := real - whole
+	if real != res.Completed || lived != real || destroyed != real || folded > real/50 ||
+		updates < (len(states)-1)*real-folded {
+		t.Errorf("want each of the %d connections NEW, ESTABLISHED, TIME_WAIT and DESTROY, all but 2%% seen in every state, with %d UPDATEs", res.Completed, len(states)-1)
 	}
 }
 
