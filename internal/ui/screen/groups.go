@@ -241,18 +241,12 @@ type groupContent struct {
 
 	title   [ui.NumGroupColumns]tview.TableCell
 	titleAt uint64
-	cache   [cacheRows][ui.NumGroupColumns]tview.TableCell
-	slotRow [cacheRows]int
-	slotGen [cacheRows]uint64
+	cache   rowCache[[ui.NumGroupColumns]tview.TableCell]
 	buf     []byte
 }
 
 func newGroupContent(u *model) *groupContent {
-	c := &groupContent{u: u, buf: make([]byte, 0, 128)}
-	for i := range c.slotRow {
-		c.slotRow[i] = -1
-	}
-	return c
+	return &groupContent{u: u, buf: make([]byte, 0, 128)}
 }
 
 // GetRowCount implements tview.TableContent.
@@ -273,11 +267,11 @@ func (c *groupContent) GetCell(row, col int) *tview.TableCell {
 		}
 		return &c.title[gc]
 	}
-	slot := row % cacheRows
-	if c.slotRow[slot] != row || c.slotGen[slot] != c.u.gen {
-		c.fillRow(slot, row)
+	cells, stale := c.cache.get(row, c.u.gen)
+	if stale {
+		c.fillRow(cells, row)
 	}
-	return &c.cache[slot][gc]
+	return &cells[gc]
 }
 
 // titleText is a column's title, with the sort mark on the column the
@@ -306,13 +300,12 @@ func (c *groupContent) fillTitles() {
 	}
 }
 
-// fillRow formats one group's cells into the cache slot. A group of one
+// fillRow formats one group's cells. A group of one
 // protocol (a key of proto, sport or dport) is coloured as its flows are;
 // without colours the rows are plain and only the selected one is
 // reversed, as in the flow list.
-func (c *groupContent) fillRow(slot, row int) {
+func (c *groupContent) fillRow(cells *[ui.NumGroupColumns]tview.TableCell, row int) {
 	u := c.u
-	c.slotRow[slot], c.slotGen[slot] = row, u.gen
 	g := &u.gv.g.Groups[row-1]
 	label := tview.Escape(u.gv.g.Label(row - 1))
 	st := tcell.StyleDefault
@@ -321,7 +314,7 @@ func (c *groupContent) fillRow(slot, row int) {
 	}
 	for k, col := range c.cols {
 		c.buf = c.cut(c.cells.Append(c.buf[:0], col, g, label), col, k)
-		cell := &c.cache[slot][col]
+		cell := &cells[col]
 		if cell.Text != string(c.buf) {
 			cell.Text = string(c.buf)
 		}
@@ -371,7 +364,7 @@ func (c *groupContent) layout(width, height int) {
 		lo, hi = sel-height+1, sel+height
 	}
 	lo, hi = max(lo, 0), min(hi, u.groupCount())
-	hi = min(hi, lo+cacheRows/2)
+	c.cache.fit(height)
 	for i := lo; i < hi; i++ {
 		g := &gv.g.Groups[i]
 		label := gv.g.Label(i)

@@ -13,11 +13,6 @@ import (
 	"github.com/gostate/gostate/internal/ui"
 )
 
-// cacheRows is how many rows' cells are kept. tview asks for a cell several
-// times per draw and keeps pointers to the cells during one draw, so the
-// cache must hold every row on screen.
-const cacheRows = 512
-
 // cutMarker marks a cell cut to its column (the one-shot text uses "~").
 const cutMarker = "…"
 
@@ -39,17 +34,12 @@ type flowContent struct {
 	titleAt uint64
 	// clicks sort by a column when its title is clicked.
 	clicks  [ui.NumColumns]func() bool
-	cache   [cacheRows][ui.NumColumns]tview.TableCell
-	slotRow [cacheRows]int
-	slotGen [cacheRows]uint64
+	cache   rowCache[[ui.NumColumns]tview.TableCell]
 	buf     []byte
 }
 
 func newFlowContent(u *model) *flowContent {
 	c := &flowContent{u: u, buf: make([]byte, 0, 128)}
-	for i := range c.slotRow {
-		c.slotRow[i] = -1
-	}
 	for col := range ui.NumColumns {
 		c.clicks[col] = func() bool {
 			u.sortByColumn(col)
@@ -77,11 +67,11 @@ func (c *flowContent) GetCell(row, col int) *tview.TableCell {
 		}
 		return &c.title[lc]
 	}
-	slot := row % cacheRows
-	if c.slotRow[slot] != row || c.slotGen[slot] != c.u.gen {
-		c.fillRow(slot, row)
+	cells, stale := c.cache.get(row, c.u.gen)
+	if stale {
+		c.fillRow(cells, row)
 	}
-	return &c.cache[slot][lc]
+	return &cells[lc]
 }
 
 // sortColumn returns the column an ordering sorts by.
@@ -181,19 +171,17 @@ func (c *flowContent) protoStyle(proto uint8) tcell.Style {
 	return st
 }
 
-// fillRow formats the columns on screen of one row into the cache slot: each
-// cell cut to its column's width. A cell's text is only replaced when it
+// fillRow formats the columns on screen of one row into its cells: each
+// cut to its column's width. A cell's text is only replaced when it
 // changed, so an unchanged screen allocates nothing.
-func (c *flowContent) fillRow(slot, row int) {
+func (c *flowContent) fillRow(cells *[ui.NumColumns]tview.TableCell, row int) {
 	u := c.u
-	c.slotRow[slot], c.slotGen[slot] = row, u.gen
 	f := u.f.Row(row - 1)
 	st := c.protoStyle(f.Proto)
 	// The selected row is drawn in reverse video: it keeps the protocol's
 	// colour as its background in colour mode and stays visible without
 	// colours.
 	sel := st.Reverse(true)
-	cells := &c.cache[slot]
 	for k, col := range c.lay.Columns {
 		c.buf = ui.Cut(c.cells.Append(c.buf[:0], col, f), col, c.lay.Width[col], cutMarker)
 		c.buf = c.pad(c.buf, k)
@@ -251,7 +239,7 @@ func (c *flowContent) layout(width, height int) {
 		lo, hi = sel-height+1, sel+height
 	}
 	lo, hi = max(lo, 0), min(hi, u.f.Len())
-	hi = min(hi, lo+cacheRows/2)
+	c.cache.fit(height)
 	for i := lo; i < hi; i++ {
 		f := u.f.Row(i)
 		for _, col := range want {
