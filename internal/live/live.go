@@ -32,11 +32,12 @@ type Table struct {
 	Epoch time.Time
 
 	// slots index Flows by identity, with open addressing: a slot holds a
-	// row's index+1 in its low 32 bits and its identity hash's high 32
-	// bits above, which also choose its home slot (so that a slot's home
-	// is known without its row: see unindex); 0 is an empty slot. Kept at
-	// most half full.
-	slots []uint64
+	// row's index+1, 0 is an empty slot, and a row's home slot is chosen
+	// by its identity hash's high bits. Kept at most half full. A slot
+	// holds no hash bits, so a probe looks at the row: 4 bytes a slot, not
+	// 8, is 2 MiB less at 200,000 entries, for 120 ns more an event
+	// (BenchmarkEvents200k: 370 → 490 ns).
+	slots []uint32
 	// marks holds, per row, whether the read in progress has seen it
 	// (markSeen: delivered, or announced by an event since the read began)
 	// and whether the kernel announced it destroyed (markGone): such a row
@@ -64,6 +65,8 @@ func (t *Table) Begin(expected int) {
 	}
 	if want := expected + expected/8; cap(t.Flows) < want {
 		t.Flows = append(make([]flow.Flow, 0, want), t.Flows...)
+		t.marks = append(make([]uint8, 0, want), t.marks...)
+		t.sampled = append(make([]uint32, 0, want), t.sampled...)
 	}
 	t.reserveSlots(max(expected, len(t.Flows)))
 }
@@ -276,17 +279,16 @@ func (t *Table) Settle() int {
 
 // move puts row from in row to's place, index included.
 func (t *Table) move(from, to int) {
-	s := t.slotOf(from)
-	t.slots[s] = t.slots[s]&^0xffffffff | uint64(to+1)
+	t.slots[t.slotOf(from)] = uint32(to + 1)
 	t.Flows[to], t.marks[to], t.sampled[to] = t.Flows[from], t.marks[from], t.sampled[from]
 }
 
 // slotOf returns the index slot of row j.
 func (t *Table) slotOf(j int) uint64 {
 	mask := uint64(len(t.slots) - 1)
-	want := uint64(j + 1)
-	for s := keyHash(&t.Flows[j]) >> 32 & mask; ; s = (s + 1) & mask {
-		if uint32(t.slots[s]) == uint32(want) {
+	want := uint32(j + 1)
+	for s := t.home(keyHash(&t.Flows[j])); ; s = (s + 1) & mask {
+		if t.slots[s] == want {
 			return s
 		}
 	}
@@ -299,7 +301,7 @@ func (t *Table) unindex(j int) {
 	mask := uint64(len(t.slots) - 1)
 	hole := t.slotOf(j)
 	for next := (hole + 1) & mask; t.slots[next] != 0; next = (next + 1) & mask {
-		home := t.slots[next] >> 32 & mask
+		home := t.home(keyHash(&t.Flows[t.slots[next]-1]))
 		// The entry at next may fill the hole unless its home lies
 		// cyclically after the hole, up to next.
 		if (next-home)&mask >= (next-hole)&mask {
@@ -405,16 +407,13 @@ func (t *Table) find(h uint64, f *flow.Flow) int {
 		return -1
 	}
 	mask := uint64(len(t.slots) - 1)
-	tag := h >> 32
-	for s := tag & mask; ; s = (s + 1) & mask {
+	for s := t.home(h); ; s = (s + 1) & mask {
 		v := t.slots[s]
 		if v == 0 {
 			return -1
 		}
-		if v>>32 == tag {
-			if j := int(uint32(v)) - 1; sameFlow(&t.Flows[j], f) {
-				return j
-			}
+		if j := int(v) - 1; sameFlow(&t.Flows[j], f) {
+			return j
 		}
 	}
 }
@@ -422,12 +421,15 @@ func (t *Table) find(h uint64, f *flow.Flow) int {
 // insert records row j, whose hash is h, in the index; there must be room.
 func (t *Table) insert(h uint64, j int) {
 	mask := uint64(len(t.slots) - 1)
-	s := h >> 32 & mask
+	s := t.home(h)
 	for t.slots[s] != 0 {
 		s = (s + 1) & mask
 	}
-	t.slots[s] = h&^0xffffffff | uint64(j+1)
+	t.slots[s] = uint32(j + 1)
 }
+
+// home is the slot where a row whose identity hash is h is looked for first.
+func (t *Table) home(h uint64) uint64 { return h >> 32 & uint64(len(t.slots)-1) }
 
 // reserveSlots makes the index big enough for n rows, rebuilding it when it
 // grows.
@@ -436,7 +438,7 @@ func (t *Table) reserveSlots(n int) {
 		return
 	}
 	size := 1 << bits.Len(uint(max(2*n, 64)-1))
-	t.slots = make([]uint64, size)
+	t.slots = make([]uint32, size)
 	for j := range t.Flows {
 		t.insert(keyHash(&t.Flows[j]), j)
 	}
