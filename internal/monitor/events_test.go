@@ -252,3 +252,25 @@ func TestEventsCountNewAndGone(t *testing.T) {
 		})
 	})
 }
+
+// Flows older than the listener leave without a DESTROY: the kernel's
+// entry count says they left, and the frame counts them gone in the
+// interval they left, not when a whole read finds them missing.
+func TestGoneWithoutDestroy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, m, l := eventSession(t, 5, Config{Interval: time.Second})
+		time.Sleep(2500 * time.Millisecond)
+		old := table(5)
+		src.set(func(fs *fakeSource) {
+			fs.rows = slices.DeleteFunc(fs.rows, func(f flow.Flow) bool { return f.Key() == old[0].Key() || f.Key() == old[1].Key() })
+			fs.stats.Entries = len(fs.rows)
+		})
+		src.send(ev(source.EventNew, tcpFlow("198.51.100.9", 4000, 120)), ev(source.EventDestroy, old[2]))
+		time.Sleep(time.Second)
+		l.on(func() {
+			if f := m.Frame(); f.Born != 1 || f.Gone != 3 {
+				t.Errorf("born %d, gone %d; want 1 and 3 (1 DESTROY, 2 left without one)", f.Born, f.Gone)
+			}
+		})
+	})
+}

@@ -144,8 +144,10 @@ type Frame struct {
 	RowsAt time.Time
 
 	// Born and Gone count the flows that appeared and left over Over: while
-	// events keep the table, the NEW and DESTROY events between the last
-	// two health reads (every interval); otherwise the flows the last whole
+	// events keep the table, the NEW events between the last two health
+	// reads (every interval), and the DESTROY events or, when more, the
+	// new flows less the entry count's growth (flows older than gostate
+	// send no DESTROY); otherwise the flows the last whole
 	// read found new and gone since the one before, which misses those
 	// that came and went between them. Over is 0 until there are two. (The
 	// kernel's insert counter is no measure: it counts entries made over
@@ -232,10 +234,10 @@ type Monitor struct {
 	changed    bool
 	overrunsAt []time.Time
 	// newEvents and goneEvents count the NEW and DESTROY events applied;
-	// counted holds them as of the health read at countedAt, the start of
-	// the frame's Born and Gone.
+	// counted holds them and the table's entry count as of the health
+	// read at countedAt, the start of the frame's Born and Gone.
 	newEvents, goneEvents int
-	counted               [2]int
+	counted               [3]int
 	countedAt             time.Time
 	// closeEvents ends the subscription, once, from any goroutine; set by
 	// Start before the goroutines it starts.
@@ -572,8 +574,12 @@ func (m *Monitor) statsRead(prev *flow.Stats, at time.Time) {
 		if !m.countedAt.IsZero() && at.After(m.countedAt) {
 			f.Born, f.Gone = m.newEvents-m.counted[0], m.goneEvents-m.counted[1]
 			f.Over = at.Sub(m.countedAt)
+			// Flows older than the listener leave without a DESTROY
+			// (the kernel gives events only to flows made while one
+			// listens); the count's change says how many left.
+			f.Gone = max(f.Gone, f.Born-(s.Entries-m.counted[2]))
 		}
-		m.counted, m.countedAt = [2]int{m.newEvents, m.goneEvents}, at
+		m.counted, m.countedAt = [3]int{m.newEvents, m.goneEvents, s.Entries}, at
 	}
 }
 
