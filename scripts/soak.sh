@@ -30,7 +30,8 @@
 # as memory). Sampling starts WARMUP seconds after the header first shows the
 # rates, i.e. after two whole-table reads.
 #
-# It prints the start and end samples, a table per minute (RSS and threads at
+# It prints the start and end samples, the peak RSS (VmHWM) since gostate
+# started, a table per minute (RSS and threads at
 # the end of the minute, CPU over the minute, the mean of the header's rates,
 # the table size) and, for RSS, threads and CPU per minute, whether they
 # stayed flat: the largest minute within 10 % of the smallest.
@@ -187,6 +188,7 @@ for i in $(seq 0 "$STEPS"); do
 	fi
 done
 
+PEAK_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status")
 kill -INT "$CHURN_PID" 2>/dev/null || true
 wait "$CHURN_PID" 2>/dev/null || true
 CHURN_PID=
@@ -212,7 +214,8 @@ awk -v hz="$HZ" '
 		show("start", first, 0)
 		show("end", last, t - t0)
 		printf "CPU over the soak: %.3f core (%.2f s in %.0f s)\n", (c - c0) / hz / (t - t0), (c - c0) / hz, t - t0
-	}' "$WORK/samples"
+		printf "peak RSS since the start (VmHWM, warm-up included): %.1f MiB\n", peak / 1024
+	}' peak="$PEAK_KIB" "$WORK/samples"
 echo "goroutines: not visible from outside the process (gostate has no debug hook); threads stand in for them"
 echo
 

@@ -391,6 +391,10 @@ func (t *Table) SetFigures(read *flow.Table) {
 // row is removed, since an unfinished read proves nothing gone.
 func (t *Table) Abort() { t.reading = false }
 
+// Rows is the number of flows the table holds: its rows less those marked
+// gone and not yet removed.
+func (t *Table) Rows() int { return len(t.Flows) - t.gone }
+
 // Reading reports whether a read is in progress (between Begin and End or
 // Abort).
 func (t *Table) Reading() bool { return t.reading }

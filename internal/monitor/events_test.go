@@ -274,3 +274,35 @@ func TestGoneWithoutDestroy(t *testing.T) {
 		})
 	})
 }
+
+// Flows that leave without a DESTROY stay in the table until a whole read:
+// once they are over a sixteenth of the kernel's count, the whole read
+// comes early, not reconcileEvery after the last, and takes them away.
+func TestStaleFlowsBringTheReadForward(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src, m, l := eventSession(t, 4000, Config{Interval: time.Second})
+		time.Sleep(2500 * time.Millisecond)
+		whole := len(src.calls("whole"))
+		drop := func(n int) {
+			src.set(func(fs *fakeSource) {
+				fs.rows = fs.rows[n:]
+				fs.stats.Entries = len(fs.rows)
+			})
+		}
+		drop(200) // under a sixteenth: no read
+		time.Sleep(5 * time.Second)
+		if n := len(src.calls("whole")); n != whole {
+			t.Fatalf("%d whole reads for 200 stale flows of 4,000; want none", n-whole)
+		}
+		drop(300)
+		time.Sleep(3 * time.Second)
+		if n := len(src.calls("whole")); n != whole+1 {
+			t.Fatalf("%d whole reads 3 s after 500 stale flows of 3,500; want 1", n-whole)
+		}
+		l.on(func() {
+			if f := m.Frame(); f.Len() != 3500 {
+				t.Errorf("%d flows after the read; want the kernel's 3,500", f.Len())
+			}
+		})
+	})
+}

@@ -439,6 +439,7 @@ func (m *Monitor) healthRead(s *flow.Stats, at time.Time, err error) {
 		prev := m.t.Stats
 		m.t.Stats = *s
 		m.statsRead(&prev, at)
+		m.reconcileSoon(s.Entries)
 	}
 	m.notify(ChangeHealth)
 }
