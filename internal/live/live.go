@@ -57,13 +57,17 @@ type Table struct {
 }
 
 // Begin starts a read that should bring about expected rows (0 when unknown):
-// room is made for them in one step rather than row by row.
+// room is made for them in one step rather than row by row, an eighth more
+// than expected for the flows born while the read runs. The rows are moved
+// to new room only when the expected ones leave less than a 32nd of them
+// free: a table that grew by 5 % since the room was made is not copied (a
+// copy at 200,000 rows took the screen's peak RSS from 56 to 83 MiB).
 func (t *Table) Begin(expected int) {
 	t.reading, t.born, t.next = true, 0, 0
 	for i := range t.marks {
 		t.marks[i] &^= markSeen
 	}
-	if want := expected + expected/8; cap(t.Flows) < want {
+	if want := expected + expected/8; cap(t.Flows) < expected+expected/32 {
 		t.Flows = append(make([]flow.Flow, 0, want), t.Flows...)
 		t.marks = append(make([]uint8, 0, want), t.marks...)
 		t.sampled = append(make([]uint32, 0, want), t.sampled...)
