@@ -33,9 +33,9 @@ type flowContent struct {
 	title   [ui.NumColumns]tview.TableCell
 	titleAt uint64
 	// clicks sort by a column when its title is clicked.
-	clicks  [ui.NumColumns]func() bool
-	cache   rowCache[[ui.NumColumns]tview.TableCell]
-	buf     []byte
+	clicks [ui.NumColumns]func() bool
+	cache  rowCache[[ui.NumColumns]tview.TableCell]
+	buf    []byte
 }
 
 func newFlowContent(u *model) *flowContent {
