@@ -147,9 +147,9 @@ type Frame struct {
 	// events keep the table, the NEW events between the last two health
 	// reads (every interval), and the DESTROY events or, when more, the
 	// new flows less the entry count's growth (flows older than gostate
-	// send no DESTROY); otherwise the flows the last whole
-	// read found new and gone since the one before, which misses those
-	// that came and went between them. Over is 0 until there are two. (The
+	// send no DESTROY); otherwise the flows the last whole read found new
+	// and gone since the one before, which misses those that came and went
+	// between them. Over is 0 until there are two. (The
 	// kernel's insert counter is no measure: it counts entries made over
 	// ctnetlink, not those of packets.)
 	Born, Gone int
@@ -234,10 +234,10 @@ type Monitor struct {
 	changed    bool
 	overrunsAt []time.Time
 	// newEvents and goneEvents count the NEW and DESTROY events applied;
-	// counted holds them and the table's entry count as of the health
+	// counted holds them and the kernel's entry count as of the health
 	// read at countedAt, the start of the frame's Born and Gone.
 	newEvents, goneEvents int
-	counted               [3]int
+	counted               struct{ newEvents, goneEvents, entries int }
 	countedAt             time.Time
 	// closeEvents ends the subscription, once, from any goroutine; set by
 	// Start before the goroutines it starts.
@@ -572,14 +572,16 @@ func (m *Monitor) statsRead(prev *flow.Stats, at time.Time) {
 	m.record(s.Entries, at)
 	if f.Events {
 		if !m.countedAt.IsZero() && at.After(m.countedAt) {
-			f.Born, f.Gone = m.newEvents-m.counted[0], m.goneEvents-m.counted[1]
+			c := &m.counted
+			f.Born, f.Gone = m.newEvents-c.newEvents, m.goneEvents-c.goneEvents
 			f.Over = at.Sub(m.countedAt)
 			// Flows older than the listener leave without a DESTROY
 			// (the kernel gives events only to flows made while one
 			// listens); the count's change says how many left.
-			f.Gone = max(f.Gone, f.Born-(s.Entries-m.counted[2]))
+			f.Gone = max(f.Gone, f.Born-(s.Entries-c.entries))
 		}
-		m.counted, m.countedAt = [3]int{m.newEvents, m.goneEvents, s.Entries}, at
+		m.counted.newEvents, m.counted.goneEvents, m.counted.entries = m.newEvents, m.goneEvents, s.Entries
+		m.countedAt = at
 	}
 }
 
