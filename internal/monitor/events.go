@@ -15,7 +15,10 @@ import (
 // applies them to its table as they come, so that the set of flows and their
 // states stay current without reading the whole table. What events cannot
 // tell decides the rest:
-//   - flows older than the subscription never send UPDATE or DESTROY, and
+//   - flows made while nothing listened never send UPDATE or DESTROY (with
+//     nf_conntrack_events=2 the kernel gives a new flow its event state only
+//     when a listener exists; it checks the whole machine, not the
+//     namespace, so another namespace's listener gives them one), and
 //     the kernel drops events silently when the socket's buffer is full
 //     (ENOBUFS aside): a whole read reconciles the table at least every
 //     reconcileEvery, at once after an overrun, and sooner when the table
@@ -31,9 +34,9 @@ import (
 const reconcileEvery = 60 * time.Second
 
 // staleShare is the share of the kernel's count by which the table may hold
-// more flows than the kernel before a whole read comes early: flows older
-// than the subscription that left (deleted, evicted, expired and reaped)
-// stay in the table until a whole read. At 1,000 such a second and 200,000
+// more flows than the kernel before a whole read comes early: flows made
+// before the subscription that left (deleted, evicted, expired and reaped)
+// without a DESTROY stay in the table until a whole read. At 1,000 such a second and 200,000
 // entries, waiting reconcileEvery held 60,000 flows no longer there, shown
 // as if they were, and grew the rows past their room: copying them made the
 // screen's peak RSS 98 MiB (55 without). A sixteenth keeps such flows under

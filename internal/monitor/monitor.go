@@ -146,8 +146,8 @@ type Frame struct {
 	// Born and Gone count the flows that appeared and left over Over: while
 	// events keep the table, the NEW events between the last two health
 	// reads (every interval), and the DESTROY events or, when more, the
-	// new flows less the entry count's growth (flows older than gostate
-	// send no DESTROY); otherwise the flows the last whole read found new
+	// new flows less the entry count's growth (flows made before gostate
+	// listened may send no DESTROY); otherwise the flows the last whole read found new
 	// and gone since the one before, which misses those that came and went
 	// between them. Over is 0 until there are two. (The
 	// kernel's insert counter is no measure: it counts entries made over
@@ -575,9 +575,9 @@ func (m *Monitor) statsRead(prev *flow.Stats, at time.Time) {
 			c := &m.counted
 			f.Born, f.Gone = m.newEvents-c.newEvents, m.goneEvents-c.goneEvents
 			f.Over = at.Sub(m.countedAt)
-			// Flows older than the listener leave without a DESTROY
-			// (the kernel gives events only to flows made while one
-			// listens); the count's change says how many left.
+			// Flows made before the subscription may leave without
+			// a DESTROY (events.go); the count's change says how
+			// many left.
 			f.Gone = max(f.Gone, f.Born-(s.Entries-c.entries))
 		}
 		m.counted.newEvents, m.counted.goneEvents, m.counted.entries = m.newEvents, m.goneEvents, s.Entries
