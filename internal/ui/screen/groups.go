@@ -300,10 +300,9 @@ func (c *groupContent) fillTitles() {
 	}
 }
 
-// fillRow formats one group's cells. A group of one
-// protocol (a key of proto, sport or dport) is coloured as its flows are;
-// without colours the rows are plain and only the selected one is
-// reversed, as in the flow list.
+// fillRow formats one group's cells. A group of one protocol (a key of
+// proto, sport or dport) is coloured as its flows are; without colours the
+// rows are plain and only the selected one is reversed, as in the flow list.
 func (c *groupContent) fillRow(cells *[ui.NumGroupColumns]tview.TableCell, row int) {
 	u := c.u
 	g := &u.gv.g.Groups[row-1]

@@ -154,8 +154,8 @@ func (u *model) helpText() string {
   10 minutes, a bar per half minute (a full bar is a full table).
   new, gone: flows per second that appeared and left: counted from the kernel's events over
   the last interval while events keep the table (flows older than gostate may send no event
-  when they leave: those are the new flows less the count's growth), else between the last two whole
-  reads (which miss the flows that came and went between them).
+  when they leave: those are the new flows less the count's growth), else between the last
+  two whole reads (which miss the flows that came and went between them).
   events (whole table every 60s, last …): the kernel's events keep the flows current; the
   whole table is read to catch what they miss, sooner when the kernel counts a sixteenth fewer
   flows than the screen holds (flows older than gostate may leave without an event).

@@ -171,9 +171,9 @@ func (c *flowContent) protoStyle(proto uint8) tcell.Style {
 	return st
 }
 
-// fillRow formats the columns on screen of one row into its cells: each
-// cut to its column's width. A cell's text is only replaced when it
-// changed, so an unchanged screen allocates nothing.
+// fillRow formats the columns on screen of one row into its cells, each cut
+// to its column's width. A cell's text is only replaced when it changed, so
+// an unchanged screen allocates nothing.
 func (c *flowContent) fillRow(cells *[ui.NumColumns]tview.TableCell, row int) {
 	u := c.u
 	f := u.f.Row(row - 1)
