@@ -32,8 +32,9 @@
 #
 # It prints the start and end samples, the peak RSS (VmHWM) since gostate
 # started, a table per minute (RSS and threads at the end of the minute, CPU
-# over the minute, the mean of the header's rates, the table size) and, for RSS, threads and CPU per minute, whether they
-# stayed flat: the largest minute within 10 % of the smallest.
+# over the minute, the mean of the header's rates, the table size) and, for
+# RSS, threads and CPU per minute, whether they stayed flat: the largest
+# minute within 10 % of the smallest.
 #
 # Exit status: 0 when all three stayed flat, 1 when one did not or gostate
 # died, 2 when the soak could not be set up.
