@@ -37,10 +37,7 @@ WORK=$(mktemp -d)
 trap 'end_run ab' EXIT
 trap 'exit 130' INT TERM HUP
 
-[ "$(id -u)" -eq 0 ] || { echo "ab: needs root (private network namespaces)" >&2; exit 2; }
-for tool in tmux /usr/bin/time bc; do
-	command -v "$tool" >/dev/null || { echo "ab: $tool missing; run scripts/deps.sh" >&2; exit 2; }
-done
+needs ab tmux /usr/bin/time bc
 
 # binary REV NAME: a path to a gostate binary for a revision or a path.
 binary() {

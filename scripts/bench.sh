@@ -27,10 +27,7 @@ WORK=$(mktemp -d)
 trap 'end_run bench' EXIT
 trap 'exit 130' INT TERM HUP
 
-[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (private network namespaces)" >&2; exit 2; }
-for tool in conntrack iptstate tmux /usr/bin/time; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool missing; run scripts/deps.sh (apt-get install conntrack iptstate tmux time)" >&2; exit 2; }
-done
+needs bench conntrack iptstate tmux /usr/bin/time
 [ -x "$GOSTATE" ] && [ -x "$CTFILL" ] || { echo "bench: run make build first" >&2; exit 2; }
 
 make_room bench "$N" "$MAXFILE" "$OLD_MAX"

@@ -1,5 +1,26 @@
-# Shared by the benchmark scripts (ab.sh, bench.sh, listen-cost.sh): sourced,
-# not run.
+# Shared by the benchmark scripts (ab.sh, bench.sh, listen-cost.sh, soak.sh):
+# sourced, not run.
+
+# needs WHO TOOL...: the run needs root (it makes private network namespaces)
+# and these tools, or stops with status 2 saying what to do.
+needs() {
+	local who=$1 tool
+	shift
+	[ "$(id -u)" -eq 0 ] || { echo "$who: needs root (private network namespaces)" >&2; exit 2; }
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || { echo "$who: $tool missing; run scripts/deps.sh" >&2; exit 2; }
+	done
+}
+
+# whole_numbers WHO VAR...: each variable named holds a whole number, or the
+# run stops with status 2 saying which does not.
+whole_numbers() {
+	local who=$1 v
+	shift
+	for v in "$@"; do
+		case ${!v} in '' | *[!0-9]*) echo "$who: $v=${!v} is not a whole number" >&2; exit 2 ;; esac
+	done
+}
 
 # median prints the median of the numbers on standard input, one a line.
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }

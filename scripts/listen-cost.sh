@@ -91,15 +91,10 @@ trap 'end_run listen-cost' EXIT
 trap 'exit 130' INT TERM HUP
 
 die() { echo "listen-cost: $*" >&2; exit 2; }
-for v in N CHURN PHASE PAIRS TW_TIMEOUT REAP SETTLE WARMUP COLS_WIDTH; do
-	case ${!v} in '' | *[!0-9]*) die "$v=${!v} is not a whole number" ;; esac
-done
+whole_numbers listen-cost N CHURN PHASE PAIRS TW_TIMEOUT REAP SETTLE WARMUP COLS_WIDTH
 [ "$N" -ge 1 ] && [ "$CHURN" -ge 1 ] && [ "$PHASE" -ge 1 ] && [ "$PAIRS" -ge 1 ] ||
 	die "N, CHURN, PHASE and PAIRS must be at least 1"
-[ "$(id -u)" -eq 0 ] || die "needs root (private network namespaces)"
-for tool in tmux ip; do
-	command -v "$tool" >/dev/null || die "$tool missing; run scripts/deps.sh"
-done
+needs listen-cost tmux ip
 [ -x "$GOSTATE" ] && [ -x "$CTFILL" ] || die "run make build first"
 [ -r $MAXFILE ] || die "no $MAXFILE: modprobe nf_conntrack"
 

@@ -70,15 +70,10 @@ trap 'exit 130' INT TERM HUP
 
 die() { echo "soak: $*" >&2; exit 2; }
 case $TRAFFIC in synthetic | tcp) ;; *) die "TRAFFIC=$TRAFFIC: want synthetic or tcp" ;; esac
-for v in N CHURN MINUTES SAMPLE WARMUP COLS_WIDTH TW_TIMEOUT REAP; do
-	case ${!v} in '' | *[!0-9]*) die "$v=${!v} is not a whole number" ;; esac
-done
+whole_numbers soak N CHURN MINUTES SAMPLE WARMUP COLS_WIDTH TW_TIMEOUT REAP
 [ "$N" -ge 1 ] && [ "$CHURN" -ge 1 ] && [ "$MINUTES" -ge 1 ] || die "N, CHURN and MINUTES must be at least 1"
 [ "$SAMPLE" -ge 1 ] && [ $((60 % SAMPLE)) -eq 0 ] || die "SAMPLE=$SAMPLE must divide a minute (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)"
-[ "$(id -u)" -eq 0 ] || die "needs root (private network namespaces)"
-for tool in tmux bc ip; do
-	command -v "$tool" >/dev/null || die "$tool missing; run scripts/deps.sh"
-done
+needs soak tmux bc ip
 [ -x "$GOSTATE" ] && [ -x "$CTFILL" ] || die "run make build first"
 [ -r $MAXFILE ] || die "no $MAXFILE: modprobe nf_conntrack"
 
